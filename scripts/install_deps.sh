@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs everything kiln needs to build and test on Debian 12 (idempotent).
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PKGS="g++ cmake ninja-build nlohmann-json3-dev libcli11-dev libspdlog-dev libgtest-dev
+      libgmock-dev libbenchmark-dev libreadline-dev python3 python3-pip unzip"
+missing=$(dpkg-query -W -f='${Status} ${Package}\n' $PKGS 2>/dev/null | grep -vc "install ok installed" || true)
+if [ "$missing" != "0" ] || ! dpkg-query -W $PKGS >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $PKGS >/dev/null
+fi
+python3 -m pip install -q -r "$(dirname "$0")/../tests/requirements.txt"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's second command: the whole test suite, as CI runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install_deps.sh
+echo "== unit tests (release)"
+scripts/build.sh release
+ctest --preset release -j "$(nproc)"
+echo "== unit tests (asan + ubsan)"
+scripts/build.sh asan
+ctest --preset asan -j "$(nproc)"
+echo "== reference and end-to-end tests"
+export KILN_MODEL="$(scripts/fetch_model.sh)"
+export KILN_BIN="$PWD/build/release/kiln"
+python3 -m pytest -q tests/reference tests/e2e

@@ -1,0 +1,73 @@
+#include "util/thread_pool.h"
+
+#include <immintrin.h>
+
+namespace kiln {
+
+namespace {
+constexpr int kSpinIterations = 20000;  // ~ tens of microseconds before sleeping
+}
+
+int ThreadPool::default_num_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : (int)n;
+}
+
+ThreadPool::ThreadPool(int num_threads)
+    : num_threads_(num_threads <= 0 ? default_num_threads() : num_threads) {
+  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_.store(true, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  generation_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run_tasks(int thread_index) {
+  const auto& fn = *job_;
+  for (;;) {
+    const int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
+    if (task >= num_tasks_) break;
+    fn(task, thread_index);
+  }
+}
+
+void ThreadPool::worker_loop(int thread_index) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
+      _mm_pause();
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    while (gen == seen) {
+      generation_.wait(seen, std::memory_order_acquire);
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    seen = gen;
+    if (stop_.load(std::memory_order_acquire)) return;
+    run_tasks(thread_index);
+    busy_workers_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_t, int)>& fn) {
+  if (num_tasks <= 0) return;
+  if (workers_.empty() || num_tasks == 1) {
+    for (int64_t t = 0; t < num_tasks; ++t) fn(t, 0);
+    return;
+  }
+  job_ = &fn;
+  num_tasks_ = num_tasks;
+  next_task_.store(0, std::memory_order_relaxed);
+  busy_workers_.store((int)workers_.size(), std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  generation_.notify_all();
+  run_tasks(0);
+  while (busy_workers_.load(std::memory_order_acquire) != 0) _mm_pause();
+  job_ = nullptr;
+}
+
+}  // namespace kiln
