@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 scripts/build.sh release
 model=$(scripts/fetch_model.sh)
-build/release/kiln info "$model"
+build/release/kiln run "$model" -p "The three primary colors are" -n 48 --temp 0

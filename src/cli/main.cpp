@@ -10,7 +10,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "kiln 0.1.0");
   spdlog::set_pattern("%^%l%$: %v");
   int exit_code = 0;
+  kiln::cli::register_run_command(app, exit_code);
   kiln::cli::register_info_command(app, exit_code);
+  kiln::cli::register_quantize_command(app, exit_code);
+  kiln::cli::register_bench_command(app, exit_code);
+  kiln::cli::register_logits_command(app, exit_code);
+  kiln::cli::register_tokenize_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,6 +19,20 @@ struct VecDotKernel {
   void (*quantize_act)(const float* x, void* dst, int64_t n);
   // *s = dot(w_row, act) over n elements.
   void (*vec_dot)(int64_t n, float* s, const void* w_row, const void* act);
+
+  // Optional tiled path (nullptr where a kernel has none; matmul then calls vec_dot for each
+  // (row, token) pair). gemm computes a rectangle of outputs, reusing each weight block
+  // across tokens and each activation block across rows:
+  //   out[t * out_stride + r] = dot(W row r, act row t), r < num_rows, t < num_tokens,
+  // W row r at (const uint8_t*)w + r * w_stride, act row t at (const uint8_t*)act +
+  // t * act_stride. Any num_rows / num_tokens >= 1 is accepted (edges handled inside).
+  // Its activations are in the kernel's own layout: rows of gemm_act_row_bytes(n) bytes
+  // (a multiple of 64) written by gemm_quantize_act, 64-byte aligned. When
+  // gemm_quantize_act is nullptr the rows are the F32 inputs as they are.
+  int64_t (*gemm_act_row_bytes)(int64_t n) = nullptr;
+  void (*gemm_quantize_act)(const float* x, void* dst, int64_t n) = nullptr;
+  void (*gemm)(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_t w_stride,
+               const void* act, int64_t act_stride, float* out, int64_t out_stride) = nullptr;
 };
 
 // nullptr when the weight type has no kernel at that ISA (callers fall back to a lower ISA).

@@ -1,0 +1,94 @@
+// matmul throughput at SmolLM2-135M's shapes (rows x cols of the weight matrix), for the
+// weight types that model ships in, one token (decode) and 512 tokens (prompt), 1 and 2
+// threads. Counters: GFLOP/s (2 * rows * cols * tokens per call) and the weight bytes
+// streamed per second (GB/s, meaningful for decode).
+//
+//   kiln_micro_bench --benchmark_filter=matmul/Q4_1   (KILN_ISA=avx2|scalar caps the ISA)
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/cpu/matmul.h"
+#include "tensor/quants.h"
+
+namespace kiln::cpu {
+namespace {
+
+struct Shape {
+  int64_t rows, cols;
+};
+
+// q/o, k/v, gate/up, down, and the tied output projection.
+constexpr Shape kShapes[] = {{576, 576}, {192, 576}, {1536, 576}, {576, 1536}, {49152, 576}};
+
+const std::vector<uint8_t>& weights(DType type, Shape s) {
+  static std::map<std::tuple<DType, int64_t, int64_t>, std::vector<uint8_t>> cache;
+  auto& w = cache[{type, s.rows, s.cols}];
+  if (w.empty()) {
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> row(s.cols);
+    const int64_t row_bytes = dtype_row_bytes(type, s.cols);
+    w.resize(s.rows * row_bytes);
+    for (int64_t r = 0; r < s.rows; ++r) {
+      for (auto& x : row) x = dist(rng);
+      quant_ops(type)->quantize(row.data(), &w[r * row_bytes], s.cols);
+    }
+  }
+  return w;
+}
+
+ThreadPool& pool(int threads) {
+  static std::map<int, std::unique_ptr<ThreadPool>> pools;
+  auto& p = pools[threads];
+  if (!p) p = std::make_unique<ThreadPool>(threads);
+  return *p;
+}
+
+void bm_matmul(benchmark::State& state, DType type, Shape s, int64_t tokens, int threads) {
+  const auto& w = weights(type, s);
+  const WeightMatrix m{type, w.data(), s.rows, s.cols};
+  std::vector<float> x(tokens * s.cols), y(tokens * s.rows);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (auto& v : x) v = dist(rng);
+  MatmulScratch scratch;
+  ThreadPool& p = pool(threads);
+  for (auto _ : state) {
+    matmul(m, x.data(), tokens, y.data(), p, scratch);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double calls = (double)state.iterations();
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * s.rows * s.cols * tokens * calls / 1e9,
+                                                 benchmark::Counter::kIsRate);
+  state.counters["GB/s"] = benchmark::Counter((double)w.size() * calls / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+
+const bool registered = [] {
+  for (DType type : {DType::Q4_1, DType::Q8_0, DType::Q4_0}) {
+    for (int64_t tokens : {1, 512}) {
+      for (Shape s : kShapes) {
+        for (int threads : {1, 2}) {
+          const std::string name = "matmul/" + std::string(dtype_name(type)) + "/" +
+                                   std::to_string(s.rows) + "x" + std::to_string(s.cols) +
+                                   "/tokens:" + std::to_string(tokens) +
+                                   "/threads:" + std::to_string(threads);
+          benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, tokens, threads)
+              ->Unit(benchmark::kMicrosecond)
+              ->UseRealTime();
+        }
+      }
+    }
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace kiln::cpu

