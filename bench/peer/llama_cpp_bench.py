@@ -171,10 +171,13 @@ def main():
     tg_prompt = [rng.randrange(r.n_vocab) for _ in range(args.tg_prompt)] or [0]
     tg_tokens = [rng.randrange(r.n_vocab) for _ in range(args.tg)]
 
+    load_before = os.getloadavg()[0]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     r.run_pp(pp_tokens)  # warm-up
     pp_times = [r.run_pp(pp_tokens) for _ in range(args.reps)]
     r.run_tg(tg_prompt, tg_tokens)  # warm-up
     tg_times = [r.run_tg(tg_prompt, tg_tokens) for _ in range(args.reps)]
+    cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
     r.close()
     llama_cpp.llama_backend_free()
 
@@ -197,6 +200,10 @@ def main():
         "tg_prompt": len(tg_prompt),
         "flash_attn": args.flash_attn,
         "build_flags": " ".join(feats),
+        # host is shared: a 1-min load average well above the thread count, or
+        # cpu_per_wall far below `threads`, means the figures are contended
+        "loadavg_1m_before": round(load_before, 2),
+        "cpu_per_wall": round(cpu_s / wall_s, 2),
         "cmake_args": _cmake_args(),
     }
     print(json.dumps(out), flush=True)

@@ -268,6 +268,11 @@ json build_report(const gguf::File& f, const InfoOptions& o) {
   return r;
 }
 
+// Invalid UTF-8 in a file's strings is shown as U+FFFD rather than throwing.
+std::string dump(const json& v, int indent = -1) {
+  return v.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 std::string scalar_text(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_float()) {
@@ -275,7 +280,7 @@ std::string scalar_text(const json& v) {
     std::snprintf(buf, sizeof buf, "%g", v.get<double>());
     return buf;
   }
-  return v.dump();
+  return dump(v);
 }
 
 void print_row(const char* label, const std::string& value) {
@@ -295,15 +300,15 @@ void print_text(const gguf::File& f, const json& r, const InfoOptions& o) {
   }
   if (r.contains("file_type")) {
     std::printf("file type     %s (%s)\n", r["file_type"]["name"].get<std::string>().c_str(),
-                r["file_type"]["id"].dump().c_str());
+                dump(r["file_type"]["id"]).c_str());
   }
   const json& t = r["tensors"];
   std::printf("parameters    %s (%s)\n", human_count(t["parameters"].get<uint64_t>()).c_str(),
-              t["parameters"].dump().c_str());
+              dump(t["parameters"]).c_str());
 
   std::printf("\nhyper-parameters\n");
   for (const auto& [key, value] : r["hyperparameters"].items()) {
-    print_row(key.c_str(), value.is_array() ? value.dump() : scalar_text(value));
+    print_row(key.c_str(), value.is_array() ? dump(value) : scalar_text(value));
   }
 
   std::printf("\ntokenizer\n");
@@ -314,19 +319,19 @@ void print_text(const gguf::File& f, const json& r, const InfoOptions& o) {
   for (const char* which : {"bos", "eos", "eot", "unknown", "padding"}) {
     const std::string id_key = std::string(which) + "_token_id";
     if (!tok.contains(id_key)) continue;
-    std::string text = tok[id_key].dump();
+    std::string text = dump(tok[id_key]);
     if (tok.contains(std::string(which) + "_token")) {
-      text += " " + json(tok[std::string(which) + "_token"]).dump();
+      text += " " + dump(tok[std::string(which) + "_token"]);
     }
     print_row((std::string(which) + " token").c_str(), text);
   }
-  if (tok.contains("add_bos_token")) print_row("add_bos_token", tok["add_bos_token"].dump());
+  if (tok.contains("add_bos_token")) print_row("add_bos_token", dump(tok["add_bos_token"]));
   print_row("chat template", tok["chat_template"].get<bool>() ? "yes" : "no");
 
-  std::printf("\ntensors       %s, %s\n", t["count"].dump().c_str(),
+  std::printf("\ntensors       %s, %s\n", dump(t["count"]).c_str(),
               human_bytes(t["bytes"].get<uint64_t>()).c_str());
   for (const auto& [type, e] : t["by_type"].items()) {
-    std::printf("  %-8s %6s tensors %14s params %12s\n", type.c_str(), e["count"].dump().c_str(),
+    std::printf("  %-8s %6s tensors %14s params %12s\n", type.c_str(), dump(e["count"]).c_str(),
                 human_count(e["parameters"].get<uint64_t>()).c_str(),
                 human_bytes(e["bytes"].get<uint64_t>()).c_str());
   }
@@ -334,14 +339,14 @@ void print_text(const gguf::File& f, const json& r, const InfoOptions& o) {
   const json& mem = r["memory"];
   std::printf("\nmemory estimate%s\n",
               mem.contains("context_length")
-                  ? (" (context " + mem["context_length"].dump() + ")").c_str()
+                  ? (" (context " + dump(mem["context_length"]) + ")").c_str()
                   : "");
   print_row("weights (mapped)", human_bytes(mem["weights_bytes"].get<uint64_t>()));
   if (mem.contains("kv_cache_bytes")) {
     print_row("KV cache (F16)", human_bytes(mem["kv_cache_bytes"].get<uint64_t>()));
   }
   if (mem.contains("scratch_bytes")) {
-    print_row(("scratch (rough, " + mem["scratch_batch_tokens"].dump() + "-token batch)").c_str(),
+    print_row(("scratch (rough, " + dump(mem["scratch_batch_tokens"]) + "-token batch)").c_str(),
               human_bytes(mem["scratch_bytes"].get<uint64_t>()));
   }
   print_row("total", human_bytes(mem["total_bytes"].get<uint64_t>()));
@@ -375,7 +380,7 @@ int run_info(const InfoOptions& o) {
   }
   const json report = build_report(*file, o);
   if (o.json) {
-    std::printf("%s\n", report.dump(2).c_str());
+    std::printf("%s\n", dump(report, 2).c_str());
   } else {
     print_text(*file, report, o);
   }

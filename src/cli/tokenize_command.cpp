@@ -57,8 +57,8 @@ int run_jsonl(const Tokenizer& tok, const TokenizeOptions& opt) {
       fail(opt.jsonl + ":" + std::to_string(line_no) + ": expected one JSON string per line");
       return 1;
     }
-    const auto ids = tok.encode(value.get_ref<const std::string&>(), !opt.no_add_special,
-                                opt.parse_special);
+    const auto ids =
+        tok.encode(value.get_ref<const std::string&>(), !opt.no_add_special, opt.parse_special);
     out += ids_json(ids);
     out += '\n';
   }
@@ -110,7 +110,8 @@ void register_tokenize_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-add-special", opt->no_add_special, "Do not add BOS/EOS");
   cmd->add_option("--jsonl", opt->jsonl,
                   "Read one JSON string per line from FILE ('-' = stdin); print one JSON "
-                  "array of ids per line");
+                  "array of ids per line")
+      ->option_text("FILE");
   cmd->callback([opt, &exit_code]() { exit_code = run_tokenize(*opt); });
 }
 

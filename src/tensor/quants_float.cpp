@@ -40,10 +40,14 @@ constexpr QuantOps kBF16Ops{dequantize_bf16, quantize_bf16};
 
 const QuantOps* float_quant_ops(DType type) {
   switch (type) {
-    case DType::F32: return &kF32Ops;
-    case DType::F16: return &kF16Ops;
-    case DType::BF16: return &kBF16Ops;
-    default: return nullptr;
+    case DType::F32:
+      return &kF32Ops;
+    case DType::F16:
+      return &kF16Ops;
+    case DType::BF16:
+      return &kBF16Ops;
+    default:
+      return nullptr;
   }
 }
 

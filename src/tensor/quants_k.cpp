@@ -25,9 +25,10 @@ inline int nearest_int(float v) { return static_cast<int>(std::lrintf(v)); }
 // Sub-block quantization helpers.
 
 // Asymmetric: x ~= scale * L - the_min with L in [0, nmax], scale >= 0, the_min >= 0.
-// Weighted least squares over a small grid of candidate inverse scales.
-float quantize_sub_block_asym(int n, int nmax, const float* x, const float* w, uint8_t* L,
-                              float* the_min) {
+// Weighted least squares over a small grid of candidate inverse scales; returns scale.
+float quantize_sub_block_asym(int n, int nmax, const float* x, const float* w, float* the_min) {
+  KILN_DCHECK(n <= 32);
+  uint8_t L[32];
   float min = x[0], max = x[0], sum_w = 0, sum_x = 0;
   for (int i = 0; i < n; ++i) {
     min = std::min(min, x[i]);
@@ -37,7 +38,6 @@ float quantize_sub_block_asym(int n, int nmax, const float* x, const float* w, u
   }
   if (min > 0) min = 0;
   if (max <= min) {
-    std::memset(L, 0, n);
     *the_min = -min;
     return 0.f;
   }
@@ -96,30 +96,25 @@ float signed_absmax(const float* v, int n) {
   return max;
 }
 
-// Symmetric: x ~= scale * (L - nmax) with L - nmax in [-nmax, nmax - 1]. The returned
-// scale is signed (the largest-magnitude value maps to -nmax, as in ggml).
-float quantize_sub_block_sym(int n, int nmax, const float* x, const float* w, int8_t* L) {
+// Symmetric: x ~= scale * L with L in [-nmax, nmax - 1]; returns the scale, signed (the
+// largest-magnitude value maps to about -nmax, as in ggml). Weighted least squares over a
+// small grid of candidate inverse scales.
+float quantize_sub_block_sym(int n, int nmax, const float* x, const float* w) {
   const float max = signed_absmax(x, n);
-  if (std::fabs(max) < 1e-30f) {
-    std::memset(L, 0, n);
-    return 0.f;
-  }
+  if (std::fabs(max) < 1e-30f) return 0.f;
   float best_scale = 0, best = -1;
-  int8_t laux[32];
   for (int step = -9; step <= 9; ++step) {
     const float iscale = -(nmax + 0.1f * step) / max;
     float sum_lx = 0, sum_l2 = 0;
     for (int i = 0; i < n; ++i) {
       const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-      laux[i] = static_cast<int8_t>(l);
       sum_lx += w[i] * x[i] * l;
       sum_l2 += w[i] * l * l;
     }
-    // Minimising sum w (x - s l)^2 over s gives s = lx/l2 and error reduction lx^2/l2.
+    // Minimising sum w (x - s l)^2 over s gives s = lx / l2, an error reduction lx^2 / l2.
     if (sum_l2 > 0 && (best < 0 || sum_lx * sum_lx > best * sum_l2)) {
       best_scale = sum_lx / sum_l2;
       best = best_scale * sum_lx;
-      std::memcpy(L, laux, n);
     }
   }
   return best_scale;
@@ -161,16 +156,15 @@ void pack_scale_min_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* q) {
 // Asymmetric per-sub-block quantization shared by Q2_K, Q4_K and Q5_K: fills L (values
 // in [0, nmax]) and the quantized sub-block scales/mins (in [0, scale_max]) with the two
 // fp16 super-block factors.
-void quantize_super_block_asym(const float* x, int sub_size, int nmax, int scale_max,
-                               uint8_t* L, uint8_t* ls, uint8_t* lm, fp16_t* d_out,
-                               fp16_t* dmin_out) {
+void quantize_super_block_asym(const float* x, int sub_size, int nmax, int scale_max, uint8_t* L,
+                               uint8_t* ls, uint8_t* lm, fp16_t* d_out, fp16_t* dmin_out) {
   const int num_sub = kQK_K / sub_size;
   float w[kQK_K], scales[16], mins[16];
   importance_weights(x, w);
   float max_scale = 0, max_min = 0;
   for (int j = 0; j < num_sub; ++j) {
-    scales[j] = quantize_sub_block_asym(sub_size, nmax, x + j * sub_size, w + j * sub_size,
-                                        L + j * sub_size, &mins[j]);
+    scales[j] =
+        quantize_sub_block_asym(sub_size, nmax, x + j * sub_size, w + j * sub_size, &mins[j]);
     max_scale = std::max(max_scale, scales[j]);
     max_min = std::max(max_min, mins[j]);
   }
@@ -188,8 +182,7 @@ void quantize_super_block_asym(const float* x, int sub_size, int nmax, int scale
     const float dl = d * ls[j], ml = dmin * lm[j];
     for (int i = 0; i < sub_size; ++i) {
       const int k = j * sub_size + i;
-      L[k] = dl == 0 ? 0
-                     : static_cast<uint8_t>(std::clamp(nearest_int((x[k] + ml) / dl), 0, nmax));
+      L[k] = dl == 0 ? 0 : static_cast<uint8_t>(std::clamp(nearest_int((x[k] + ml) / dl), 0, nmax));
     }
   }
 }
@@ -271,8 +264,7 @@ void dequantize_q3_k(const void* src, float* y, int64_t n) {
       int shift = 0;
       for (int j = 0; j < 4; ++j) {
         float dl = d_all * scales[is++];
-        for (int l = 0; l < 16; ++l)
-          *y++ = dl * (((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+        for (int l = 0; l < 16; ++l) *y++ = dl * (((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
         dl = d_all * scales[is++];
         for (int l = 0; l < 16; ++l)
           *y++ = dl * (((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
@@ -289,10 +281,8 @@ void quantize_q3_k(const float* x, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ3_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
     float w[kQK_K], scales[16];
-    int8_t Ls[kQK_K];
     for (int k = 0; k < kQK_K; ++k) w[k] = x[k] * x[k];
-    for (int j = 0; j < 16; ++j)
-      scales[j] = quantize_sub_block_sym(16, 4, x + 16 * j, w + 16 * j, Ls + 16 * j);
+    for (int j = 0; j < 16; ++j) scales[j] = quantize_sub_block_sym(16, 4, x + 16 * j, w + 16 * j);
     const float max_scale = signed_absmax(scales, 16);
     std::memset(y[i].scales, 0, 12);
     if (max_scale == 0) {
@@ -475,10 +465,8 @@ void quantize_q6_k(const float* x, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ6_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
     float w[kQK_K], scales[16];
-    int8_t Ls[kQK_K];
     for (int k = 0; k < kQK_K; ++k) w[k] = x[k] * x[k];
-    for (int j = 0; j < 16; ++j)
-      scales[j] = quantize_sub_block_sym(16, 32, x + 16 * j, w + 16 * j, Ls + 16 * j);
+    for (int j = 0; j < 16; ++j) scales[j] = quantize_sub_block_sym(16, 32, x + 16 * j, w + 16 * j);
     const float max_scale = signed_absmax(scales, 16);
     if (max_scale == 0) {
       std::memset(&y[i], 0, sizeof(y[i]));
@@ -495,8 +483,8 @@ void quantize_q6_k(const float* x, void* dst, int64_t n) {
       const float dl = d * ls;
       for (int l = 0; l < 16; ++l) {
         const int k = 16 * j + l;
-        L[k] = dl == 0 ? 32
-                       : static_cast<uint8_t>(std::clamp(nearest_int(x[k] / dl), -32, 31) + 32);
+        L[k] =
+            dl == 0 ? 32 : static_cast<uint8_t>(std::clamp(nearest_int(x[k] / dl), -32, 31) + 32);
       }
     }
     uint8_t* ql = y[i].ql;
@@ -561,13 +549,20 @@ constexpr QuantOps kQ8K{dequantize_q8_k, quantize_q8_k};
 
 const QuantOps* kquant_quant_ops(DType type) {
   switch (type) {
-    case DType::Q2_K: return &kQ2K;
-    case DType::Q3_K: return &kQ3K;
-    case DType::Q4_K: return &kQ4K;
-    case DType::Q5_K: return &kQ5K;
-    case DType::Q6_K: return &kQ6K;
-    case DType::Q8_K: return &kQ8K;
-    default: return nullptr;
+    case DType::Q2_K:
+      return &kQ2K;
+    case DType::Q3_K:
+      return &kQ3K;
+    case DType::Q4_K:
+      return &kQ4K;
+    case DType::Q5_K:
+      return &kQ5K;
+    case DType::Q6_K:
+      return &kQ6K;
+    case DType::Q8_K:
+      return &kQ8K;
+    default:
+      return nullptr;
   }
 }
 

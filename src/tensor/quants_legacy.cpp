@@ -30,7 +30,10 @@ void quantize_q4_0(const float* src, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < kQK; ++j) {
-      if (amax < std::fabs(src[j])) { amax = std::fabs(src[j]); max = src[j]; }
+      if (amax < std::fabs(src[j])) {
+        amax = std::fabs(src[j]);
+        max = src[j];
+      }
     }
     const float d = max / -8;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -69,8 +72,7 @@ void quantize_q4_1(const float* src, void* dst, int64_t n) {
     b[i].m = fp32_to_fp16(min);
     for (int j = 0; j < kQK / 2; ++j) {
       const uint8_t q0 = (uint8_t)std::min(15, (int)(int8_t)((src[j] - min) * id + 0.5f));
-      const uint8_t q1 =
-          (uint8_t)std::min(15, (int)(int8_t)((src[j + kQK / 2] - min) * id + 0.5f));
+      const uint8_t q1 = (uint8_t)std::min(15, (int)(int8_t)((src[j + kQK / 2] - min) * id + 0.5f));
       b[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
     }
   }
@@ -97,7 +99,10 @@ void quantize_q5_0(const float* src, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < kQK; ++j) {
-      if (amax < std::fabs(src[j])) { amax = std::fabs(src[j]); max = src[j]; }
+      if (amax < std::fabs(src[j])) {
+        amax = std::fabs(src[j]);
+        max = src[j];
+      }
     }
     const float d = max / -16;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -212,13 +217,20 @@ constexpr QuantOps kQ8_1Ops{dequantize_q8_1, quantize_q8_1};
 
 const QuantOps* legacy_quant_ops(DType type) {
   switch (type) {
-    case DType::Q4_0: return &kQ4_0Ops;
-    case DType::Q4_1: return &kQ4_1Ops;
-    case DType::Q5_0: return &kQ5_0Ops;
-    case DType::Q5_1: return &kQ5_1Ops;
-    case DType::Q8_0: return &kQ8_0Ops;
-    case DType::Q8_1: return &kQ8_1Ops;
-    default: return nullptr;
+    case DType::Q4_0:
+      return &kQ4_0Ops;
+    case DType::Q4_1:
+      return &kQ4_1Ops;
+    case DType::Q5_0:
+      return &kQ5_0Ops;
+    case DType::Q5_1:
+      return &kQ5_1Ops;
+    case DType::Q8_0:
+      return &kQ8_0Ops;
+    case DType::Q8_1:
+      return &kQ8_1Ops;
+    default:
+      return nullptr;
   }
 }
 

@@ -11,8 +11,8 @@ std::string IncrementalDecoder::push(int32_t id) {
   if (skip_special_ && tokenizer_->is_special(id)) return {};
   std::string_view piece = tokenizer_->token_bytes(id);
   // Must match Tokenizer::decode: the first token loses the SentencePiece prefix space.
-  if (first_ && tokenizer_->add_space_prefix() && tokenizer_->token_type(id) == TokenType::kNormal &&
-      !piece.empty() && piece[0] == ' ') {
+  if (first_ && tokenizer_->add_space_prefix() &&
+      tokenizer_->token_type(id) == TokenType::kNormal && !piece.empty() && piece[0] == ' ') {
     piece.remove_prefix(1);
   }
   first_ = false;
@@ -25,8 +25,10 @@ std::string IncrementalDecoder::push(int32_t id) {
   while (i < n) {
     const Utf8Decoded d = utf8_decode(p + i, n - i);
     if (d.status == Utf8Status::kIncomplete) break;  // wait for the rest of the character
-    if (d.status == Utf8Status::kOk) out.append(pending_, i, d.length);
-    else out.append("\xEF\xBF\xBD");
+    if (d.status == Utf8Status::kOk)
+      out.append(pending_, i, d.length);
+    else
+      out.append("\xEF\xBF\xBD");
     i += d.length;
   }
   pending_.erase(0, i);

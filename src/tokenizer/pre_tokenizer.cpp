@@ -16,7 +16,9 @@ struct Cursor {
   bool number(size_t i) const { return flags[i] & kCharNumber; }
   bool space(size_t i) const { return flags[i] & kCharWhitespace; }
   // [^\s\p{L}\p{N}]
-  bool other(size_t i) const { return (flags[i] & (kCharLetter | kCharNumber | kCharWhitespace)) == 0; }
+  bool other(size_t i) const {
+    return (flags[i] & (kCharLetter | kCharNumber | kCharWhitespace)) == 0;
+  }
   bool newline(size_t i) const { return cps[i] == '\r' || cps[i] == '\n'; }
 };
 
@@ -116,9 +118,15 @@ void split_piece(PreTokenizerKind kind, const Cursor& c, size_t begin, size_t en
   while (i < end) {
     size_t j;
     switch (kind) {
-      case PreTokenizerKind::kLlama3: j = match_llama3(c, i, end, 3); break;
-      case PreTokenizerKind::kQwen2: j = match_llama3(c, i, end, 1); break;
-      default: j = match_gpt2(c, i, end); break;
+      case PreTokenizerKind::kLlama3:
+        j = match_llama3(c, i, end, 3);
+        break;
+      case PreTokenizerKind::kQwen2:
+        j = match_llama3(c, i, end, 1);
+        break;
+      default:
+        j = match_gpt2(c, i, end);
+        break;
     }
     words.push_back({offsets[i], offsets[j]});
     i = j;
@@ -134,12 +142,18 @@ struct NamedKind {
 // tokenizer.json also applies NFC normalization, which kiln does not (text that is already
 // NFC, as nearly all text is, tokenizes the same).
 constexpr NamedKind kNames[] = {
-    {"default", PreTokenizerKind::kGpt2},     {"gpt2", PreTokenizerKind::kGpt2},
-    {"gpt-2", PreTokenizerKind::kGpt2},       {"smollm", PreTokenizerKind::kSmolLm},
-    {"starcoder", PreTokenizerKind::kSmolLm}, {"refact", PreTokenizerKind::kSmolLm},
-    {"llama-bpe", PreTokenizerKind::kLlama3}, {"llama3", PreTokenizerKind::kLlama3},
-    {"llama-v3", PreTokenizerKind::kLlama3},  {"smaug-bpe", PreTokenizerKind::kLlama3},
-    {"falcon3", PreTokenizerKind::kLlama3},   {"qwen2", PreTokenizerKind::kQwen2},
+    {"default", PreTokenizerKind::kGpt2},
+    {"gpt2", PreTokenizerKind::kGpt2},
+    {"gpt-2", PreTokenizerKind::kGpt2},
+    {"smollm", PreTokenizerKind::kSmolLm},
+    {"starcoder", PreTokenizerKind::kSmolLm},
+    {"refact", PreTokenizerKind::kSmolLm},
+    {"llama-bpe", PreTokenizerKind::kLlama3},
+    {"llama3", PreTokenizerKind::kLlama3},
+    {"llama-v3", PreTokenizerKind::kLlama3},
+    {"smaug-bpe", PreTokenizerKind::kLlama3},
+    {"falcon3", PreTokenizerKind::kLlama3},
+    {"qwen2", PreTokenizerKind::kQwen2},
     {"deepseek-r1-qwen", PreTokenizerKind::kQwen2},
 };
 
@@ -158,10 +172,14 @@ StatusOr<PreTokenizerKind> pre_tokenizer_from_name(std::string_view name) {
 
 const char* pre_tokenizer_name(PreTokenizerKind kind) {
   switch (kind) {
-    case PreTokenizerKind::kGpt2: return "gpt2";
-    case PreTokenizerKind::kSmolLm: return "smollm";
-    case PreTokenizerKind::kLlama3: return "llama-bpe";
-    case PreTokenizerKind::kQwen2: return "qwen2";
+    case PreTokenizerKind::kGpt2:
+      return "gpt2";
+    case PreTokenizerKind::kSmolLm:
+      return "smollm";
+    case PreTokenizerKind::kLlama3:
+      return "llama-bpe";
+    case PreTokenizerKind::kQwen2:
+      return "qwen2";
   }
   return "?";
 }

@@ -13,8 +13,8 @@ constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // U+2581 LOWER ONE EIGH
 
 // Control tokens that end a turn in the common chat formats, besides EOS/EOT themselves.
 constexpr std::string_view kEndOfTurnTexts[] = {
-    "<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|eot_id|>", "<|eom_id|>",
-    "<|end|>",    "<|end_of_text|>", "</s>",        "<eos>",      "<EOT>",
+    "<|im_end|>", "<|endoftext|>",   "<end_of_turn>", "<|eot_id|>", "<|eom_id|>",
+    "<|end|>",    "<|end_of_text|>", "</s>",          "<eos>",      "<EOT>",
 };
 
 bool is_control_like(TokenType t) { return t == TokenType::kControl || t == TokenType::kUnknown; }
@@ -25,10 +25,14 @@ int parse_byte_token(std::string_view text) {
   int value = 0;
   for (char c : text.substr(3, 2)) {
     int digit;
-    if (c >= '0' && c <= '9') digit = c - '0';
-    else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-    else return -1;
+    if (c >= '0' && c <= '9')
+      digit = c - '0';
+    else if (c >= 'A' && c <= 'F')
+      digit = c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f')
+      digit = c - 'a' + 10;
+    else
+      return -1;
     value = value * 16 + digit;
   }
   return value;
@@ -42,8 +46,10 @@ void append_byte_level_bytes(std::string_view text, std::string& out) {
   for (size_t i = 0; i < text.size();) {
     const Utf8Decoded d = utf8_decode(p + i, text.size() - i);
     const int byte = d.status == Utf8Status::kOk ? unicode_to_byte(d.cp) : -1;
-    if (byte >= 0) out.push_back(static_cast<char>(byte));
-    else out.append(text.substr(i, d.length));
+    if (byte >= 0)
+      out.push_back(static_cast<char>(byte));
+    else
+      out.append(text.substr(i, d.length));
     i += d.length;
   }
 }
@@ -60,6 +66,16 @@ void append_spm_bytes(std::string_view text, std::string& out) {
   }
 }
 
+// SentencePiece's whitespace escaping: ' ' -> "▁".
+void append_spm_escaped(std::string_view text, std::string& out) {
+  for (char c : text) {
+    if (c == ' ')
+      out.append(kSpmSpace);
+    else
+      out.push_back(c);
+  }
+}
+
 Status check_id(int32_t id, int32_t n_vocab, const char* what) {
   if (id < -1 || id >= n_vocab) {
     return Status::Error(std::string("tokenizer: ") + what + " = " + std::to_string(id) +
@@ -69,6 +85,30 @@ Status check_id(int32_t id, int32_t n_vocab, const char* what) {
 }
 
 }  // namespace
+
+void TokenMatcher::add(std::string_view text, int32_t id) {
+  if (text.empty()) return;
+  by_text_[text] = id;
+}
+
+void TokenMatcher::finish() {
+  for (auto& lengths : lengths_) lengths.clear();
+  for (const auto& [s, id] : by_text_) {
+    if (s.size() >= 2) {
+      const uint32_t pair = static_cast<uint8_t>(s[0]) << 8 | static_cast<uint8_t>(s[1]);
+      prefix2_[pair / 64] |= uint64_t{1} << (pair % 64);
+    }
+    if (s.size() >= 4) {
+      const uint32_t h = hash4(reinterpret_cast<const uint8_t*>(s.data()));
+      prefix4_[h / 64] |= uint64_t{1} << (h % 64);
+    }
+    auto& lengths = lengths_[static_cast<uint8_t>(s[0])];
+    if (std::find(lengths.begin(), lengths.end(), s.size()) == lengths.end()) {
+      lengths.push_back(static_cast<uint32_t>(s.size()));
+    }
+  }
+  for (auto& lengths : lengths_) std::sort(lengths.rbegin(), lengths.rend());
+}
 
 void Tokenizer::Impl::build_lookup() {
   uint64_t size = 16;
@@ -81,8 +121,8 @@ void Tokenizer::Impl::build_lookup() {
     const uint64_t slot = (h >> 32) << 32 | static_cast<uint64_t>(id + 1);
     for (uint64_t i = h & lookup_mask;; i = (i + 1) & lookup_mask) {
       const uint64_t old = lookup_slots[i];
-      if (old == 0 || ((old >> 32) == (h >> 32) &&
-                       text(static_cast<int32_t>(old & 0xFFFFFFFFu) - 1) == s)) {
+      if (old == 0 ||
+          ((old >> 32) == (h >> 32) && text(static_cast<int32_t>(old & 0xFFFFFFFFu) - 1) == s)) {
         lookup_slots[i] = slot;
         break;
       }
@@ -110,7 +150,8 @@ StatusOr<Tokenizer> Tokenizer::from_data(TokenizerData data) {
   t.model = data.model;
   const size_t n = data.tokens.size();
   if (n == 0) return Status::Error("tokenizer: the vocabulary (tokenizer.ggml.tokens) is empty");
-  if (n > static_cast<size_t>(INT32_MAX / 2)) return Status::Error("tokenizer: vocabulary too large");
+  if (n > static_cast<size_t>(INT32_MAX / 2))
+    return Status::Error("tokenizer: vocabulary too large");
   t.n_vocab = static_cast<int32_t>(n);
   if (!data.token_types.empty() && data.token_types.size() != n) {
     return Status::Error("tokenizer: tokenizer.ggml.token_type has " +
@@ -118,8 +159,9 @@ StatusOr<Tokenizer> Tokenizer::from_data(TokenizerData data) {
                          std::to_string(n) + " tokens");
   }
   if (spm && data.scores.size() != n) {
-    return Status::Error("tokenizer: tokenizer.ggml.scores has " + std::to_string(data.scores.size()) +
-                         " entries for " + std::to_string(n) + " tokens");
+    return Status::Error("tokenizer: tokenizer.ggml.scores has " +
+                         std::to_string(data.scores.size()) + " entries for " + std::to_string(n) +
+                         " tokens");
   }
   for (auto [id, what] : {std::pair{data.bos_id, "tokenizer.ggml.bos_token_id"},
                           {data.eos_id, "tokenizer.ggml.eos_token_id"},
@@ -162,7 +204,7 @@ StatusOr<Tokenizer> Tokenizer::from_data(TokenizerData data) {
     t.text_arena += s;
     t.bytes_off.push_back(static_cast<uint32_t>(t.bytes_arena.size()));
     const TokenType type = t.types[i];
-    if (type == TokenType::kControl || type == TokenType::kUserDefined || type == TokenType::kUnknown) {
+    if (is_control_like(type) || (type == TokenType::kUserDefined && !spm)) {
       t.bytes_arena += s;  // specials are stored as the raw text they stand for
     } else if (spm) {
       const int byte = parse_byte_token(s);
@@ -213,25 +255,29 @@ StatusOr<Tokenizer> Tokenizer::from_data(TokenizerData data) {
     }
   }
 
-  // Specials matched in raw text.
+  // Tokens matched whole before BPE.
+  std::vector<std::pair<size_t, int32_t>> user_defined;  // (arena offset, id), llama only
   for (size_t i = 0; i < n; ++i) {
+    const auto id = static_cast<int32_t>(i);
     const TokenType type = t.types[i];
-    if (type != TokenType::kControl && type != TokenType::kUserDefined && type != TokenType::kUnknown) continue;
-    const std::string_view s = t.text(static_cast<int32_t>(i));
-    if (s.empty()) continue;
-    t.special_by_text[s] = static_cast<int32_t>(i);
-  }
-  for (const auto& [s, id] : t.special_by_text) {
-    if (s.size() >= 2) {
-      const uint32_t pair = static_cast<uint8_t>(s[0]) << 8 | static_cast<uint8_t>(s[1]);
-      t.special_prefix2[pair / 64] |= uint64_t{1} << (pair % 64);
-    }
-    auto& lengths = t.special_lengths[static_cast<uint8_t>(s[0])];
-    if (std::find(lengths.begin(), lengths.end(), s.size()) == lengths.end()) {
-      lengths.push_back(static_cast<uint32_t>(s.size()));
+    if (is_control_like(type) || (type == TokenType::kUserDefined && !spm)) {
+      t.raw_specials.add(t.text(id), id);
+    } else if (type == TokenType::kUserDefined) {
+      // NOTE: llama.cpp's converter writes user-defined pieces with real spaces (Gemma's
+      // "  "); SentencePiece matches them in the escaped text, where they read "▁▁".
+      user_defined.emplace_back(t.spm_user_defined_arena.size(), id);
+      append_spm_escaped(t.text(id), t.spm_user_defined_arena);
     }
   }
-  for (auto& lengths : t.special_lengths) std::sort(lengths.rbegin(), lengths.rend());
+  for (size_t k = 0; k < user_defined.size(); ++k) {
+    const size_t begin = user_defined[k].first;
+    const size_t end =
+        k + 1 < user_defined.size() ? user_defined[k + 1].first : t.spm_user_defined_arena.size();
+    t.spm_user_defined.add(std::string_view(t.spm_user_defined_arena).substr(begin, end - begin),
+                           user_defined[k].second);
+  }
+  t.raw_specials.finish();
+  t.spm_user_defined.finish();
 
   t.bos_id = data.bos_id;
   t.eos_id = data.eos_id;
@@ -246,10 +292,8 @@ StatusOr<Tokenizer> Tokenizer::from_data(TokenizerData data) {
   if (t.eos_id >= 0) t.end_of_generation[t.eos_id] = 1;
   if (t.eot_id >= 0) t.end_of_generation[t.eot_id] = 1;
   for (std::string_view s : kEndOfTurnTexts) {
-    auto it = t.special_by_text.find(s);
-    if (it != t.special_by_text.end() && t.types[it->second] == TokenType::kControl) {
-      t.end_of_generation[it->second] = 1;
-    }
+    const int32_t id = t.raw_specials.find(s);
+    if (id >= 0 && t.types[id] == TokenType::kControl) t.end_of_generation[id] = 1;
   }
   return Tokenizer(std::move(impl));
 }
@@ -262,35 +306,20 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
   if (add_special && t.add_bos && t.bos_id >= 0) out.push_back(t.bos_id);
   // Split the text at special tokens: at each position the longest one that matches wins
   // (leftmost-longest, as Hugging Face's added-token matcher does).
-  const auto* p = reinterpret_cast<const uint8_t*>(text.data());
   size_t raw_begin = 0;
   bool after_special = true;
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto& lengths = t.special_lengths[p[i]];
-    int32_t match = -1;
-    size_t match_len = 0;
-    bool longer_possible = false;
-    if (!lengths.empty() && i + 1 < text.size()) {
-      const uint32_t pair = p[i] << 8 | p[i + 1];
-      longer_possible = (t.special_prefix2[pair / 64] >> (pair % 64)) & 1;
-    }
-    for (uint32_t len : lengths) {
-      if (len > text.size() - i || (len >= 2 && !longer_possible)) continue;
-      auto it = t.special_by_text.find(text.substr(i, len));
-      if (it == t.special_by_text.end()) continue;
-      if (!parse_special && is_control_like(t.types[it->second])) continue;
-      match = it->second;
-      match_len = len;
-      break;
-    }
+  auto accept = [&](int32_t id) { return parse_special || !is_control_like(t.types[id]); };
+  // NOTE: a SentencePiece vocabulary's raw specials are all control tokens, so without
+  // parse_special there is nothing to look for.
+  const bool scan =
+      !t.raw_specials.empty() && (parse_special || t.kind == Impl::Kind::kByteLevelBpe);
+  for (size_t i = 0; scan && i < text.size();) {
+    const auto [match, match_len] = t.raw_specials.match(text, i, accept);
     if (match < 0) {
       ++i;
       continue;
     }
-    if (i > raw_begin) {
-      t.encode_text(text.substr(raw_begin, i - raw_begin), after_special, out);
-    }
+    if (i > raw_begin) t.encode_text(text.substr(raw_begin, i - raw_begin), after_special, out);
     out.push_back(match);
     after_special = true;
     i += match_len;

@@ -135,8 +135,8 @@ class IncrementalDecoder {
  private:
   const Tokenizer* tokenizer_;
   bool skip_special_;
-  bool first_ = true;     // no token has produced output yet (for the prefix-space strip)
-  std::string pending_;   // bytes of an incomplete character, at most 3
+  bool first_ = true;    // no token has produced output yet (for the prefix-space strip)
+  std::string pending_;  // bytes of an incomplete character, at most 3
 };
 
 }  // namespace kiln

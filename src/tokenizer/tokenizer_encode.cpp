@@ -36,6 +36,7 @@ struct SpmSymbol {
   uint32_t len;    // 0 once merged into its left neighbour
   int32_t prev;
   int32_t next;
+  int32_t frozen_id;  // a user-defined piece, never merged; -1 for ordinary symbols
 };
 
 // llama: a pair whose concatenation is a vocabulary entry. Higher score first, then the
@@ -143,25 +144,36 @@ void Tokenizer::Impl::encode_sentencepiece(std::string_view raw, bool add_prefix
   text.reserve(raw.size() + 16);
   if (add_prefix) text += "\xE2\x96\x81";
   for (char c : raw) {
-    if (c == ' ') text += "\xE2\x96\x81";
-    else text.push_back(c);
+    if (c == ' ')
+      text += "\xE2\x96\x81";
+    else
+      text.push_back(c);
   }
   if (text.empty()) return;
 
+  // Characters, except that user-defined pieces are matched first, longest at each
+  // position, and frozen (SentencePiece's PrefixMatcher in bpe_model.cc).
   std::vector<SpmSymbol> symbols;
   const auto* p = reinterpret_cast<const uint8_t*>(text.data());
+  const auto any = [](int32_t) { return true; };
   for (size_t i = 0; i < text.size();) {
-    const Utf8Decoded d = utf8_decode(p + i, text.size() - i);
+    auto [frozen, len] = spm_user_defined.empty() ? std::pair<int32_t, size_t>{-1, 0}
+                                                  : spm_user_defined.match(text, i, any);
+    if (frozen < 0) len = utf8_decode(p + i, text.size() - i).length;
     const int32_t index = static_cast<int32_t>(symbols.size());
-    symbols.push_back({static_cast<uint32_t>(i), d.length, index - 1, -1});
+    symbols.push_back(
+        {static_cast<uint32_t>(i), static_cast<uint32_t>(len), index - 1, -1, frozen});
     if (index > 0) symbols[index - 1].next = index;
-    i += d.length;
+    i += len;
   }
 
   std::vector<ScoredPair> heap;
-  auto piece = [&](uint32_t begin, uint32_t len) { return std::string_view(text).substr(begin, len); };
+  auto piece = [&](uint32_t begin, uint32_t len) {
+    return std::string_view(text).substr(begin, len);
+  };
   auto try_pair = [&](int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
+    if (symbols[left].frozen_id >= 0 || symbols[right].frozen_id >= 0) return;
     const uint32_t len = symbols[left].len + symbols[right].len;
     const int32_t id = find(piece(symbols[left].begin, len));
     if (id < 0 || !spm_mergeable(types[id])) return;
@@ -175,7 +187,8 @@ void Tokenizer::Impl::encode_sentencepiece(std::string_view raw, bool add_prefix
     heap.pop_back();
     SpmSymbol& left = symbols[top.left];
     SpmSymbol& right = symbols[top.right];
-    if (left.len == 0 || right.len == 0 || left.next != top.right || left.len + right.len != top.len) {
+    if (left.len == 0 || right.len == 0 || left.next != top.right ||
+        left.len + right.len != top.len) {
       continue;
     }
     left.len += right.len;
@@ -186,6 +199,10 @@ void Tokenizer::Impl::encode_sentencepiece(std::string_view raw, bool add_prefix
     try_pair(top.left, left.next);
   }
   for (int32_t i = 0; i >= 0; i = symbols[i].next) {
+    if (symbols[i].frozen_id >= 0) {
+      out.push_back(symbols[i].frozen_id);
+      continue;
+    }
     const std::string_view s = piece(symbols[i].begin, symbols[i].len);
     const int32_t id = find(s);
     if (id >= 0 && (spm_mergeable(types[id]) || types[id] == TokenType::kUnused)) {

@@ -3,17 +3,67 @@
 #pragma once
 
 #include <array>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kiln {
+
+// A set of token texts to find whole in a text, longest first at a position.
+class TokenMatcher {
+ public:
+  // `text` must outlive the matcher (it is kept as a view).
+  void add(std::string_view text, int32_t id);
+  void finish();  // after the last add()
+  bool empty() const { return by_text_.empty(); }
+  int32_t find(std::string_view text) const {
+    auto it = by_text_.find(text);
+    return it == by_text_.end() ? -1 : it->second;
+  }
+
+  // The longest entry that starts at text[i] and that accept(id) takes; {-1, 0} if none.
+  template <typename Accept>
+  std::pair<int32_t, size_t> match(std::string_view text, size_t i, Accept&& accept) const {
+    const auto* p = reinterpret_cast<const uint8_t*>(text.data());
+    const auto& lengths = lengths_[p[i]];
+    if (lengths.empty()) return {-1, 0};
+    const bool may2 = i + 1 < text.size() && test(prefix2_, p[i] << 8 | p[i + 1]);
+    const bool may4 = may2 && i + 3 < text.size() && test(prefix4_, hash4(p + i));
+    for (uint32_t len : lengths) {
+      if (len > text.size() - i || (len >= 2 && !may2) || (len >= 4 && !may4)) continue;
+      auto it = by_text_.find(text.substr(i, len));
+      if (it != by_text_.end() && accept(it->second)) return {it->second, len};
+    }
+    return {-1, 0};
+  }
+
+ private:
+  std::unordered_map<std::string_view, int32_t> by_text_;  // last id wins on duplicates
+  // For each first byte, the distinct entry lengths, longest first.
+  std::array<std::vector<uint32_t>, 256> lengths_;
+  static bool test(const std::vector<uint64_t>& bits, uint32_t i) {
+    return (bits[i / 64] >> (i % 64)) & 1;
+  }
+  static uint32_t hash4(const uint8_t* p) {
+    const uint32_t v =
+        uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+    return (v * 2654435761u) >> 16;
+  }
+  // Filters that rule out most positions without hashing a substring: bit (b0 << 8 | b1)
+  // of prefix2_ is set when an entry of two or more bytes starts with b0 b1, bit
+  // hash4(first 4 bytes) of prefix4_ when an entry of four or more bytes does. (Gemma has
+  // 30 whitespace-run pieces "▁▁".."▁"x31: without these, every space would cost 30
+  // lookups.)
+  std::vector<uint64_t> prefix2_ = std::vector<uint64_t>(65536 / 64, 0);
+  std::vector<uint64_t> prefix4_ = std::vector<uint64_t>(65536 / 64, 0);
+};
 
 struct Tokenizer::Impl {
   enum class Kind : uint8_t { kByteLevelBpe, kSentencePiece };
@@ -29,7 +79,7 @@ struct Tokenizer::Impl {
   int32_t n_vocab = 0;
   // Token texts and the bytes each token stands for, packed: entry i is
   // arena[off[i], off[i+1]). The arenas never change after construction, so the
-  // string_views into them (text_to_id's keys) stay valid.
+  // string_views into them (raw_specials' keys) stay valid.
   std::string text_arena;
   std::vector<uint32_t> text_off;
   std::string bytes_arena;
@@ -53,14 +103,15 @@ struct Tokenizer::Impl {
   // -1 where the vocabulary has none.
   std::array<int32_t, 256> byte_ids{};
 
-  // Tokens matched whole in raw text: control/unknown (only when parsing specials) and
-  // user-defined (always). For each first byte, the distinct lengths, longest first.
-  std::unordered_map<std::string_view, int32_t> special_by_text;
-  std::array<std::vector<uint32_t>, 256> special_lengths;
-  // Bit (b0 << 8 | b1) is set when some special token of two or more bytes starts with the
-  // bytes b0 b1: most positions are ruled out without hashing (spaces before words, where
-  // Gemma's whitespace-run tokens would otherwise cost ~30 lookups each).
-  std::vector<uint64_t> special_prefix2 = std::vector<uint64_t>(65536 / 64, 0);
+  // Tokens matched whole before BPE (leftmost-longest).
+  //   raw_specials, in the raw text: control and unknown tokens (only when parsing
+  //     specials), and for gpt2 also user-defined tokens (always; Hugging Face's
+  //     non-special added tokens).
+  //   spm_user_defined, llama only, in the escaped text ("▁" for spaces, prefix added):
+  //     user-defined pieces, which SentencePiece's prefix matcher freezes as whole symbols.
+  TokenMatcher raw_specials;
+  TokenMatcher spm_user_defined;
+  std::string spm_user_defined_arena;  // the escaped texts spm_user_defined's keys view
 
   std::vector<uint8_t> end_of_generation;  // per id
   int32_t bos_id = -1, eos_id = -1, eot_id = -1, unk_id = -1, pad_id = -1;

@@ -9,12 +9,19 @@ namespace {
 
 uint8_t flags_of_category(UnicodeCategory cat) {
   switch (cat) {
-    case UnicodeCategory::kLu: case UnicodeCategory::kLl: case UnicodeCategory::kLt:
-    case UnicodeCategory::kLm: case UnicodeCategory::kLo:
+    case UnicodeCategory::kLu:
+    case UnicodeCategory::kLl:
+    case UnicodeCategory::kLt:
+    case UnicodeCategory::kLm:
+    case UnicodeCategory::kLo:
       return kCharLetter;
-    case UnicodeCategory::kNd: case UnicodeCategory::kNl: case UnicodeCategory::kNo:
+    case UnicodeCategory::kNd:
+    case UnicodeCategory::kNl:
+    case UnicodeCategory::kNo:
       return kCharNumber;
-    case UnicodeCategory::kZs: case UnicodeCategory::kZl: case UnicodeCategory::kZp:
+    case UnicodeCategory::kZs:
+    case UnicodeCategory::kZl:
+    case UnicodeCategory::kZp:
       return kCharWhitespace;
     default:
       return 0;
@@ -76,20 +83,23 @@ uint8_t unicode_flags(uint32_t cp) {
 Utf8Decoded utf8_decode(const uint8_t* s, size_t n) {
   const uint8_t b0 = s[0];
   if (b0 < 0x80) return {b0, 1, Utf8Status::kOk};
-  uint32_t need;      // continuation bytes after the lead
+  uint32_t need;  // continuation bytes after the lead
   uint32_t cp;
   uint8_t lo = 0x80;  // allowed range of the first continuation byte
   uint8_t hi = 0xBF;
   if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 1; cp = b0 & 0x1F;
+    need = 1;
+    cp = b0 & 0x1F;
   } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 2; cp = b0 & 0x0F;
-    if (b0 == 0xE0) lo = 0xA0;       // no overlong forms
-    if (b0 == 0xED) hi = 0x9F;       // no surrogates
+    need = 2;
+    cp = b0 & 0x0F;
+    if (b0 == 0xE0) lo = 0xA0;  // no overlong forms
+    if (b0 == 0xED) hi = 0x9F;  // no surrogates
   } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 3; cp = b0 & 0x07;
-    if (b0 == 0xF0) lo = 0x90;       // no overlong forms
-    if (b0 == 0xF4) hi = 0x8F;       // nothing above U+10FFFF
+    need = 3;
+    cp = b0 & 0x07;
+    if (b0 == 0xF0) lo = 0x90;  // no overlong forms
+    if (b0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
   } else {
     return {kInvalidCodepoint, 1, Utf8Status::kInvalid};
   }

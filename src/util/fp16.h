@@ -1,5 +1,7 @@
 // Scalar half/bfloat16 <-> float conversions (reference semantics: round to nearest even).
-// Header-only and free of intrinsics so ISA-specific files can include it safely.
+// Header-only and free of intrinsics. The functions have internal linkage (static) so an
+// ISA-specific file that includes this gets its own copies and the linker can never hand
+// an AVX-512-compiled copy to baseline code.
 #pragma once
 
 #include <cstdint>
@@ -7,10 +9,10 @@
 
 namespace kiln {
 
-inline float fp32_from_bits(uint32_t w) { float f; std::memcpy(&f, &w, 4); return f; }
-inline uint32_t fp32_to_bits(float f) { uint32_t w; std::memcpy(&w, &f, 4); return w; }
+static inline float fp32_from_bits(uint32_t w) { float f; std::memcpy(&f, &w, 4); return f; }
+static inline uint32_t fp32_to_bits(float f) { uint32_t w; std::memcpy(&w, &f, 4); return w; }
 
-inline float fp16_to_fp32(uint16_t h) {
+static inline float fp16_to_fp32(uint16_t h) {
   const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f;
   uint32_t mant = h & 0x3ff;
@@ -26,7 +28,7 @@ inline float fp16_to_fp32(uint16_t h) {
   return fp32_from_bits(sign | ((exp - 15 + 127) << 23) | (mant << 13));
 }
 
-inline uint16_t fp32_to_fp16(float f) {
+static inline uint16_t fp32_to_fp16(float f) {
   uint32_t x = fp32_to_bits(f);
   const uint32_t sign = (x >> 16) & 0x8000;
   x &= 0x7fffffff;
@@ -48,9 +50,9 @@ inline uint16_t fp32_to_fp16(float f) {
   return (uint16_t)(sign | r);
 }
 
-inline float bf16_to_fp32(uint16_t h) { return fp32_from_bits((uint32_t)h << 16); }
+static inline float bf16_to_fp32(uint16_t h) { return fp32_from_bits((uint32_t)h << 16); }
 
-inline uint16_t fp32_to_bf16(float f) {
+static inline uint16_t fp32_to_bf16(float f) {
   uint32_t x = fp32_to_bits(f);
   if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40);  // quiet NaN
   x += 0x7fff + ((x >> 16) & 1);

@@ -66,7 +66,12 @@ void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   run_tasks(0);
-  while (busy_workers_.load(std::memory_order_acquire) != 0) _mm_pause();
+  // Spin while the workers finish their last tasks; yield if that takes long, which
+  // happens when the machine has more runnable threads than cores.
+  for (int spin = 0; busy_workers_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) _mm_pause();
+    else std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 

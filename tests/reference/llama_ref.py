@@ -285,6 +285,28 @@ class LlamaRef:
         return out
 
 
+
+def write_f32_copy(src: str, dst: str) -> None:
+    """Write dst: the same GGUF (all metadata) with every tensor dequantized by gguf-py and
+    stored as F32. Lets a test run an engine on a real model without weight quantization."""
+    f = GGUFFile(src, cache_dtype=np.float32)
+    w = gguf.GGUFWriter(str(dst), f.get("general.architecture"))
+    for key, field in f.reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        if key == "general.file_type":
+            w.add_file_type(int(gguf.LlamaFileType.ALL_F32))
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        w.add_key_value(key, field.contents(), vtype, sub)
+    for name in f.tensors:
+        w.add_tensor(name, np.ascontiguousarray(f.tensor(name), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
 # ---------------------------------------------------------------------------------------
 # Byte-level BPE helpers for the CLI (manual checks only).
 

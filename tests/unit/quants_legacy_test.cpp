@@ -161,13 +161,24 @@ void expect_round_trip_bound(DType type, float lo, float hi) {
     const float amax = block_amax(xb);
     float bound = 0;
     switch (type) {
-      case DType::Q4_0: bound = amax / 8 * (1 + 8 * fp16_rel); break;
-      case DType::Q5_0: bound = amax / 16 * (1 + 16 * fp16_rel); break;
-      case DType::Q4_1: bound = (mx - mn) / 15 * (0.5f + 15 * fp16_rel) + std::fabs(mn) * fp16_rel; break;
-      case DType::Q5_1: bound = (mx - mn) / 31 * (0.5f + 31 * fp16_rel) + std::fabs(mn) * fp16_rel; break;
+      case DType::Q4_0:
+        bound = amax / 8 * (1 + 8 * fp16_rel);
+        break;
+      case DType::Q5_0:
+        bound = amax / 16 * (1 + 16 * fp16_rel);
+        break;
+      case DType::Q4_1:
+        bound = (mx - mn) / 15 * (0.5f + 15 * fp16_rel) + std::fabs(mn) * fp16_rel;
+        break;
+      case DType::Q5_1:
+        bound = (mx - mn) / 31 * (0.5f + 31 * fp16_rel) + std::fabs(mn) * fp16_rel;
+        break;
       case DType::Q8_0:
-      case DType::Q8_1: bound = amax / 127 * (0.5f + 127 * fp16_rel); break;
-      default: FAIL();
+      case DType::Q8_1:
+        bound = amax / 127 * (0.5f + 127 * fp16_rel);
+        break;
+      default:
+        FAIL();
     }
     for (int j = 0; j < 32; ++j) {
       ASSERT_LE(std::fabs(y[b * 32 + j] - xb[j]), bound * 1.0001f + 1e-7f)
@@ -178,7 +189,7 @@ void expect_round_trip_bound(DType type, float lo, float hi) {
   }
   // And the typical error is well inside the worst case.
   const double rel_rms = std::sqrt(sq / sq_ref);
-  const double max_rel_rms = type == DType::Q4_0 || type == DType::Q4_1 ? 0.12
+  const double max_rel_rms = type == DType::Q4_0 || type == DType::Q4_1   ? 0.12
                              : type == DType::Q5_0 || type == DType::Q5_1 ? 0.06
                                                                           : 0.01;
   EXPECT_LT(rel_rms, max_rel_rms) << dtype_name(type);

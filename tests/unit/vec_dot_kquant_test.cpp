@@ -31,12 +31,26 @@ void set_scales(DType type, uint8_t* block, float d, float dmin) {
     std::memcpy(block + offset, &h, 2);
   };
   switch (type) {
-    case DType::Q2_K: put(offsetof(BlockQ2_K, d), d); put(offsetof(BlockQ2_K, dmin), dmin); break;
-    case DType::Q3_K: put(offsetof(BlockQ3_K, d), d); break;
-    case DType::Q4_K: put(offsetof(BlockQ4_K, d), d); put(offsetof(BlockQ4_K, dmin), dmin); break;
-    case DType::Q5_K: put(offsetof(BlockQ5_K, d), d); put(offsetof(BlockQ5_K, dmin), dmin); break;
-    case DType::Q6_K: put(offsetof(BlockQ6_K, d), d); break;
-    default: ADD_FAILURE();
+    case DType::Q2_K:
+      put(offsetof(BlockQ2_K, d), d);
+      put(offsetof(BlockQ2_K, dmin), dmin);
+      break;
+    case DType::Q3_K:
+      put(offsetof(BlockQ3_K, d), d);
+      break;
+    case DType::Q4_K:
+      put(offsetof(BlockQ4_K, d), d);
+      put(offsetof(BlockQ4_K, dmin), dmin);
+      break;
+    case DType::Q5_K:
+      put(offsetof(BlockQ5_K, d), d);
+      put(offsetof(BlockQ5_K, dmin), dmin);
+      break;
+    case DType::Q6_K:
+      put(offsetof(BlockQ6_K, d), d);
+      break;
+    default:
+      ADD_FAILURE();
   }
 }
 
@@ -270,7 +284,8 @@ TEST_P(VecDotKquantIsa, MatmulUsesTheKernels) {
       for (int64_t r = 0; r < rows; ++r) {
         float want = 0;
         ref.vec_dot(cols, &want, w.data() + r * row_bytes, act.data());
-        const double abs_dot = dequantized_dot(type, w.data() + r * row_bytes, act.data(), cols).second;
+        const double abs_dot =
+            dequantized_dot(type, w.data() + r * row_bytes, act.data(), cols).second;
         ASSERT_NEAR(y[t * rows + r], want, 1e-5 * abs_dot + 1e-6) << "t=" << t << " r=" << r;
         // Against the float activations: each differs from its Q8_K value by at most half a
         // step (|d| / 2) of its block.
@@ -291,12 +306,13 @@ std::string type_name(DType t) { return std::string(dtype_name(t)); }
 INSTANTIATE_TEST_SUITE_P(AllTypes, VecDotKquantType, ::testing::ValuesIn(kTypes),
                          [](const auto& info) { return type_name(info.param); });
 
-INSTANTIATE_TEST_SUITE_P(
-    AllTypesAndIsas, VecDotKquantIsa,
-    ::testing::Combine(::testing::ValuesIn(kTypes), ::testing::Values(Isa::kAvx2, Isa::kAvx512)),
-    [](const auto& info) {
-      return type_name(std::get<0>(info.param)) + "_" + isa_name(std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(AllTypesAndIsas, VecDotKquantIsa,
+                         ::testing::Combine(::testing::ValuesIn(kTypes),
+                                            ::testing::Values(Isa::kAvx2, Isa::kAvx512)),
+                         [](const auto& info) {
+                           return type_name(std::get<0>(info.param)) + "_" +
+                                  isa_name(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace kiln::cpu

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "kernels/cpu/vec_dot.h"
+#include "kernels/cpu/vec_dot_internal.h"
 #include "tensor/quants.h"
+#include "util/fp16.h"
 
 namespace kiln::cpu {
 namespace {
@@ -90,6 +92,37 @@ TEST_P(VecDotIsaTest, QuantizeActMatchesReferenceBitForBit) {
   EXPECT_EQ(got, expect);
 }
 
+// The legacy gemm kernels' own activation layout holds exactly the reference quants.
+TEST_P(VecDotIsaTest, GemmPanelMatchesReferenceQuantizer) {
+  if (simd_->gemm_quantize_act == nullptr) GTEST_SKIP() << "F32 activations";
+  const int64_t n = 32 * 41;  // two 16-block groups and a tail
+  auto x = random_floats(n, 21, -3.0f, 2.0f);
+  for (int j = 0; j < 32; ++j) x[j] = (float)(j - 16) + 0.5f;  // ties (d = 1)
+  x[31] = 127.0f;
+  for (int j = 64; j < 96; ++j) x[j] = 0.0f;              // a zero block
+  for (int j = 32 * 20; j < 32 * 21; ++j) x[j] *= 1e-6f;  // a tiny scale
+  std::vector<uint8_t> ref(dtype_row_bytes(DType::Q8_1, n));
+  quant_ops(DType::Q8_1)->quantize(x.data(), ref.data(), n);
+  std::vector<uint8_t> panel(simd_->gemm_act_row_bytes(n) + 64);
+  uint8_t* base = panel.data() + (64 - reinterpret_cast<uintptr_t>(panel.data()) % 64) % 64;
+  simd_->gemm_quantize_act(x.data(), base, n);
+  const auto* blocks = reinterpret_cast<const BlockQ8_1*>(ref.data());
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* rec = base + b * kQ8PanelRecordBytes;
+    ASSERT_EQ(0, std::memcmp(rec, blocks[b].qs, 32)) << "block " << b;
+    float d, s;
+    int32_t bias;
+    std::memcpy(&d, rec + 32, 4);
+    std::memcpy(&s, rec + 36, 4);
+    std::memcpy(&bias, rec + 40, 4);
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) sum += blocks[b].qs[j];
+    EXPECT_EQ(d, fp16_to_fp32(blocks[b].d)) << "block " << b;
+    EXPECT_EQ(s, fp16_to_fp32(blocks[b].s)) << "block " << b;
+    EXPECT_EQ(bias % (sum == 0 ? 1 : sum), 0) << "block " << b;  // -zero_point * sum
+  }
+}
+
 TEST_P(VecDotIsaTest, VecDotMatchesScalar) {
   const DType type = GetParam().type;
   for (int64_t n : {32, 64, 96, 256, 32 * 18, 32 * 48}) {
@@ -157,6 +190,31 @@ TEST_P(VecDotIsaTest, GemmMatchesScalarVecDot) {
   }
 }
 
+// The AMX prompt path (AVX-512 tier, where the CPU and OS allow it) equals the VNNI path
+// bit for bit: same integer block sums, same float operations in the same order.
+TEST_P(VecDotIsaTest, AmxMatchesVnniBitForBit) {
+  if (GetParam().isa != Isa::kAvx512 || simd_->gemm_quantize_act == nullptr)
+    GTEST_SKIP() << "AMX is a path of the AVX-512 legacy kernels";
+  if (!amx_int8_available()) GTEST_SKIP() << "no AMX-INT8 on this CPU/OS";
+  const DType type = GetParam().type;
+  const int64_t n = 32 * 40, rows = 35, tokens = 53;  // > kPackBlocks; tiles + VNNI tail
+  const int64_t w_stride = dtype_row_bytes(type, n);
+  const auto w = random_weights(type, rows, n, 5);
+  const auto x = random_floats(tokens * n, 6);
+  const int64_t act_stride = simd_->gemm_act_row_bytes(n);
+  std::vector<uint8_t> gact(act_stride * tokens + 64);
+  uint8_t* act = gact.data() + (64 - reinterpret_cast<uintptr_t>(gact.data()) % 64) % 64;
+  for (int64_t t = 0; t < tokens; ++t) simd_->gemm_quantize_act(&x[t * n], act + t * act_stride, n);
+  std::vector<float> with_amx(rows * tokens), without(rows * tokens);
+  const bool was = amx_enabled();
+  set_amx_enabled(true);
+  simd_->gemm(n, rows, tokens, w.data(), w_stride, act, act_stride, with_amx.data(), rows);
+  set_amx_enabled(false);
+  simd_->gemm(n, rows, tokens, w.data(), w_stride, act, act_stride, without.data(), rows);
+  set_amx_enabled(was);
+  EXPECT_EQ(with_amx, without);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTypes, VecDotIsaTest, testing::ValuesIn(all_params()), param_name);
 
 // The float types take any length: tails shorter than a vector, in vec_dot and gemm.
@@ -191,7 +249,7 @@ TEST(VecDotRegistry, ScalarCoversEveryType) {
   for (DType t : kTypes) {
     const VecDotKernel* k = vec_dot_kernel(t, Isa::kScalar);
     ASSERT_NE(k, nullptr) << dtype_name(t);
-    const DType expect_act = t == DType::Q4_1 || t == DType::Q5_1   ? DType::Q8_1
+    const DType expect_act = t == DType::Q4_1 || t == DType::Q5_1 ? DType::Q8_1
                              : t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0
                                  ? DType::Q8_0
                                  : DType::F32;
@@ -215,7 +273,8 @@ TEST(VecDotScalar, MatchesDequantizedDot) {
     quant_ops(type)->dequantize(w.data(), wf.data(), n);
     quant_ops(k->act_type)->dequantize(act.data(), xf.data(), n);
     double expect = 0, mag = 0;
-    for (int64_t i = 0; i < n; ++i) expect += (double)wf[i] * xf[i], mag += std::fabs(wf[i] * xf[i]);
+    for (int64_t i = 0; i < n; ++i)
+      expect += (double)wf[i] * xf[i], mag += std::fabs(wf[i] * xf[i]);
     float got = 0;
     k->vec_dot(n, &got, w.data(), act.data());
     // The _1 types use s = fp16(d * sum(q)) for the minimum's term, as ggml does.

@@ -73,25 +73,68 @@ Split split_work(int64_t rows, int64_t num_tokens, int num_threads) {
 
 // Converts num_tokens rows of x with fn into rows of dst_stride bytes.
 void convert_activations(void (*fn)(const float*, void*, int64_t), const float* x, int64_t cols,
-                         int64_t num_tokens, uint8_t* dst, int64_t dst_stride,
-                         ThreadPool& pool) {
+                         int64_t num_tokens, uint8_t* dst, int64_t dst_stride, ThreadPool& pool) {
   if (num_tokens * cols < kParallelQuantizeElements || pool.num_threads() == 1) {
     for (int64_t t = 0; t < num_tokens; ++t) fn(x + t * cols, dst + t * dst_stride, cols);
     return;
   }
-  const int64_t per_task = ceil_div(num_tokens, 4 * (int64_t)pool.num_threads());
-  pool.parallel_for(ceil_div(num_tokens, per_task), [&](int64_t task, int) {
-    const int64_t end = std::min(num_tokens, (task + 1) * per_task);
-    for (int64_t t = task * per_task; t < end; ++t) fn(x + t * cols, dst + t * dst_stride, cols);
+  struct Job {
+    void (*fn)(const float*, void*, int64_t);
+    const float* x;
+    int64_t cols, num_tokens, per_task;
+    uint8_t* dst;
+    int64_t dst_stride;
+  } const job{
+      fn,  x,         cols, num_tokens, ceil_div(num_tokens, 4 * (int64_t)pool.num_threads()),
+      dst, dst_stride};
+  // NOTE: one captured pointer keeps the std::function in its small buffer (no allocation
+  // per call); likewise in matmul().
+  const Job* j = &job;
+  pool.parallel_for(ceil_div(num_tokens, job.per_task), [j](int64_t task, int) {
+    const int64_t end = std::min(j->num_tokens, (task + 1) * j->per_task);
+    for (int64_t t = task * j->per_task; t < end; ++t)
+      j->fn(j->x + t * j->cols, j->dst + t * j->dst_stride, j->cols);
   });
 }
+
+// One matmul call's work, shared by its tasks.
+struct MatmulJob {
+  const VecDotKernel* k;
+  Split split;
+  int64_t rows, cols, num_tokens;
+  const uint8_t* w;
+  int64_t w_stride;
+  const uint8_t* act;
+  int64_t act_stride;
+  float* y;
+
+  // Row chunks outermost: consecutive tasks (often on the two threads at once) share the
+  // same weight rows.
+  void run_task(int64_t task) const {
+    const int64_t r0 = task / split.token_tasks * split.rows_per_task;
+    const int64_t t0 = task % split.token_tasks * split.tokens_per_task;
+    const int64_t nr = std::min(split.rows_per_task, rows - r0);
+    const int64_t nt = std::min(split.tokens_per_task, num_tokens - t0);
+    const uint8_t* wr = w + r0 * w_stride;
+    const uint8_t* at = act + t0 * act_stride;
+    float* out = y + t0 * rows + r0;
+    if (k->gemm != nullptr) {
+      k->gemm(cols, nr, nt, wr, w_stride, at, act_stride, out, rows);
+      return;
+    }
+    for (int64_t r = 0; r < nr; ++r) {
+      for (int64_t t = 0; t < nt; ++t)
+        k->vec_dot(cols, out + t * rows + r, wr + r * w_stride, at + t * act_stride);
+    }
+  }
+};
 
 }  // namespace
 
 bool matmul_supported(DType type) { return find_kernel(type, Isa::kAvx512) != nullptr; }
 
-void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-            ThreadPool& pool, MatmulScratch& scratch, Isa isa) {
+void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, ThreadPool& pool,
+            MatmulScratch& scratch, Isa isa) {
   if (num_tokens <= 0 || w.rows <= 0) return;
   const VecDotKernel* k = find_kernel(w.type, isa);
   KILN_CHECK(k != nullptr);
@@ -117,26 +160,19 @@ void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
     act = buf;
   }
 
-  const Split s = split_work(rows, num_tokens, pool.num_threads());
-  // Row chunks outermost: consecutive tasks (often on the two threads at once) share the
-  // same weight rows.
-  pool.parallel_for(s.row_tasks * s.token_tasks, [&](int64_t task, int) {
-    const int64_t r0 = task / s.token_tasks * s.rows_per_task;
-    const int64_t t0 = task % s.token_tasks * s.tokens_per_task;
-    const int64_t nr = std::min(s.rows_per_task, rows - r0);
-    const int64_t nt = std::min(s.tokens_per_task, num_tokens - t0);
-    const uint8_t* wr = w_bytes + r0 * w_stride;
-    const uint8_t* at = act + t0 * act_stride;
-    float* out = y + t0 * rows + r0;
-    if (k->gemm != nullptr) {
-      k->gemm(cols, nr, nt, wr, w_stride, at, act_stride, out, rows);
-      return;
-    }
-    for (int64_t r = 0; r < nr; ++r) {
-      for (int64_t t = 0; t < nt; ++t)
-        k->vec_dot(cols, out + t * rows + r, wr + r * w_stride, at + t * act_stride);
-    }
-  });
+  const MatmulJob job{.k = k,
+                      .split = split_work(rows, num_tokens, pool.num_threads()),
+                      .rows = rows,
+                      .cols = cols,
+                      .num_tokens = num_tokens,
+                      .w = w_bytes,
+                      .w_stride = w_stride,
+                      .act = act,
+                      .act_stride = act_stride,
+                      .y = y};
+  const MatmulJob* j = &job;
+  pool.parallel_for(job.split.row_tasks * job.split.token_tasks,
+                    [j](int64_t task, int) { j->run_task(task); });
 }
 
 }  // namespace kiln::cpu

@@ -31,7 +31,8 @@ struct F16Weights {
 struct BF16Weights {
   using T = uint16_t;
   static KILN_AI __m256 load(const T* p) {
-    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i wide =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
   }
 };
@@ -124,7 +125,8 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
     const int nr = (int)min64(kTileRows, num_rows - r0);
     const typename W::T* rows[kTileRows];
     for (int r = 0; r < kTileRows; ++r) {
-      rows[r] = reinterpret_cast<const typename W::T*>(wb + (r0 + (r < nr ? r : nr - 1)) * w_stride);
+      rows[r] =
+          reinterpret_cast<const typename W::T*>(wb + (r0 + (r < nr ? r : nr - 1)) * w_stride);
     }
     for (int64_t t0 = 0; t0 < num_tokens; t0 += kTileTokens) {
       const float* x[kTileTokens];
@@ -145,21 +147,25 @@ void copy_f32(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i];
 }
 
-constexpr VecDotKernel kF32{DType::F32, copy_f32, vec_dot<F32Weights>, nullptr, nullptr,
-                            gemm<F32Weights>};
-constexpr VecDotKernel kF16{DType::F32, copy_f32, vec_dot<F16Weights>, nullptr, nullptr,
-                            gemm<F16Weights>};
-constexpr VecDotKernel kBF16{DType::F32, copy_f32, vec_dot<BF16Weights>, nullptr, nullptr,
-                             gemm<BF16Weights>};
+constexpr VecDotKernel kF32{DType::F32, copy_f32, vec_dot<F32Weights>,
+                            nullptr,    nullptr,  gemm<F32Weights>};
+constexpr VecDotKernel kF16{DType::F32, copy_f32, vec_dot<F16Weights>,
+                            nullptr,    nullptr,  gemm<F16Weights>};
+constexpr VecDotKernel kBF16{DType::F32, copy_f32, vec_dot<BF16Weights>,
+                             nullptr,    nullptr,  gemm<BF16Weights>};
 
 }  // namespace
 
 const VecDotKernel* float_kernel_avx2(DType weight_type) {
   switch (weight_type) {
-    case DType::F32: return &kF32;
-    case DType::F16: return &kF16;
-    case DType::BF16: return &kBF16;
-    default: return nullptr;
+    case DType::F32:
+      return &kF32;
+    case DType::F16:
+      return &kF16;
+    case DType::BF16:
+      return &kBF16;
+    default:
+      return nullptr;
   }
 }
 

@@ -72,8 +72,9 @@ KILN_AI __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
       _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))),
       _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))));
   // Each 128-bit lane now holds partial [a, b, c, d]; add the four lanes.
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd),
-                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(abcd), 1)));
+  const __m256 h =
+      _mm256_add_ps(_mm512_castps512_ps256(abcd),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(abcd), 1)));
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
@@ -119,7 +120,8 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
     const int nr = (int)min64(kTileRows, num_rows - r0);
     const typename W::T* rows[kTileRows];
     for (int r = 0; r < kTileRows; ++r) {
-      rows[r] = reinterpret_cast<const typename W::T*>(wb + (r0 + (r < nr ? r : nr - 1)) * w_stride);
+      rows[r] =
+          reinterpret_cast<const typename W::T*>(wb + (r0 + (r < nr ? r : nr - 1)) * w_stride);
     }
     const __mmask8 mask = (__mmask8)((1u << nr) - 1);
     for (int64_t t0 = 0; t0 < num_tokens; t0 += 4) {
@@ -129,10 +131,18 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
         x[t] = reinterpret_cast<const float*>(ab + (t0 + (t < nt ? t : nt - 1)) * act_stride);
       float* o = out + t0 * out_stride + r0;
       switch (nt) {
-        case 1: tile<W, 1>(n, rows, x, o, out_stride, mask); break;
-        case 2: tile<W, 2>(n, rows, x, o, out_stride, mask); break;
-        case 3: tile<W, 3>(n, rows, x, o, out_stride, mask); break;
-        default: tile<W, 4>(n, rows, x, o, out_stride, mask); break;
+        case 1:
+          tile<W, 1>(n, rows, x, o, out_stride, mask);
+          break;
+        case 2:
+          tile<W, 2>(n, rows, x, o, out_stride, mask);
+          break;
+        case 3:
+          tile<W, 3>(n, rows, x, o, out_stride, mask);
+          break;
+        default:
+          tile<W, 4>(n, rows, x, o, out_stride, mask);
+          break;
       }
     }
   }
@@ -143,21 +153,25 @@ void copy_f32(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i];
 }
 
-constexpr VecDotKernel kF32{DType::F32, copy_f32, vec_dot<F32Weights>, nullptr, nullptr,
-                            gemm<F32Weights>};
-constexpr VecDotKernel kF16{DType::F32, copy_f32, vec_dot<F16Weights>, nullptr, nullptr,
-                            gemm<F16Weights>};
-constexpr VecDotKernel kBF16{DType::F32, copy_f32, vec_dot<BF16Weights>, nullptr, nullptr,
-                             gemm<BF16Weights>};
+constexpr VecDotKernel kF32{DType::F32, copy_f32, vec_dot<F32Weights>,
+                            nullptr,    nullptr,  gemm<F32Weights>};
+constexpr VecDotKernel kF16{DType::F32, copy_f32, vec_dot<F16Weights>,
+                            nullptr,    nullptr,  gemm<F16Weights>};
+constexpr VecDotKernel kBF16{DType::F32, copy_f32, vec_dot<BF16Weights>,
+                             nullptr,    nullptr,  gemm<BF16Weights>};
 
 }  // namespace
 
 const VecDotKernel* float_kernel_avx512(DType weight_type) {
   switch (weight_type) {
-    case DType::F32: return &kF32;
-    case DType::F16: return &kF16;
-    case DType::BF16: return &kBF16;
-    default: return nullptr;
+    case DType::F32:
+      return &kF32;
+    case DType::F16:
+      return &kF16;
+    case DType::BF16:
+      return &kBF16;
+    default:
+      return nullptr;
   }
 }
 

@@ -43,10 +43,14 @@ constexpr VecDotKernel kBF16{DType::F32, copy_f32, vec_dot_bf16};
 
 const VecDotKernel* float_kernel_scalar(DType weight_type) {
   switch (weight_type) {
-    case DType::F32: return &kF32;
-    case DType::F16: return &kF16;
-    case DType::BF16: return &kBF16;
-    default: return nullptr;
+    case DType::F32:
+      return &kF32;
+    case DType::F16:
+      return &kF16;
+    case DType::BF16:
+      return &kBF16;
+    default:
+      return nullptr;
   }
 }
 

@@ -31,6 +31,15 @@ const VecDotKernel* legacy_kernel_avx512(DType weight_type);
 // at one address, so a tile of tokens costs one pointer per token.
 // Defined in vec_dot_legacy.cpp (baseline code).
 constexpr int64_t kQ8PanelRecordBytes = 48;
+
+// AMX-INT8 for the prompt path of the AVX-512 legacy gemm kernels (tiles of 16 tokens x
+// 16 rows per block). amx_int8_available(): the CPU has AMX-TILE/INT8 and the OS granted
+// this process the tile state (asked once, thread-safe). The path is off unless
+// KILN_AMX=1 is in the environment (see the NOTE in vec_dot_legacy.cpp); set_amx_enabled()
+// switches it (tests compare both). Defined in vec_dot_legacy.cpp.
+bool amx_int8_available();
+bool amx_enabled();
+void set_amx_enabled(bool enabled);
 int64_t q8_panel_row_bytes(int64_t n);
 
 }  // namespace kiln::cpu

@@ -3,7 +3,8 @@
 //
 // Every kernel computes, per super-block, the same exact integer sums and combines them as
 //   d_w * d_a * sum_j scale_j * dot_j  -  dmin_w * d_a * sum_j min_j * sum_j(act)
-// so the ISAs differ only in the order of the float accumulation across super-blocks.
+// so the ISAs differ only in the order of the float accumulation; an ISA's gemm gives
+// bit-for-bit its vec_dot's result for every (row, token).
 // Preconditions: n is a multiple of 256; w_row points to n / 256 weight blocks and act to
 // n / 256 BlockQ8_K whose bsums match their qs (as quantize_act writes them). The SIMD
 // kernels read bsums; the scalar reference recomputes them from qs.
@@ -50,19 +51,19 @@ void gemm_q6_k_q8_k_avx2(int64_t n, int64_t num_rows, int64_t num_tokens, const 
                          int64_t out_stride);
 
 void gemm_q2_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
-                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
-                         int64_t out_stride);
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride);
 void gemm_q3_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
-                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
-                         int64_t out_stride);
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride);
 void gemm_q4_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
-                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
-                         int64_t out_stride);
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride);
 void gemm_q5_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
-                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
-                         int64_t out_stride);
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride);
 void gemm_q6_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
-                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
-                         int64_t out_stride);
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride);
 
 }  // namespace kiln::cpu

@@ -62,9 +62,7 @@ inline __m256i lane_half(__m256i v, int half) {
 // F16C conversion (exact, like util/fp16.h's portable one, but one instruction).
 inline float fp16(uint16_t h) { return _cvtsh_ss(h); }
 
-inline __m256i load32(const void* p) {
-  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
-}
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // Moves bit `from` of every byte to bit `to` (16-bit shifts: the caller masks bit `to`,
 // which no neighbouring byte's bits reach for |to - from| <= 5).
@@ -84,9 +82,11 @@ inline float hsum(__m256 v) {
 // One weight super-block, unpacked (see the AVX-512 file): value(e) = d * scale(e) * w(e)
 // - dmin * mins16[e / 16], or for Q3_K / Q6_K d * scale(e) * (w(e) - offset) with
 // group = offset * scale per 16 elements.
+// NOTE: the per-step scale vectors are made when used (one vpshufb from scale_src), which
+// keeps vec_dot within the 16 ymm registers; gemm hides the shuffle behind the multiplies.
 struct Unpacked {
   __m256i w[8];
-  __m256i scale[8];
+  __m256i scale_src[2];  // i16 scales in both lanes: 0..7 / 8..15 (Q4/5_K: [0] only)
   __m256i group;
   float d;
   float neg_dmin;
@@ -102,11 +102,10 @@ inline void unpack_scales_k4(const uint8_t* packed, Unpacked& u) {
   utmp[1] = (utmp[2] & kmask2) | (((utmp[0] >> 6) & kmask3) << 4);
   utmp[2] = uaux;
   utmp[0] &= kmask1;
-  const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(
-      _mm_set_epi32(0, 0, static_cast<int>(utmp[1]), static_cast<int>(utmp[0]))));
-  for (int k = 0; k < 8; ++k) u.scale[k] = pick(kBroadcastShuffle, k, scales);
-  const __m128i mins = _mm_cvtepu8_epi16(
-      _mm_set_epi32(0, 0, static_cast<int>(utmp[3]), static_cast<int>(utmp[2])));
+  u.scale_src[0] = _mm256_broadcastsi128_si256(
+      _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(utmp[1]), static_cast<int>(utmp[0]))));
+  const __m128i mins =
+      _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(utmp[3]), static_cast<int>(utmp[2])));
   // Each min covers two 16-element groups.
   u.group = _mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins));
 }
@@ -117,8 +116,8 @@ inline __m256i unpack_scales_q3_k(const uint8_t* packed) {
   std::memcpy(&high_bytes, packed + 8, 4);
   const __m128i low8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed));
   const __m128i m4 = _mm_set1_epi8(0xF);
-  const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(low8, m4),
-                                         _mm_and_si128(_mm_srli_epi16(low8, 4), m4));
+  const __m128i low =
+      _mm_unpacklo_epi64(_mm_and_si128(low8, m4), _mm_and_si128(_mm_srli_epi16(low8, 4), m4));
   const __m128i high = _mm_and_si128(
       _mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(high_bytes)), _mm_setr_epi32(0, 2, 4, 6)),
       _mm_set1_epi8(3));
@@ -126,16 +125,23 @@ inline __m256i unpack_scales_q3_k(const uint8_t* packed) {
   return _mm256_sub_epi16(_mm256_cvtepu8_epi16(scales), _mm256_set1_epi16(32));
 }
 
-// 16 scales, one per 16-element group: step k (32 elements) spans groups 2k and 2k + 1.
+// 16 scales, one per 16-element group.
 inline void set_group_scales(__m256i scales16, Unpacked& u) {
-  for (int half = 0; half < 2; ++half) {
-    const __m256i lanes = lane_half(scales16, half);
-    for (int k = 0; k < 4; ++k) u.scale[4 * half + k] = pick(kPairShuffle, k, lanes);
-  }
+  u.scale_src[0] = lane_half(scales16, 0);
+  u.scale_src[1] = lane_half(scales16, 1);
+}
+
+// The i16 scale of each lane of step k (32 elements): groups 2k and 2k + 1 for 16-element
+// sub-blocks, sub-block k for 32-element ones.
+template <bool kSub32>
+inline __m256i step_scales(const Unpacked& u, int k) {
+  if constexpr (kSub32) return pick(kBroadcastShuffle, k, u.scale_src[0]);
+  return pick(kPairShuffle, k % 4, u.scale_src[k / 4]);
 }
 
 struct Q2K {
   using Block = BlockQ2_K;
+  static constexpr bool kSub32 = false;
   static constexpr bool kMin = true;
   static void unpack(const Block& x, Unpacked& u) {
     u.d = fp16(x.d);
@@ -148,13 +154,15 @@ struct Q2K {
     for (int half = 0; half < 2; ++half) {
       // Element 128 half + 32 f + l is 2-bit field f of qs[32 half + l].
       const __m256i q2 = load32(x.qs + 32 * half);
-      for (int f = 0; f < 4; ++f) u.w[4 * half + f] = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * f), m3);
+      for (int f = 0; f < 4; ++f)
+        u.w[4 * half + f] = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * f), m3);
     }
   }
 };
 
 struct Q3K {
   using Block = BlockQ3_K;
+  static constexpr bool kSub32 = false;
   static constexpr bool kMin = false;
   static void unpack(const Block& x, Unpacked& u) {
     u.d = fp16(x.d);
@@ -189,6 +197,7 @@ inline void unpack_nibbles(const uint8_t* qs, Unpacked& u) {
 
 struct Q4K {
   using Block = BlockQ4_K;
+  static constexpr bool kSub32 = true;
   static constexpr bool kMin = true;
   static void unpack(const Block& x, Unpacked& u) {
     u.d = fp16(x.d);
@@ -200,6 +209,7 @@ struct Q4K {
 
 struct Q5K {
   using Block = BlockQ5_K;
+  static constexpr bool kSub32 = true;
   static constexpr bool kMin = true;
   static void unpack(const Block& x, Unpacked& u) {
     u.d = fp16(x.d);
@@ -216,6 +226,7 @@ struct Q5K {
 
 struct Q6K {
   using Block = BlockQ6_K;
+  static constexpr bool kSub32 = false;
   static constexpr bool kMin = false;
   static void unpack(const Block& x, Unpacked& u) {
     u.d = fp16(x.d);
@@ -233,9 +244,12 @@ struct Q6K {
       const __m256i ql1 = load32(x.ql + 64 * half + 32);
       const __m256i qh = load32(x.qh + 32 * half);
       __m256i* w = u.w + 4 * half;
-      w[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-      w[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-      w[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+      w[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                             _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+      w[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                             _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+      w[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                             _mm256_and_si256(qh, m30));
       w[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
     }
@@ -243,19 +257,21 @@ struct Q6K {
 };
 
 // acc += d_w * d_a * sum(scale * w * a); acc_m += -dmin_w * d_a * sum(mins * bsums).
-template <bool kMin>
+template <class T>
 inline void accumulate(const Unpacked& u, const BlockQ8_K& y, __m256& acc, __m256& acc_m) {
+  constexpr bool kMin = T::kMin;
   const __m256i group_sums = _mm256_madd_epi16(load32(y.bsums), u.group);
   __m256i sumi;
   if constexpr (kMin) {
     sumi = _mm256_setzero_si256();
-    acc_m = _mm256_fmadd_ps(_mm256_set1_ps(u.neg_dmin * y.d), _mm256_cvtepi32_ps(group_sums), acc_m);
+    acc_m =
+        _mm256_fmadd_ps(_mm256_set1_ps(u.neg_dmin * y.d), _mm256_cvtepi32_ps(group_sums), acc_m);
   } else {
     sumi = _mm256_sub_epi32(_mm256_setzero_si256(), group_sums);
   }
   for (int k = 0; k < 8; ++k) {
     const __m256i p = _mm256_maddubs_epi16(u.w[k], load32(y.qs + 32 * k));
-    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, u.scale[k]));
+    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, step_scales<T::kSub32>(u, k)));
   }
   acc = _mm256_fmadd_ps(_mm256_set1_ps(u.d * y.d), _mm256_cvtepi32_ps(sumi), acc);
 }
@@ -275,7 +291,7 @@ void dot_tokens(int64_t nb, const typename T::Block* x, const uint8_t* act, int6
     T::unpack(x[i], u);
     for (int t = 0; t < kTokens; ++t) {
       const auto* y = reinterpret_cast<const BlockQ8_K*>(act + t * act_stride);
-      accumulate<T::kMin>(u, y[i], acc[t], acc_m[t]);
+      accumulate<T>(u, y[i], acc[t], acc_m[t]);
     }
   }
   for (int t = 0; t < kTokens; ++t) {
@@ -302,8 +318,8 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
   const int64_t nb = n / kQK_K;
   const auto* a = static_cast<const uint8_t*>(act);
   for (int64_t r = 0; r < num_rows; ++r) {
-    const auto* x = reinterpret_cast<const typename T::Block*>(static_cast<const uint8_t*>(w) +
-                                                               r * w_stride);
+    const auto* x =
+        reinterpret_cast<const typename T::Block*>(static_cast<const uint8_t*>(w) + r * w_stride);
     int64_t t = 0;
     for (; t + kTokenTile <= num_tokens; t += kTokenTile)
       dot_tokens<T, kTokenTile>(nb, x, a + t * act_stride, act_stride, out + t * out_stride + r,
@@ -311,10 +327,17 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
     const uint8_t* rest = a + t * act_stride;
     float* rest_out = out + t * out_stride + r;
     switch (num_tokens - t) {
-      case 3: dot_tokens<T, 3>(nb, x, rest, act_stride, rest_out, out_stride); break;
-      case 2: dot_tokens<T, 2>(nb, x, rest, act_stride, rest_out, out_stride); break;
-      case 1: dot_tokens<T, 1>(nb, x, rest, act_stride, rest_out, out_stride); break;
-      default: break;
+      case 3:
+        dot_tokens<T, 3>(nb, x, rest, act_stride, rest_out, out_stride);
+        break;
+      case 2:
+        dot_tokens<T, 2>(nb, x, rest, act_stride, rest_out, out_stride);
+        break;
+      case 1:
+        dot_tokens<T, 1>(nb, x, rest, act_stride, rest_out, out_stride);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -337,16 +360,30 @@ void vec_dot_q6_k_q8_k_avx2(int64_t n, float* s, const void* w_row, const void* 
   vec_dot<Q6K>(n, s, w_row, act);
 }
 
-#define KILN_KQUANT_GEMM(name, T)                                                          \
-  void name(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_t w_stride, \
-            const void* act, int64_t act_stride, float* out, int64_t out_stride) {          \
-    gemm<T>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);       \
-  }
-KILN_KQUANT_GEMM(gemm_q2_k_q8_k_avx2, Q2K)
-KILN_KQUANT_GEMM(gemm_q3_k_q8_k_avx2, Q3K)
-KILN_KQUANT_GEMM(gemm_q4_k_q8_k_avx2, Q4K)
-KILN_KQUANT_GEMM(gemm_q5_k_q8_k_avx2, Q5K)
-KILN_KQUANT_GEMM(gemm_q6_k_q8_k_avx2, Q6K)
-#undef KILN_KQUANT_GEMM
+void gemm_q2_k_q8_k_avx2(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                         int64_t out_stride) {
+  gemm<Q2K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
+void gemm_q3_k_q8_k_avx2(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                         int64_t out_stride) {
+  gemm<Q3K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
+void gemm_q4_k_q8_k_avx2(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                         int64_t out_stride) {
+  gemm<Q4K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
+void gemm_q5_k_q8_k_avx2(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                         int64_t out_stride) {
+  gemm<Q5K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
+void gemm_q6_k_q8_k_avx2(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                         int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                         int64_t out_stride) {
+  gemm<Q6K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
 
 }  // namespace kiln::cpu

@@ -46,18 +46,16 @@ inline __m512i scale_lanes(const ScaleIndex& index, int step, __m512i scales16) 
 }
 
 inline __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
-inline __m256i load32(const void* p) {
-  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
-}
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // F16C conversion (exact, as util/fp16.h's portable one, in one instruction).
 inline float fp16(uint16_t h) { return _cvtsh_ss(h); }
 
 // Bytes 0..31 test bit `bit`, bytes 32..63 bit `bit + 1`, of a 32-byte mask given twice.
 inline __mmask64 bit_pair_mask(__m512i bits_twice, int bit) {
-  const __m512i select = _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_set1_epi8(static_cast<char>(1 << bit))),
-      _mm256_set1_epi8(static_cast<char>(1 << (bit + 1))), 1);
+  const __m512i select =
+      _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8(static_cast<char>(1 << bit))),
+                         _mm256_set1_epi8(static_cast<char>(1 << (bit + 1))), 1);
   return _mm512_test_epi8_mask(bits_twice, select);
 }
 
@@ -94,10 +92,10 @@ inline void unpack_scales_k4(const uint8_t* packed, Unpacked& u) {
   utmp[1] = (utmp[2] & kmask2) | (((utmp[0] >> 6) & kmask3) << 4);
   utmp[2] = uaux;
   utmp[0] &= kmask1;
-  const __m128i both = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(utmp[1]),
-                                                       static_cast<int>(utmp[0])));
-  const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(utmp[3]),
-                                                       static_cast<int>(utmp[2])));
+  const __m128i both =
+      _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(utmp[1]), static_cast<int>(utmp[0])));
+  const __m128i mins =
+      _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(utmp[3]), static_cast<int>(utmp[2])));
   const __m512i scales16 = _mm512_zextsi128_si512(both);
   for (int k = 0; k < 4; ++k) u.scale[k] = scale_lanes(kIndex32, k, scales16);
   // Each min covers two 16-element groups.
@@ -111,8 +109,8 @@ inline __m256i unpack_scales_q3_k(const uint8_t* packed) {
   std::memcpy(&high_bytes, packed + 8, 4);
   const __m128i low8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed));
   const __m128i m4 = _mm_set1_epi8(0xF);
-  const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(low8, m4),
-                                         _mm_and_si128(_mm_srli_epi16(low8, 4), m4));
+  const __m128i low =
+      _mm_unpacklo_epi64(_mm_and_si128(low8, m4), _mm_and_si128(_mm_srli_epi16(low8, 4), m4));
   // 32-bit lane k holds high_bytes >> 2k: its byte m is then scale 4k + m's high bits.
   const __m128i high = _mm_and_si128(
       _mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(high_bytes)), _mm_setr_epi32(0, 2, 4, 6)),
@@ -174,7 +172,8 @@ struct Q3K {
 inline void unpack_nibbles(const uint8_t* qs, Unpacked& u) {
   const __m512i m4 = _mm512_set1_epi8(0xF);
   // Low nibbles of qs[32k ..] are elements 64k + 0..31, high nibbles 64k + 32..63.
-  for (int k = 0; k < 4; ++k) u.w[k] = _mm512_and_si512(with_shifted_copy(load32(qs + 32 * k), 4), m4);
+  for (int k = 0; k < 4; ++k)
+    u.w[k] = _mm512_and_si512(with_shifted_copy(load32(qs + 32 * k), 4), m4);
 }
 
 struct Q4K {
@@ -235,7 +234,8 @@ inline void accumulate(const Unpacked& u, const BlockQ8_K& y, __m512& acc, __m25
   __m512i sumi;
   if constexpr (kMin) {
     sumi = _mm512_setzero_si512();
-    acc_m = _mm256_fmadd_ps(_mm256_set1_ps(u.neg_dmin * y.d), _mm256_cvtepi32_ps(group_sums), acc_m);
+    acc_m =
+        _mm256_fmadd_ps(_mm256_set1_ps(u.neg_dmin * y.d), _mm256_cvtepi32_ps(group_sums), acc_m);
   } else {
     sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), group_sums));
   }
@@ -288,8 +288,8 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
   const int64_t nb = n / kQK_K;
   const auto* a = static_cast<const uint8_t*>(act);
   for (int64_t r = 0; r < num_rows; ++r) {
-    const auto* x = reinterpret_cast<const typename T::Block*>(static_cast<const uint8_t*>(w) +
-                                                               r * w_stride);
+    const auto* x =
+        reinterpret_cast<const typename T::Block*>(static_cast<const uint8_t*>(w) + r * w_stride);
     int64_t t = 0;
     for (; t + kTokenTile <= num_tokens; t += kTokenTile)
       dot_tokens<T, kTokenTile>(nb, x, a + t * act_stride, act_stride, out + t * out_stride + r,
@@ -297,10 +297,17 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
     const uint8_t* rest = a + t * act_stride;
     float* rest_out = out + t * out_stride + r;
     switch (num_tokens - t) {
-      case 3: dot_tokens<T, 3>(nb, x, rest, act_stride, rest_out, out_stride); break;
-      case 2: dot_tokens<T, 2>(nb, x, rest, act_stride, rest_out, out_stride); break;
-      case 1: dot_tokens<T, 1>(nb, x, rest, act_stride, rest_out, out_stride); break;
-      default: break;
+      case 3:
+        dot_tokens<T, 3>(nb, x, rest, act_stride, rest_out, out_stride);
+        break;
+      case 2:
+        dot_tokens<T, 2>(nb, x, rest, act_stride, rest_out, out_stride);
+        break;
+      case 1:
+        dot_tokens<T, 1>(nb, x, rest, act_stride, rest_out, out_stride);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -323,16 +330,30 @@ void vec_dot_q6_k_q8_k_avx512(int64_t n, float* s, const void* w_row, const void
   vec_dot<Q6K>(n, s, w_row, act);
 }
 
-#define KILN_KQUANT_GEMM(name, T)                                                          \
-  void name(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_t w_stride, \
-            const void* act, int64_t act_stride, float* out, int64_t out_stride) {          \
-    gemm<T>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);       \
-  }
-KILN_KQUANT_GEMM(gemm_q2_k_q8_k_avx512, Q2K)
-KILN_KQUANT_GEMM(gemm_q3_k_q8_k_avx512, Q3K)
-KILN_KQUANT_GEMM(gemm_q4_k_q8_k_avx512, Q4K)
-KILN_KQUANT_GEMM(gemm_q5_k_q8_k_avx512, Q5K)
-KILN_KQUANT_GEMM(gemm_q6_k_q8_k_avx512, Q6K)
-#undef KILN_KQUANT_GEMM
+void gemm_q2_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride) {
+  gemm<Q2K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
+void gemm_q3_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride) {
+  gemm<Q3K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
+void gemm_q4_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride) {
+  gemm<Q4K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
+void gemm_q5_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride) {
+  gemm<Q5K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
+void gemm_q6_k_q8_k_avx512(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w,
+                           int64_t w_stride, const void* act, int64_t act_stride, float* out,
+                           int64_t out_stride) {
+  gemm<Q6K>(n, num_rows, num_tokens, w, w_stride, act, act_stride, out, out_stride);
+}
 
 }  // namespace kiln::cpu

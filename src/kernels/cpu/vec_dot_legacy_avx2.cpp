@@ -1,7 +1,8 @@
 // AVX2 (+FMA, F16C) kernels for the legacy quant types Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0.
 //
-// The same two shapes as the AVX-512 file (see there), at half the width and without
-// VNNI: a byte dot product is vpmaddubsw (u8 x s8 -> pairs of s16) then vpmaddwd by ones.
+// The same broadcast-form gemm as the AVX-512 file (see there), at half the width, with
+// the accumulators of a chunk of tokens in an L1 buffer, and without VNNI: a byte dot
+// product is vpmaddubsw (u8 x s8 -> pairs of s16) then vpmaddwd by ones.
 // For 4-bit weights the s16 pair sums of a whole block cannot overflow
 // (8 x 2 x 15 x 127 = 30480), so the gemm adds them as s16 and widens once per block;
 // 5-bit weights widen every 4 steps; Q8_0 uses the sign trick (|w| x sign(a, w)) and
@@ -25,7 +26,11 @@ namespace {
 KILN_AI int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 KILN_AI float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 KILN_AI uint16_t float_to_half(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
-KILN_AI int32_t load_i32(const void* p) { int32_t v; std::memcpy(&v, p, 4); return v; }
+KILN_AI int32_t load_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 KILN_AI __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
@@ -73,11 +78,13 @@ KILN_AI float quantize_block_q8(const float* x, int8_t* q, int32_t* sum) {
   const __m256 vid = _mm256_set1_ps(id);
   __m256i i[4];
   for (int k = 0; k < 4; ++k) i[k] = round_half_away(_mm256_mul_ps(v[k], vid));
-  *sum = hsum256_epi32(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
+  *sum =
+      hsum256_epi32(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
   // Pack to bytes; the packs interleave 128-bit lanes, which the permute undoes.
   const __m256i p16a = _mm256_packs_epi32(i[0], i[1]), p16b = _mm256_packs_epi32(i[2], i[3]);
   const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-  const __m256i ordered = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  const __m256i ordered =
+      _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), ordered);
   return d;
 }
@@ -134,12 +141,11 @@ KILN_AI __m256i unpack_nibbles(const uint8_t* qs) {
 
 // 0x10 in byte e wherever bit e of the 32-bit qh is set.
 KILN_AI __m256i high_bits(const uint8_t* qh) {
-  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
-                                         0x0101010101010101, 0x0000000000000000);
+  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101,
+                                         0x0000000000000000);
   __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(load_i32(qh)), shuf);
   bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-  return _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1)),
-                          _mm256_set1_epi8(0x10));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
 }
 
 // sum((q - offset) * y) per 32-bit lane, for q in [0, 31] and y in [-127, 127].
@@ -227,8 +233,8 @@ void vec_dot_q8_0(int64_t n, float* s, const void* w_row, const void* act) {
 // ---------------------------------------------------------------------------------------
 // gemm.
 
-constexpr int kRows = 8;          // weight rows per group (one per 32-bit lane)
-constexpr int kTokenChunk = 32;   // tokens sharing one transposed block
+constexpr int kRows = 8;         // weight rows per group (one per 32-bit lane)
+constexpr int kTokenChunk = 32;  // tokens sharing one transposed block
 
 // How the weights' bytes pair with the activations' in vpmaddubsw.
 enum class Kind { kNibble, kFiveBit, kSigned };
@@ -321,30 +327,29 @@ KILN_AI void load_tile(const RowGroup& g, int64_t block, Tile& t) {
     }
     if constexpr (L::kQh >= 0) {
       // Element e = 4k + i has its 5th bit at bit e of qh: byte k/2, bit 4*(k%2) + i.
-      const __m256i qh = _mm256_i32gather_epi32(
-          reinterpret_cast<const int*>(r[0] + off + L::kQh), g.gather_offsets, 1);
-      const __m256i lane_base = _mm256_set_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0,
-                                                 0x0C0C0C0C, 0x08080808, 0x04040404, 0);
+      const __m256i qh = _mm256_i32gather_epi32(reinterpret_cast<const int*>(r[0] + off + L::kQh),
+                                                g.gather_offsets, 1);
+      const __m256i lane_base = _mm256_set_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0, 0x0C0C0C0C,
+                                                 0x08080808, 0x04040404, 0);
       const __m256i bit_lo = _mm256_set1_epi32(0x08040201);
       const __m256i bit_hi = _mm256_set1_epi32((int)0x80402010u);
       const __m256i sixteen = _mm256_set1_epi8(0x10);
       for (int k = 0; k < 8; ++k) {
-        const __m256i ctrl =
-            _mm256_add_epi32(lane_base, _mm256_set1_epi32(0x01010101 * (k / 2)));
+        const __m256i ctrl = _mm256_add_epi32(lane_base, _mm256_set1_epi32(0x01010101 * (k / 2)));
         const __m256i sel = (k & 1) ? bit_hi : bit_lo;
-        const __m256i set = _mm256_cmpeq_epi8(
-            _mm256_and_si256(_mm256_shuffle_epi8(qh, ctrl), sel), sel);
+        const __m256i set =
+            _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(qh, ctrl), sel), sel);
         t.q[k] = _mm256_or_si256(t.q[k], _mm256_and_si256(set, sixteen));
       }
     }
   }
   // d (and m): the first (two) fp16 values of the block. Gather the dwords, then move
   // the low halves (d) to the low 64 bits of each lane and the high halves (m) above.
-  const __m256i dm = _mm256_i32gather_epi32(reinterpret_cast<const int*>(r[0] + off),
-                                            g.gather_offsets, 1);
+  const __m256i dm =
+      _mm256_i32gather_epi32(reinterpret_cast<const int*>(r[0] + off), g.gather_offsets, 1);
   const __m256i split = _mm256_shuffle_epi8(
-      dm, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8,
-                           9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+      dm, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9,
+                           12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
   const __m256i halves = _mm256_permute4x64_epi64(split, 0xD8);  // [d0-3 d4-7 m0-3 m4-7]
   t.d = _mm256_cvtph_ps(_mm256_castsi256_si128(halves));
   if constexpr (L::kMin) t.m = _mm256_cvtph_ps(_mm256_extracti128_si256(halves, 1));
@@ -364,7 +369,8 @@ KILN_AI __m256 token_step(const Tile& t, const PanelRecord* a, int64_t block, __
     __m256i p0 = _mm256_maddubs_epi16(t.q[0], _mm256_set1_epi32(load_i32(q)));
     __m256i p1 = _mm256_maddubs_epi16(t.q[4], _mm256_set1_epi32(load_i32(q + 16)));
     for (int k = 1; k < 4; ++k) {
-      p0 = _mm256_add_epi16(p0, _mm256_maddubs_epi16(t.q[k], _mm256_set1_epi32(load_i32(q + 4 * k))));
+      p0 = _mm256_add_epi16(p0,
+                            _mm256_maddubs_epi16(t.q[k], _mm256_set1_epi32(load_i32(q + 4 * k))));
       p1 = _mm256_add_epi16(
           p1, _mm256_maddubs_epi16(t.q[4 + k], _mm256_set1_epi32(load_i32(q + 16 + 4 * k))));
     }
@@ -377,8 +383,8 @@ KILN_AI __m256 token_step(const Tile& t, const PanelRecord* a, int64_t block, __
     }
   }
   if constexpr (L::kOffset != 0) dot = _mm256_add_epi32(dot, _mm256_set1_epi32(a[block].bias));
-  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(t.d, _mm256_set1_ps(a[block].d)),
-                        acc);
+  acc =
+      _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(t.d, _mm256_set1_ps(a[block].d)), acc);
   if constexpr (L::kMin) acc = _mm256_fmadd_ps(t.m, _mm256_set1_ps(a[block].s), acc);
   return acc;
 }
@@ -446,9 +452,14 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
     g.gather_offsets = _mm256_load_si256(reinterpret_cast<const __m256i*>(offsets));
     float* o = out + r0;
     switch (num_tokens) {
-      case 1: group_few_tokens<L, 1>(g, n, act_bytes, act_stride, o, out_stride, nr); continue;
-      case 2: group_few_tokens<L, 2>(g, n, act_bytes, act_stride, o, out_stride, nr); continue;
-      default: break;
+      case 1:
+        group_few_tokens<L, 1>(g, n, act_bytes, act_stride, o, out_stride, nr);
+        continue;
+      case 2:
+        group_few_tokens<L, 2>(g, n, act_bytes, act_stride, o, out_stride, nr);
+        continue;
+      default:
+        break;
     }
     for (int64_t t0 = 0; t0 < num_tokens; t0 += kTokenChunk) {
       group_token_chunk<L>(g, n, act_bytes + t0 * act_stride, act_stride,
@@ -458,32 +469,53 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
   }
 }
 
-constexpr VecDotKernel kQ4_0{DType::Q8_0, quantize_row_q8_0, vec_dot_q4_0,
-                             q8_panel_row_bytes, quantize_panel<Q4_0Layout::kOffset>,
+constexpr VecDotKernel kQ4_0{DType::Q8_0,
+                             quantize_row_q8_0,
+                             vec_dot_q4_0,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q4_0Layout::kOffset>,
                              gemm<Q4_0Layout>};
-constexpr VecDotKernel kQ4_1{DType::Q8_1, quantize_row_q8_1, vec_dot_q4_1,
-                             q8_panel_row_bytes, quantize_panel<Q4_1Layout::kOffset>,
+constexpr VecDotKernel kQ4_1{DType::Q8_1,
+                             quantize_row_q8_1,
+                             vec_dot_q4_1,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q4_1Layout::kOffset>,
                              gemm<Q4_1Layout>};
-constexpr VecDotKernel kQ5_0{DType::Q8_0, quantize_row_q8_0, vec_dot_q5_0,
-                             q8_panel_row_bytes, quantize_panel<Q5_0Layout::kOffset>,
+constexpr VecDotKernel kQ5_0{DType::Q8_0,
+                             quantize_row_q8_0,
+                             vec_dot_q5_0,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q5_0Layout::kOffset>,
                              gemm<Q5_0Layout>};
-constexpr VecDotKernel kQ5_1{DType::Q8_1, quantize_row_q8_1, vec_dot_q5_1,
-                             q8_panel_row_bytes, quantize_panel<Q5_1Layout::kOffset>,
+constexpr VecDotKernel kQ5_1{DType::Q8_1,
+                             quantize_row_q8_1,
+                             vec_dot_q5_1,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q5_1Layout::kOffset>,
                              gemm<Q5_1Layout>};
-constexpr VecDotKernel kQ8_0{DType::Q8_0, quantize_row_q8_0, vec_dot_q8_0,
-                             q8_panel_row_bytes, quantize_panel<Q8_0Layout::kOffset>,
+constexpr VecDotKernel kQ8_0{DType::Q8_0,
+                             quantize_row_q8_0,
+                             vec_dot_q8_0,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q8_0Layout::kOffset>,
                              gemm<Q8_0Layout>};
 
 }  // namespace
 
 const VecDotKernel* legacy_kernel_avx2(DType weight_type) {
   switch (weight_type) {
-    case DType::Q4_0: return &kQ4_0;
-    case DType::Q4_1: return &kQ4_1;
-    case DType::Q5_0: return &kQ5_0;
-    case DType::Q5_1: return &kQ5_1;
-    case DType::Q8_0: return &kQ8_0;
-    default: return nullptr;
+    case DType::Q4_0:
+      return &kQ4_0;
+    case DType::Q4_1:
+      return &kQ4_1;
+    case DType::Q5_0:
+      return &kQ5_0;
+    case DType::Q5_1:
+      return &kQ5_1;
+    case DType::Q8_0:
+      return &kQ8_0;
+    default:
+      return nullptr;
   }
 }
 

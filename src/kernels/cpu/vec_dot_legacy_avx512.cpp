@@ -1,5 +1,5 @@
 // AVX-512 (F/BW/VL/DQ + VNNI) kernels for the legacy quant types Q4_0, Q4_1, Q5_0, Q5_1
-// and Q8_0.
+// and Q8_0, with an optional AMX-INT8 path for prompts.
 //
 // vec_dot: one row against one activation row, a block (32 elements) per VNNI step.
 //
@@ -7,15 +7,24 @@
 // block the 16 rows' quants are transposed so that register k holds dword k (elements
 // 4k..4k+3) of every row; one vpdpbusd with a broadcast activation dword then advances
 // all 16 rows by 4 elements. Eight vpdpbusd finish a block for one token, after which a
-// single convert + multiply-add applies the 16 rows' scales. No horizontal sums, and the
-// outputs of a token come out as 16 consecutive floats. The transposed block is reused
-// for every token of the chunk (up to kTokenChunk), so prompt processing runs at close
-// to one vpdpbusd per 64 multiply-adds.
+// convert + multiply-add applies the 16 rows' scales. No horizontal sums; a token's 16
+// outputs come out as one vector.
+//  - Decode (1-4 tokens): each block is transposed as it is used, the next row groups are
+//    prefetched, accumulators stay in registers.
+//  - Prompts: a row group's blocks are transposed once into an L1 buffer ("packed") and
+//    reused by every tile of 8 tokens (accumulators in registers, 8 independent chains),
+//    or of 16 tokens on AMX (opt-in, KILN_AMX=1), where one tdpbsud replaces 128
+//    vpdpbusd.
+// The activations are a "Q8 panel" (vec_dot_internal.h): quants, scales and the
+// zero-point correction of each (token, block) at one address.
 //
 // Signedness: vpdpbusd multiplies unsigned by signed bytes. The 4/5-bit quants are
-// unsigned as stored; Q8_0 weights are made unsigned by adding 128 (xor 0x80). The offsets
-// (8, 16, 128) are taken back out exactly through the activation block's integer sum,
-// which seeds the accumulator: sum((q - o) * a) = sum(q * a) - o * sum(a).
+// unsigned as stored; Q8_0 weights are made unsigned by adding 128 (xor 0x80). The zero
+// points (8, 16, 128) are taken back out exactly: each activation block's accumulator
+// starts at -zero * sum(a), precomputed in the panel, since
+// sum((q - zero) * a) = sum(q * a) - zero * sum(a).
+// Throughput notes (this machine, one core, ~3 GHz under AVX-512 load): the prompt loop
+// is bound by its 12 vector ops per 16 rows x token x block (8 vpdpbusd + cvt, mul, 2 fma).
 #include <immintrin.h>
 
 #include <cstring>
@@ -31,7 +40,11 @@ namespace {
 KILN_AI int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 KILN_AI float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 KILN_AI uint16_t float_to_half(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
-KILN_AI int32_t load_i32(const void* p) { int32_t v; std::memcpy(&v, p, 4); return v; }
+KILN_AI int32_t load_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 // acc += u8 w x s8 (the dword at p, broadcast). NOTE: written in asm because GCC 12 does
 // not fold the broadcast into vpdpbusd's {1to16} memory operand; a separate vpbroadcastd
@@ -97,10 +110,82 @@ struct PanelRecord {
 };
 static_assert(sizeof(PanelRecord) == kQ8PanelRecordBytes);
 
+// Reduces each of 16 vectors to one value with op; returns them in one vector whose
+// element 4j + e holds the result for v[4e + j] (see kReducedIndex).
+template <class Op>
+KILN_AI __m512 transpose_reduce16(const __m512* v, Op op) {
+  __m512 w[8], x[4], y[2];
+  for (int i = 0; i < 8; ++i) {  // w[i] = [v[2i] (8 partials) | v[2i+1] (8 partials)]
+    w[i] = op(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+              _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+  }
+  for (int i = 0; i < 4; ++i) {  // x[i] lane j = 4 partials of v[4i + j]
+    x[i] = op(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0x88),
+              _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0xDD));
+  }
+  for (int i = 0; i < 2; ++i) {  // y[i] lane j = 2 partials of v[8i + j], 2 of v[8i + 4 + j]
+    y[i] = op(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44),
+              _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
+  }
+  // lane j = [v[j], v[4 + j], v[8 + j], v[12 + j]]
+  return op(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
+}
+KILN_AI int reduced_index(int b) { return 4 * (b % 4) + b / 4; }
+
+// Quantizes x like quantize_block_q8 (bit for bit), 16 blocks at a time: the per-block
+// maxima, divisions, sums and fp16 roundings are done for 16 blocks together.
 template <int kZero>
 void quantize_panel(const float* x, void* dst, int64_t n) {
   auto* rec = static_cast<PanelRecord*>(dst);
-  for (int64_t i = 0; i < n / kQK; ++i) {
+  const int64_t nb = n / kQK;
+  int64_t i = 0;
+  const __m512 half = _mm512_set1_ps(0x1.fffffep-2f);
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  for (; i + 16 <= nb; i += 16) {
+    const float* xb = x + i * kQK;
+    __m512 amax[16];
+    for (int b = 0; b < 16; ++b) {
+      amax[b] = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xb + b * kQK)),
+                              _mm512_abs_ps(_mm512_loadu_ps(xb + b * kQK + 16)));
+    }
+    const __m512 vmax =
+        transpose_reduce16(amax, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); });
+    const __m512 d = _mm512_div_ps(vmax, _mm512_set1_ps(127.0f));
+    const __m512 id = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_OQ),
+                                          _mm512_set1_ps(1.0f), d);
+    alignas(64) float ids[16];
+    _mm512_store_ps(ids, id);
+    __m512 sums[16];
+    for (int b = 0; b < 16; ++b) {
+      const __m512 vid = _mm512_set1_ps(ids[reduced_index(b)]);
+      const __m512 s0 = _mm512_mul_ps(_mm512_loadu_ps(xb + b * kQK), vid);
+      const __m512 s1 = _mm512_mul_ps(_mm512_loadu_ps(xb + b * kQK + 16), vid);
+      const __m512i i0 =
+          _mm512_cvttps_epi32(_mm512_add_ps(s0, _mm512_or_ps(half, _mm512_and_ps(s0, sign))));
+      const __m512i i1 =
+          _mm512_cvttps_epi32(_mm512_add_ps(s1, _mm512_or_ps(half, _mm512_and_ps(s1, sign))));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(rec[i + b].q), _mm512_cvtepi32_epi8(i0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(rec[i + b].q + 16), _mm512_cvtepi32_epi8(i1));
+      sums[b] = _mm512_castsi512_ps(_mm512_add_epi32(i0, i1));
+    }
+    const __m512i sum = _mm512_castps_si512(transpose_reduce16(sums, [](__m512 a, __m512 b) {
+      return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+    }));
+    alignas(64) float d16[16], s16[16];
+    alignas(64) int32_t bias[16];
+    _mm512_store_ps(d16, _mm512_cvtph_ps(_mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT)));
+    _mm512_store_ps(s16, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), d),
+                                                         _MM_FROUND_TO_NEAREST_INT)));
+    _mm512_store_si512(bias, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-kZero)));
+    for (int b = 0; b < 16; ++b) {
+      const int j = reduced_index(b);
+      rec[i + b].d = d16[j];
+      rec[i + b].s = s16[j];
+      rec[i + b].bias = bias[j];
+      rec[i + b].unused = 0;
+    }
+  }
+  for (; i < nb; ++i) {
     int32_t sum;
     const float d = quantize_block_q8(x + i * kQK, rec[i].q, &sum);
     rec[i].d = half_to_float(float_to_half(d));
@@ -215,14 +300,11 @@ void vec_dot_q8_0(int64_t n, float* s, const void* w_row, const void* act) {
 // ---------------------------------------------------------------------------------------
 // gemm.
 
-constexpr int kRows = 16;         // weight rows per group (one per 32-bit lane)
-constexpr int kTokenChunk = 64;   // tokens sharing one packed set of blocks
-constexpr int kPackBlocks = 32;   // blocks packed at a time (32 x 640 bytes, in L1)
-constexpr int kTileTokens = 8;    // tokens per register tile
-#ifndef KILN_PF
-#define KILN_PF 4
-#endif
-constexpr int kPrefetchGroups = KILN_PF;  // how many row groups ahead decode prefetches
+constexpr int kRows = 16;           // weight rows per group (one per 32-bit lane)
+constexpr int kTokenChunk = 128;    // tokens sharing one packed set of blocks
+constexpr int kPackBlocks = 32;     // blocks packed at a time (32 x 640 bytes, in L1)
+constexpr int kTileTokens = 8;      // tokens per register tile
+constexpr int kPrefetchGroups = 4;  // how many row groups ahead decode prefetches
 
 // Where each field of a block lives; -1 when absent.
 struct Q4_0Layout {
@@ -265,8 +347,7 @@ struct RowGroup {
   int64_t stride;          // bytes from one row to the next
 };
 
-KILN_AI __m512i load_4x128(const uint8_t* a, const uint8_t* b, const uint8_t* c,
-                           const uint8_t* d) {
+KILN_AI __m512i load_4x128(const uint8_t* a, const uint8_t* b, const uint8_t* c, const uint8_t* d) {
   __m512i x = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
   x = _mm512_inserti32x4(x, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
   x = _mm512_inserti32x4(x, _mm_loadu_si128(reinterpret_cast<const __m128i*>(c)), 2);
@@ -323,8 +404,8 @@ KILN_AI void load_tile(const RowGroup& g, int64_t block, Tile& t) {
       // Element e = 4k + i has its 5th bit at bit e of qh: byte k/2, bit 4*(k%2) + i.
       const __m512i qh = _mm512_i32gather_epi32(g.gather_offsets, r[0] + off + L::kQh, 1);
       const __m512i lane_base = _mm512_set_epi32(
-          0x0C0C0C0C, 0x08080808, 0x04040404, 0, 0x0C0C0C0C, 0x08080808, 0x04040404, 0,
-          0x0C0C0C0C, 0x08080808, 0x04040404, 0, 0x0C0C0C0C, 0x08080808, 0x04040404, 0);
+          0x0C0C0C0C, 0x08080808, 0x04040404, 0, 0x0C0C0C0C, 0x08080808, 0x04040404, 0, 0x0C0C0C0C,
+          0x08080808, 0x04040404, 0, 0x0C0C0C0C, 0x08080808, 0x04040404, 0);
       const __m512i bit_lo = _mm512_set1_epi32(0x08040201);
       const __m512i bit_hi = _mm512_set1_epi32((int)0x80402010u);
       const __m512i sixteen = _mm512_set1_epi8(0x10);
@@ -349,8 +430,8 @@ KILN_AI __m512 token_step(const Tile& t, const PanelRecord* a, int64_t block, __
   __m512i dot = _mm512_set1_epi32(a[block].bias);
   const int8_t* q = a[block].q;
   for (int k = 0; k < 8; ++k) dot = dpbusd_bcast(dot, t.q[k], q + 4 * k);
-  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(t.d, _mm512_set1_ps(a[block].d)),
-                        acc);
+  acc =
+      _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(t.d, _mm512_set1_ps(a[block].d)), acc);
   if constexpr (L::kMin) acc = _mm512_fmadd_ps(t.m, _mm512_set1_ps(a[block].s), acc);
   return acc;
 }
@@ -384,8 +465,8 @@ void group_few_tokens(const RowGroup& g, int64_t n, const uint8_t* act, int64_t 
 // dependency chains per block; each packed block is loaded once per tile).
 template <class L, int NT>
 KILN_AI void packed_tile(const Tile* packed, int64_t num_blocks, int64_t first_block,
-                         const PanelRecord* const* a, float (*partial)[kRows], bool first, bool last,
-                         float* out, int64_t out_stride, __mmask16 store_mask) {
+                         const PanelRecord* const* a, float (*partial)[kRows], bool first,
+                         bool last, float* out, int64_t out_stride, __mmask16 store_mask) {
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = first ? _mm512_setzero_ps() : _mm512_load_ps(partial[t]);
   for (int64_t i = 0; i < num_blocks; ++i) {
@@ -401,14 +482,111 @@ KILN_AI void packed_tile(const Tile* packed, int64_t num_blocks, int64_t first_b
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// AMX: a packed block's q[0..7] (8 rows of 64 bytes, row k = dword k of the 16 weight
+// rows) is already the VNNI layout of an AMX B tile, and 16 tokens' quants of the block
+// (32 bytes each, act_stride apart) form the A tile. One tdpbsud (A signed, B unsigned)
+// yields the 16 x 16 block dot products; AVX-512 then applies the same zero-point, scale
+// and minimum terms as token_step, in the same order, so results equal the VNNI path's
+// bit for bit. Tiles: tmm0 C (16 x 64 bytes), tmm1 A (16 x 32), tmm2 B (8 x 64).
+// NOTE: written in asm (GNU as knows the mnemonics without -mamx flags); the config goes
+// in as a 64-byte memory operand (GCC 12's _tile_loadconfig lets the stores to it be
+// dropped, see CPU-NOTES.md).
+
+constexpr int kAmxTokens = 16;
+constexpr int kAmxAhead = 2;                // blocks the tile unit runs ahead
+constexpr int kAmxBuffers = kAmxAhead + 1;  // C tiles in flight (1 KiB each)
+
+struct alignas(64) AmxConfig {
+  uint8_t palette;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+static_assert(sizeof(AmxConfig) == 64);
+
+KILN_AI void amx_begin() {
+  AmxConfig cfg;
+  std::memset(&cfg, 0, sizeof(cfg));
+  cfg.palette = 1;
+  cfg.rows[0] = 16, cfg.colsb[0] = 64;  // C: 16 tokens x 16 rows, int32
+  cfg.rows[1] = 16, cfg.colsb[1] = 32;  // A: 16 tokens x 32 bytes
+  cfg.rows[2] = 8, cfg.colsb[2] = 64;   // B: 8 dwords x 16 rows
+  __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+}
+
+KILN_AI void amx_end() { __asm__ volatile("tilerelease" ::: "memory"); }
+
+// c = A(16 tokens of block, act_stride apart) x B(packed block).
+// NOTE: a tile load/store's SIB index register is its row stride, so addresses and
+// strides go in explicit registers. The unused "m" operands only tell the compiler which
+// memory is read (the packed B tile, written just before in this function) and written
+// (c); a "memory" clobber instead would force the 16 accumulators through the stack at
+// every block. The A rows were written before the gemm call began.
+KILN_AI void amx_block_dot(const int8_t* a, int64_t act_stride, const Tile& b,
+                           int32_t (*c)[kRows]) {
+  using BTile = int8_t[8 * 64];
+  using CTile = int32_t[kAmxTokens * kRows];
+  __asm__ volatile(
+      "tilezero %%tmm0\n\t"
+      "tileloadd (%[a],%[as],1), %%tmm1\n\t"
+      "tileloadd (%[b],%[row],1), %%tmm2\n\t"
+      "tdpbsud %%tmm2, %%tmm1, %%tmm0\n\t"
+      "tilestored %%tmm0, (%[c],%[row],1)"
+      : "=m"(*reinterpret_cast<CTile*>(c))
+      : [a] "r"(a), [as] "r"(act_stride), [b] "r"(b.q), [row] "r"(int64_t{64}), [c] "r"(c),
+        "m"(*reinterpret_cast<const BTile*>(b.q)));
+}
+
+// 16 tokens x 16 rows over packed blocks, the accumulators in registers. The tile unit
+// runs kAmxAhead blocks ahead of the vector units: a tile store becomes visible to loads
+// only after it retires and drains, so scaling a block issued just before would stall.
+template <class L>
+KILN_AI void amx_tile(const Tile* packed, int64_t num_blocks, int64_t first_block,
+                      const PanelRecord* const* a, int64_t act_stride, float (*partial)[kRows],
+                      bool first, bool last, float* out, int64_t out_stride, __mmask16 store_mask) {
+  __m512 acc[kAmxTokens];
+  for (int t = 0; t < kAmxTokens; ++t)
+    acc[t] = first ? _mm512_setzero_ps() : _mm512_load_ps(partial[t]);
+  alignas(64) int32_t c[kAmxBuffers][kAmxTokens][kRows];
+  const int8_t* a0 = a[0][first_block].q;
+  for (int64_t i = 0; i < num_blocks && i < kAmxAhead; ++i)
+    amx_block_dot(a0 + i * kQ8PanelRecordBytes, act_stride, packed[i], c[i % kAmxBuffers]);
+  for (int64_t i = 0; i < num_blocks; ++i) {
+    if (i + kAmxAhead < num_blocks) {
+      amx_block_dot(a0 + (i + kAmxAhead) * kQ8PanelRecordBytes, act_stride, packed[i + kAmxAhead],
+                    c[(i + kAmxAhead) % kAmxBuffers]);
+    }
+    const Tile& tile = packed[i];
+    const int32_t(*ci)[kRows] = c[i % kAmxBuffers];
+    for (int t = 0; t < kAmxTokens; ++t) {
+      const PanelRecord& r = a[t][first_block + i];
+      const __m512i dot = _mm512_add_epi32(_mm512_load_si512(ci[t]), _mm512_set1_epi32(r.bias));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(tile.d, _mm512_set1_ps(r.d)),
+                               acc[t]);
+      if constexpr (L::kMin) acc[t] = _mm512_fmadd_ps(tile.m, _mm512_set1_ps(r.s), acc[t]);
+    }
+  }
+  for (int t = 0; t < kAmxTokens; ++t) {
+    if (last) {
+      _mm512_mask_storeu_ps(out + t * out_stride, store_mask, acc[t]);
+    } else {
+      _mm512_store_ps(partial[t], acc[t]);
+    }
+  }
+}
+
 // Up to kTokenChunk tokens: the group's blocks are transposed once into an L1 buffer
 // (kPackBlocks at a time) and reused by every tile of kTileTokens tokens.
 template <class L>
 void group_packed(const RowGroup& g, int64_t n, const uint8_t* act, int64_t act_stride,
-                  int64_t num_tokens, float* out, int64_t out_stride, __mmask16 store_mask) {
+                  int64_t num_tokens, float* out, int64_t out_stride, __mmask16 store_mask,
+                  bool amx) {
   const int64_t nb = n / kQK;
   const PanelRecord* a[kTokenChunk];
-  for (int64_t t = 0; t < num_tokens; ++t) a[t] = reinterpret_cast<const PanelRecord*>(act + t * act_stride);
+  for (int64_t t = 0; t < num_tokens; ++t)
+    a[t] = reinterpret_cast<const PanelRecord*>(act + t * act_stride);
   alignas(64) float partial[kTokenChunk][kRows];
   alignas(64) Tile packed[kPackBlocks];
   for (int64_t b0 = 0; b0 < nb; b0 += kPackBlocks) {
@@ -416,23 +594,29 @@ void group_packed(const RowGroup& g, int64_t n, const uint8_t* act, int64_t act_
     for (int64_t i = 0; i < count; ++i) load_tile<L>(g, b0 + i, packed[i]);
     const bool first = b0 == 0, last = b0 + count == nb;
     int64_t t = 0;
+    if (amx) {
+      for (; t + kAmxTokens <= num_tokens; t += kAmxTokens) {
+        amx_tile<L>(packed, count, b0, a + t, act_stride, partial + t, first, last,
+                    out + t * out_stride, out_stride, store_mask);
+      }
+    }
     for (; t + kTileTokens <= num_tokens; t += kTileTokens) {
       packed_tile<L, kTileTokens>(packed, count, b0, a + t, partial + t, first, last,
                                   out + t * out_stride, out_stride, store_mask);
     }
     if (num_tokens - t >= 4) {
-      packed_tile<L, 4>(packed, count, b0, a + t, partial + t, first, last,
-                        out + t * out_stride, out_stride, store_mask);
+      packed_tile<L, 4>(packed, count, b0, a + t, partial + t, first, last, out + t * out_stride,
+                        out_stride, store_mask);
       t += 4;
     }
     if (num_tokens - t >= 2) {
-      packed_tile<L, 2>(packed, count, b0, a + t, partial + t, first, last,
-                        out + t * out_stride, out_stride, store_mask);
+      packed_tile<L, 2>(packed, count, b0, a + t, partial + t, first, last, out + t * out_stride,
+                        out_stride, store_mask);
       t += 2;
     }
     if (num_tokens - t >= 1) {
-      packed_tile<L, 1>(packed, count, b0, a + t, partial + t, first, last,
-                        out + t * out_stride, out_stride, store_mask);
+      packed_tile<L, 1>(packed, count, b0, a + t, partial + t, first, last, out + t * out_stride,
+                        out_stride, store_mask);
     }
   }
 }
@@ -441,6 +625,8 @@ template <class L>
 void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_t w_stride,
           const void* act, int64_t act_stride, float* out, int64_t out_stride) {
   const auto* act_bytes = static_cast<const uint8_t*>(act);
+  const bool amx = num_tokens >= kAmxTokens && amx_enabled();
+  if (amx) amx_begin();  // the tile configuration is per thread
   for (int64_t r0 = 0; r0 < num_rows; r0 += kRows) {
     const int nr = (int)min64(kRows, num_rows - r0);
     RowGroup g;
@@ -455,45 +641,77 @@ void gemm(int64_t n, int64_t num_rows, int64_t num_tokens, const void* w, int64_
     const __mmask16 mask = (__mmask16)((1u << nr) - 1);
     float* o = out + r0;
     switch (num_tokens) {
-      case 1: group_few_tokens<L, 1>(g, n, act_bytes, act_stride, o, out_stride, mask); continue;
-      case 2: group_few_tokens<L, 2>(g, n, act_bytes, act_stride, o, out_stride, mask); continue;
-      case 3: group_few_tokens<L, 3>(g, n, act_bytes, act_stride, o, out_stride, mask); continue;
-      case 4: group_few_tokens<L, 4>(g, n, act_bytes, act_stride, o, out_stride, mask); continue;
-      default: break;
+      case 1:
+        group_few_tokens<L, 1>(g, n, act_bytes, act_stride, o, out_stride, mask);
+        continue;
+      case 2:
+        group_few_tokens<L, 2>(g, n, act_bytes, act_stride, o, out_stride, mask);
+        continue;
+      case 3:
+        group_few_tokens<L, 3>(g, n, act_bytes, act_stride, o, out_stride, mask);
+        continue;
+      case 4:
+        group_few_tokens<L, 4>(g, n, act_bytes, act_stride, o, out_stride, mask);
+        continue;
+      default:
+        break;
     }
     for (int64_t t0 = 0; t0 < num_tokens; t0 += kTokenChunk) {
       group_packed<L>(g, n, act_bytes + t0 * act_stride, act_stride,
-                      min64(kTokenChunk, num_tokens - t0), o + t0 * out_stride, out_stride, mask);
+                      min64(kTokenChunk, num_tokens - t0), o + t0 * out_stride, out_stride, mask,
+                      amx);
     }
   }
+  if (amx) amx_end();
 }
 
-constexpr VecDotKernel kQ4_0{DType::Q8_0, quantize_row_q8_0, vec_dot_q4_0,
-                             q8_panel_row_bytes, quantize_panel<Q4_0Layout::kOffset>,
+constexpr VecDotKernel kQ4_0{DType::Q8_0,
+                             quantize_row_q8_0,
+                             vec_dot_q4_0,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q4_0Layout::kOffset>,
                              gemm<Q4_0Layout>};
-constexpr VecDotKernel kQ4_1{DType::Q8_1, quantize_row_q8_1, vec_dot_q4_1,
-                             q8_panel_row_bytes, quantize_panel<Q4_1Layout::kOffset>,
+constexpr VecDotKernel kQ4_1{DType::Q8_1,
+                             quantize_row_q8_1,
+                             vec_dot_q4_1,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q4_1Layout::kOffset>,
                              gemm<Q4_1Layout>};
-constexpr VecDotKernel kQ5_0{DType::Q8_0, quantize_row_q8_0, vec_dot_q5_0,
-                             q8_panel_row_bytes, quantize_panel<Q5_0Layout::kOffset>,
+constexpr VecDotKernel kQ5_0{DType::Q8_0,
+                             quantize_row_q8_0,
+                             vec_dot_q5_0,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q5_0Layout::kOffset>,
                              gemm<Q5_0Layout>};
-constexpr VecDotKernel kQ5_1{DType::Q8_1, quantize_row_q8_1, vec_dot_q5_1,
-                             q8_panel_row_bytes, quantize_panel<Q5_1Layout::kOffset>,
+constexpr VecDotKernel kQ5_1{DType::Q8_1,
+                             quantize_row_q8_1,
+                             vec_dot_q5_1,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q5_1Layout::kOffset>,
                              gemm<Q5_1Layout>};
-constexpr VecDotKernel kQ8_0{DType::Q8_0, quantize_row_q8_0, vec_dot_q8_0,
-                             q8_panel_row_bytes, quantize_panel<Q8_0Layout::kOffset>,
+constexpr VecDotKernel kQ8_0{DType::Q8_0,
+                             quantize_row_q8_0,
+                             vec_dot_q8_0,
+                             q8_panel_row_bytes,
+                             quantize_panel<Q8_0Layout::kOffset>,
                              gemm<Q8_0Layout>};
 
 }  // namespace
 
 const VecDotKernel* legacy_kernel_avx512(DType weight_type) {
   switch (weight_type) {
-    case DType::Q4_0: return &kQ4_0;
-    case DType::Q4_1: return &kQ4_1;
-    case DType::Q5_0: return &kQ5_0;
-    case DType::Q5_1: return &kQ5_1;
-    case DType::Q8_0: return &kQ8_0;
-    default: return nullptr;
+    case DType::Q4_0:
+      return &kQ4_0;
+    case DType::Q4_1:
+      return &kQ4_1;
+    case DType::Q5_0:
+      return &kQ5_0;
+    case DType::Q5_1:
+      return &kQ5_1;
+    case DType::Q8_0:
+      return &kQ8_0;
+    default:
+      return nullptr;
   }
 }
 

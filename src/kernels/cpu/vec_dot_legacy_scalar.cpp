@@ -110,12 +110,18 @@ constexpr VecDotKernel kQ8_0{DType::Q8_0, quantize_act_q8_0, vec_dot_q8_0};
 
 const VecDotKernel* legacy_kernel_scalar(DType weight_type) {
   switch (weight_type) {
-    case DType::Q4_0: return &kQ4_0;
-    case DType::Q4_1: return &kQ4_1;
-    case DType::Q5_0: return &kQ5_0;
-    case DType::Q5_1: return &kQ5_1;
-    case DType::Q8_0: return &kQ8_0;
-    default: return nullptr;
+    case DType::Q4_0:
+      return &kQ4_0;
+    case DType::Q4_1:
+      return &kQ4_1;
+    case DType::Q5_0:
+      return &kQ5_0;
+    case DType::Q5_1:
+      return &kQ5_1;
+    case DType::Q8_0:
+      return &kQ8_0;
+    default:
+      return nullptr;
   }
 }
 
