@@ -12,5 +12,6 @@ void register_run_command(CLI::App& app, int& exit_code);
 void register_logits_command(CLI::App& app, int& exit_code);
 void register_bench_command(CLI::App& app, int& exit_code);
 void register_tokenize_command(CLI::App& app, int& exit_code);
+void register_template_command(CLI::App& app, int& exit_code);
 
 }  // namespace kiln::cli

@@ -46,9 +46,9 @@ def require_subcommand(name: str) -> str:
     pytest.skip(f"{path} has no `{name}` subcommand yet (`kiln --help` does not list it)")
 
 
-def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess:
+def _run(cmd: Sequence[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     try:
-        p = subprocess.run(list(cmd), capture_output=True, text=True, timeout=_timeout())
+        p = subprocess.run(list(cmd), capture_output=True, text=True, timeout=_timeout(), env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"timed out after {_timeout():.0f}s: {' '.join(cmd)}")
     if p.returncode != 0:
@@ -57,15 +57,17 @@ def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess:
     return p
 
 
-def kiln_logits(model: str, ids: Sequence[int], n: int = 0) -> dict[str, Any]:
-    """`kiln logits MODEL --ids ... [-n N]` -> {"prompt_ids", "logits", "generated"}, validated."""
+def kiln_logits(model: str, ids: Sequence[int], n: int = 0, isa: str | None = None) -> dict[str, Any]:
+    """`kiln logits MODEL --ids ... [-n N]` -> {"prompt_ids", "logits", "generated"}, validated.
+    isa caps kiln's kernel instruction set (KILN_ISA=scalar|avx2|avx512)."""
     binary = require_subcommand("logits")
     cmd = [binary, "logits", str(model), "--ids", ",".join(str(int(i)) for i in ids)]
     if n:
         cmd += ["-n", str(n)]
     if os.environ.get("KILN_THREADS"):
         cmd += ["--threads", os.environ["KILN_THREADS"]]
-    p = _run(cmd)
+    env = dict(os.environ, KILN_ISA=isa) if isa else None
+    p = _run(cmd, env)
     try:
         out = json.loads(p.stdout)
     except json.JSONDecodeError as e:

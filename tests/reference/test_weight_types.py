@@ -154,9 +154,10 @@ def f32_model(tmp_path_factory):
     return path
 
 
-def _compare(model_path, tol: float, label: str, ref: llama_ref.LlamaRef | None = None) -> None:
+def _compare(model_path, tol: float, label: str, ref: llama_ref.LlamaRef | None = None,
+             isa: str | None = None) -> None:
     ids = prompt_ids()
-    out = kiln_cli.kiln_logits(str(model_path), ids)
+    out = kiln_cli.kiln_logits(str(model_path), ids, isa=isa)
     ref = ref or llama_ref.LlamaRef(str(model_path))
     r = ref.forward(ids)[-1]
     k = np.asarray(out["logits"], dtype=np.float64)
@@ -174,8 +175,12 @@ def _compare(model_path, tol: float, label: str, ref: llama_ref.LlamaRef | None 
     assert int(np.argmax(k)) == int(np.argmax(r)), "top-1 token differs from the reference: " + detail
 
 
+# Every kernel tier end to end: the machine's best (AVX-512 here), and AVX2 and scalar as a
+# CPU without AVX-512 (or without AVX) would run them. A tier the CPU lacks falls back to
+# the next one down, so the test stays valid everywhere.
+@pytest.mark.parametrize("isa", ["best", "avx2", "scalar"])
 @pytest.mark.parametrize("qtype", list(TOLERANCES))
-def test_weight_type(qtype, f32_model, tmp_path):
+def test_weight_type(qtype, isa, f32_model, tmp_path):
     kiln_cli.require_subcommand("logits")
     out_path = tmp_path / f"tiny-{qtype}.gguf"
     kiln_cli.kiln_quantize(str(f32_model), str(out_path), qtype)
@@ -188,7 +193,7 @@ def test_weight_type(qtype, f32_model, tmp_path):
     others = sorted({f"{t.name}:{t.tensor_type.name}" for t in reader.tensors if not t.name.startswith("blk.")})
     del reader
     print(f"\n[{qtype}] non-layer tensors: {others}")
-    _compare(out_path, TOLERANCES[qtype], qtype)
+    _compare(out_path, TOLERANCES[qtype], f"{qtype}/{isa}", isa=None if isa == "best" else isa)
 
 
 def test_rope_freqs_tensor(tmp_path):

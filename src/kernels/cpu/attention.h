@@ -29,7 +29,7 @@ struct KvPoolView {
 struct AttentionArgs {
   const float* q = nullptr;  // [num_tokens][q_stride], head h at h * head_dim
   int64_t q_stride = 0;
-  float* out = nullptr;      // [num_tokens][out_stride]
+  float* out = nullptr;  // [num_tokens][out_stride]
   int64_t out_stride = 0;
   const int32_t* positions = nullptr;  // query token t attends to kv positions [0, positions[t]]
   int64_t num_tokens = 0;
@@ -41,11 +41,24 @@ struct AttentionArgs {
   const int32_t* block_table = nullptr;
 };
 
-// Scratch: per-thread score buffers, grown on demand.
+// Buffers attention() reuses between calls: per thread a query tile and its running
+// softmax state, and the partial results of a context split across tasks. They grow to the
+// largest call's needs and are then reused without allocating; their size does not depend
+// on the context length. One scratch serves one attention() call at a time.
 struct AttentionScratch {
-  std::vector<std::vector<float>> scores;
+  std::vector<std::vector<float>> thread_floats;
+  std::vector<std::vector<int32_t>> thread_positions;
+  std::vector<float> partials;
 };
 
+// Flash-style attention: a task takes one KV head and a tile of consecutive query tokens
+// with all the query heads that share that KV head, walks the tile's keys in chunks with an
+// online softmax (so K and V rows are read once per tile, not once per query head and
+// token), and skips the chunks above the causal diagonal. When there are few tiles (decode,
+// short prompts) each tile's context is also split across tasks and merged at the end.
+// The split depends on the shapes only, never on the thread count, so results are the same
+// bits for any number of threads. Requires num_heads % num_kv_heads == 0 and every
+// positions[t] >= 0, with the K/V rows of positions [0, max positions[t]] written.
 void attention(const AttentionArgs& args, ThreadPool& pool, AttentionScratch& scratch,
                Isa isa = best_isa());
 

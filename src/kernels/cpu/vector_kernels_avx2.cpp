@@ -1,5 +1,9 @@
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "kernels/cpu/vector_kernels.h"
 
 namespace kiln::cpu {
@@ -92,7 +96,8 @@ inline __m256 silu(__m256 g) {
 void silu_mul(float* gate, const float* up, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
+    _mm256_storeu_ps(gate + i,
+                     _mm256_mul_ps(silu(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
   for (; i < n; ++i) {
     alignas(32) float g[8] = {gate[i]};
     _mm256_store_ps(g, silu(_mm256_load_ps(g)));
@@ -100,7 +105,318 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   }
 }
 
-constexpr VectorKernels kKernels{dot_rows, axpy_rows, exp_sum, silu_mul};
+// ---- load_queries, attend_chunk ----
+
+// NOTE: past eight rows a vector of rows per key (the tile transposed) wastes less than the
+// horizontal sums of the row-per-vector layout cost.
+constexpr int64_t kByKeyMinRows = 9;
+
+// Lanes [0, n) set, as the mask vector maskload/maskstore/blendv take.
+inline __m256i low_mask(int64_t n) {
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)std::clamp<int64_t>(n, 0, 8)), iota);
+}
+
+inline float hmax(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// In place: r[i] lane j becomes r[j] lane i.
+inline void transpose8(__m256 (&r)[8]) {
+  __m256 t[8];
+  for (int i = 0; i < 4; ++i) {  // rows 2i, 2i+1 interleaved per 128-bit lane
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {  // r[4i + k] lane L: column 4L + k of rows 4i..4i+3
+    r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+    r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+  }
+  for (int k = 0; k < 4; ++k) {
+    t[k] = _mm256_permute2f128_ps(r[k], r[4 + k], 0x20);
+    t[4 + k] = _mm256_permute2f128_ps(r[k], r[4 + k], 0x31);
+  }
+  for (int i = 0; i < 8; ++i) r[i] = t[i];
+}
+
+// Few rows: row-major q[r][d]. Many: transposed, q[d][r] over attend_rows_padded rows with
+// zeros past num_rows.
+void load_queries(const QueryTile& t, float* q) {
+  const int64_t dim = t.head_dim, full = dim / 8 * 8;
+  const __m256 scale = _mm256_set1_ps(t.scale);
+  if (t.num_rows >= kByKeyMinRows) {
+    const int64_t padded = attend_rows_padded(t.num_rows);
+    for (int64_t r0 = 0; r0 < padded; r0 += 8) {
+      for (int64_t d0 = 0; d0 < dim; d0 += 8) {
+        const __m256i m = low_mask(dim - d0);
+        __m256 x[8];
+        for (int i = 0; i < 8; ++i) {
+          const int64_t r = r0 + i;
+          x[i] = r < t.num_rows
+                     ? _mm256_mul_ps(
+                           scale,
+                           _mm256_maskload_ps(
+                               t.src + r / t.group * t.token_stride + r % t.group * dim + d0, m))
+                     : _mm256_setzero_ps();
+        }
+        transpose8(x);
+        for (int64_t i = 0; i < std::min<int64_t>(8, dim - d0); ++i)
+          _mm256_storeu_ps(q + (d0 + i) * padded + r0, x[i]);
+      }
+    }
+    return;
+  }
+  for (int64_t r = 0; r < t.num_rows; ++r) {
+    const float* src = t.src + r / t.group * t.token_stride + r % t.group * dim;
+    float* dst = q + r * dim;
+    for (int64_t d = 0; d < full; d += 8)
+      _mm256_storeu_ps(dst + d, _mm256_mul_ps(scale, _mm256_loadu_ps(src + d)));
+    for (int64_t d = full; d < dim; ++d) dst[d] = src[d] * t.scale;
+  }
+}
+
+// Eight vectors to one vector of their sums: lane i = sum of v[i]'s lanes.
+inline __m256 reduce8(const __m256 (&v)[8]) {
+  __m256 t[4], u[2];
+  for (int i = 0; i < 4; ++i)
+    t[i] = _mm256_add_ps(_mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                         _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 2; ++i)
+    u[i] = _mm256_add_ps(_mm256_shuffle_ps(t[2 * i], t[2 * i + 1], 0x44),
+                         _mm256_shuffle_ps(t[2 * i], t[2 * i + 1], 0xee));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u[0], u[1], 0x20),
+                       _mm256_permute2f128_ps(u[0], u[1], 0x31));
+}
+
+// s[r][c] = q_r . k_c, vectors along head_dim, eight keys reduced at a time. Keys past
+// num_keys are zero rows, so their scores are zeros (masked by the softmax).
+void scores_by_row(const AttendChunk& a, float* s) {
+  const int64_t dim = a.head_dim, full = dim / 8 * 8;
+  const __m256i tail = low_mask(dim - full);
+  const int64_t groups = (a.num_keys + 7) / 8;
+  for (int64_t r = 0; r < a.num_rows; ++r) {
+    const float* q = a.q + r * dim;
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* const* k = a.k_rows + 8 * g;
+      __m256 acc[8];
+      for (auto& x : acc) x = _mm256_setzero_ps();
+      for (int64_t d = 0; d < full; d += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + d);
+        for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[j] + d), acc[j]);
+      }
+      if (full < dim) {
+        const __m256 qv = _mm256_maskload_ps(q + full, tail);
+        for (int j = 0; j < 8; ++j)
+          acc[j] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k[j] + full, tail), acc[j]);
+      }
+      _mm256_storeu_ps(s + r * kAttendChunkKeys + 8 * g, reduce8(acc));
+    }
+  }
+}
+
+// st[c][r] = q_r . k_c with a vector of eight rows (of the transposed tile) per key and the
+// key's elements broadcast: no horizontal sums. RV row vectors from rv0, keys in fours.
+template <int RV>
+void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_t rv0) {
+  const int64_t dim = a.head_dim;
+  const float* qt = a.q + 8 * rv0;
+  const int64_t key_blocks = (a.num_keys + 3) / 4;
+  for (int64_t kb = 0; kb < key_blocks; ++kb) {
+    const float* k0 = a.k_rows[4 * kb];
+    const float* k1 = a.k_rows[4 * kb + 1];
+    const float* k2 = a.k_rows[4 * kb + 2];
+    const float* k3 = a.k_rows[4 * kb + 3];
+    __m256 acc[4][RV];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < RV; ++j) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < dim; ++d) {
+      __m256 qv[RV];
+#pragma GCC unroll 4
+      for (int j = 0; j < RV; ++j) qv[j] = _mm256_loadu_ps(qt + d * padded + 8 * j);
+      const __m256 b0 = _mm256_broadcast_ss(k0 + d), b1 = _mm256_broadcast_ss(k1 + d);
+      const __m256 b2 = _mm256_broadcast_ss(k2 + d), b3 = _mm256_broadcast_ss(k3 + d);
+#pragma GCC unroll 4
+      for (int j = 0; j < RV; ++j) {
+        acc[0][j] = _mm256_fmadd_ps(b0, qv[j], acc[0][j]);
+        acc[1][j] = _mm256_fmadd_ps(b1, qv[j], acc[1][j]);
+        acc[2][j] = _mm256_fmadd_ps(b2, qv[j], acc[2][j]);
+        acc[3][j] = _mm256_fmadd_ps(b3, qv[j], acc[3][j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < RV; ++j)
+        _mm256_storeu_ps(st + (4 * kb + i) * padded + 8 * (rv0 + j), acc[i][j]);
+  }
+}
+
+void scores_by_key(const AttendChunk& a, float* st, int64_t padded) {
+  const int64_t vecs = (a.num_rows + 7) / 8;
+  int64_t rv = 0;
+  for (; rv + 2 <= vecs; rv += 2) scores_by_key_block<2>(a, st, padded, rv);
+  if (rv < vecs) scores_by_key_block<1>(a, st, padded, rv);
+}
+
+// Online softmax over scores laid out [key][row], eight rows per vector: the maximum and
+// the sums are lane-wise. p replaces st (zeros where masked).
+void softmax_by_key(const AttendChunk& a, float* st, int64_t padded, float* alpha) {
+  const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t r0 = 0; r0 < a.num_rows; r0 += 8) {
+    const __m256i rows = low_mask(a.num_rows - r0);
+    // Key c is visible to a row when c < row_pos - kv_pos + 1; lanes past num_rows see none.
+    const __m256i limit =
+        _mm256_and_si256(rows, _mm256_sub_epi32(_mm256_maskload_epi32(a.row_pos + r0, rows),
+                                                _mm256_set1_epi32((int)a.kv_pos - 1)));
+    const __m256 m_old =
+        _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(a.m + r0, rows), _mm256_castsi256_ps(rows));
+    __m256 mx = m_old;
+    for (int64_t c = 0; c < a.num_keys; ++c) {
+      const __m256 valid =
+          _mm256_castsi256_ps(_mm256_cmpgt_epi32(limit, _mm256_set1_epi32((int)c)));
+      mx = _mm256_blendv_ps(mx, _mm256_max_ps(mx, _mm256_loadu_ps(st + c * padded + r0)), valid);
+    }
+    // Rows that have seen no key yet keep -inf; give exp a finite maximum to subtract.
+    const __m256 seen = _mm256_cmp_ps(mx, neg_inf, _CMP_NEQ_OQ);
+    const __m256 mx_safe = _mm256_and_ps(seen, mx);
+    const __m256 al =
+        _mm256_blendv_ps(_mm256_set1_ps(1.0f), vec_exp(_mm256_sub_ps(m_old, mx_safe)), seen);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t c = 0; c < a.num_keys; ++c) {
+      const __m256 valid =
+          _mm256_castsi256_ps(_mm256_cmpgt_epi32(limit, _mm256_set1_epi32((int)c)));
+      float* sp = st + c * padded + r0;
+      const __m256 p = _mm256_and_ps(valid, vec_exp(_mm256_sub_ps(_mm256_loadu_ps(sp), mx_safe)));
+      _mm256_storeu_ps(sp, p);
+      sum = _mm256_add_ps(sum, p);
+    }
+    const __m256 l = _mm256_fmadd_ps(_mm256_maskload_ps(a.l + r0, rows), al, sum);
+    _mm256_maskstore_ps(a.m + r0, rows, mx);
+    _mm256_maskstore_ps(a.l + r0, rows, l);
+    _mm256_storeu_ps(alpha + r0, al);
+  }
+}
+
+// Online softmax over scores laid out [row][key]: p replaces s (zeros where masked), the
+// row's running max and sum advance, alpha[r] is the factor the row's output must take.
+void softmax_by_row(const AttendChunk& a, float* s, float* alpha) {
+  constexpr int kVecs = kAttendChunkKeys / 8;
+  const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t r = 0; r < a.num_rows; ++r) {
+    float* sr = s + r * kAttendChunkKeys;
+    const int64_t num_valid = std::clamp<int64_t>(a.row_pos[r] - a.kv_pos + 1, 0, a.num_keys);
+    if (num_valid == 0) {
+      for (int i = 0; i < kVecs; ++i) _mm256_storeu_ps(sr + 8 * i, _mm256_setzero_ps());
+      alpha[r] = 1.0f;
+      continue;
+    }
+    __m256 x[kVecs], valid[kVecs];
+    __m256 vmax = neg_inf;
+    for (int i = 0; i < kVecs; ++i) {
+      valid[i] = _mm256_castsi256_ps(low_mask(num_valid - 8 * i));
+      x[i] = _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(sr + 8 * i), valid[i]);
+      vmax = _mm256_max_ps(vmax, x[i]);
+    }
+    const float mx = std::max(a.m[r], hmax(vmax));
+    const float al = mx == a.m[r] ? 1.0f : std::exp(a.m[r] - mx);
+    const __m256 vmx = _mm256_set1_ps(mx);
+    __m256 sum = _mm256_setzero_ps();
+    for (int i = 0; i < kVecs; ++i) {
+      const __m256 p = _mm256_and_ps(valid[i], vec_exp(_mm256_sub_ps(x[i], vmx)));
+      _mm256_storeu_ps(sr + 8 * i, p);
+      sum = _mm256_add_ps(sum, p);
+    }
+    a.m[r] = mx;
+    a.l[r] = a.l[r] * al + hsum(sum);
+    alpha[r] = al;
+  }
+}
+
+// o[r][d0, d0 + 8 NV) = alpha[r] o[r][...] + sum_c p[r][c] v_c[...] for RB rows from r0;
+// the last vector is masked by `last`. p[r][c] is at p + r * p_row + c * p_key.
+template <int RB, int NV>
+void pv_block(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key,
+              const float* alpha, int64_t r0, int64_t d0, __m256i last) {
+  const int64_t dim = a.head_dim;
+  __m256 acc[RB][NV];
+  for (int r = 0; r < RB; ++r) {
+    const __m256 al = _mm256_set1_ps(alpha[r0 + r]);
+    const float* o = a.o + (r0 + r) * dim + d0;
+    for (int j = 0; j < NV; ++j)
+      acc[r][j] = _mm256_mul_ps(
+          al, j + 1 < NV ? _mm256_loadu_ps(o + 8 * j) : _mm256_maskload_ps(o + 8 * j, last));
+  }
+  for (int64_t c = 0; c < a.num_keys; ++c) {
+    const float* v = a.v_rows[c] + d0;
+    __m256 vv[NV];
+    for (int j = 0; j < NV; ++j)
+      vv[j] = j + 1 < NV ? _mm256_loadu_ps(v + 8 * j) : _mm256_maskload_ps(v + 8 * j, last);
+    for (int r = 0; r < RB; ++r) {
+      const __m256 pr = _mm256_broadcast_ss(p + (r0 + r) * p_row + c * p_key);
+      for (int j = 0; j < NV; ++j) acc[r][j] = _mm256_fmadd_ps(pr, vv[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < RB; ++r) {
+    float* o = a.o + (r0 + r) * dim + d0;
+    for (int j = 0; j + 1 < NV; ++j) _mm256_storeu_ps(o + 8 * j, acc[r][j]);
+    _mm256_maskstore_ps(o + 8 * (NV - 1), last, acc[r][NV - 1]);
+  }
+}
+
+template <int RB>
+void pv_rows(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key, const float* alpha,
+             int64_t r0) {
+  const int64_t dim = a.head_dim;
+  for (int64_t d0 = 0; d0 < dim; d0 += 32) {
+    const int64_t n = std::min<int64_t>(32, dim - d0);
+    const __m256i last = low_mask(n - (n - 1) / 8 * 8);
+    switch ((n + 7) / 8) {
+      case 1:
+        pv_block<RB, 1>(a, p, p_row, p_key, alpha, r0, d0, last);
+        break;
+      case 2:
+        pv_block<RB, 2>(a, p, p_row, p_key, alpha, r0, d0, last);
+        break;
+      case 3:
+        pv_block<RB, 3>(a, p, p_row, p_key, alpha, r0, d0, last);
+        break;
+      default:
+        pv_block<RB, 4>(a, p, p_row, p_key, alpha, r0, d0, last);
+        break;
+    }
+  }
+}
+
+void pv(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key, const float* alpha) {
+  int64_t r = 0;
+  for (; r + 2 <= a.num_rows; r += 2) pv_rows<2>(a, p, p_row, p_key, alpha, r);
+  if (r < a.num_rows) pv_rows<1>(a, p, p_row, p_key, alpha, r);
+}
+
+void attend_chunk(const AttendChunk& a) {
+  const int64_t padded = attend_rows_padded(a.num_rows);
+  float* s = a.work;
+  float* alpha = s + padded * kAttendChunkKeys;
+  if (a.num_rows >= kByKeyMinRows) {
+    scores_by_key(a, s, padded);
+    softmax_by_key(a, s, padded, alpha);
+    pv(a, s, 1, padded, alpha);
+  } else {
+    scores_by_row(a, s);
+    softmax_by_row(a, s, alpha);
+    pv(a, s, kAttendChunkKeys, 1, alpha);
+  }
+}
+
+constexpr VectorKernels kKernels{dot_rows, axpy_rows,    exp_sum,
+                                 silu_mul, load_queries, attend_chunk};
 
 }  // namespace
 

@@ -1,5 +1,9 @@
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "kernels/cpu/vector_kernels.h"
 
 namespace kiln::cpu {
@@ -54,7 +58,8 @@ void axpy_rows(const float* p, const float* v, int64_t v_stride, int64_t num_row
     const __mmask16 m = (__mmask16)((1u << (dim - d)) - 1);
     __m512 acc = _mm512_maskz_loadu_ps(m, out + d);
     for (int64_t i = 0; i < num_rows; ++i)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), _mm512_maskz_loadu_ps(m, v + i * v_stride + d), acc);
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), _mm512_maskz_loadu_ps(m, v + i * v_stride + d),
+                            acc);
     _mm512_mask_storeu_ps(out + d, m, acc);
   }
 }
@@ -92,15 +97,394 @@ inline __m512 silu(__m512 g) {
 void silu_mul(float* gate, const float* up, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(gate + i, _mm512_mul_ps(silu(_mm512_loadu_ps(gate + i)), _mm512_loadu_ps(up + i)));
+    _mm512_storeu_ps(gate + i,
+                     _mm512_mul_ps(silu(_mm512_loadu_ps(gate + i)), _mm512_loadu_ps(up + i)));
   if (i < n) {
     const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-    const __m512 r = _mm512_mul_ps(silu(_mm512_maskz_loadu_ps(m, gate + i)), _mm512_maskz_loadu_ps(m, up + i));
+    const __m512 r =
+        _mm512_mul_ps(silu(_mm512_maskz_loadu_ps(m, gate + i)), _mm512_maskz_loadu_ps(m, up + i));
     _mm512_mask_storeu_ps(gate + i, m, r);
   }
 }
 
-constexpr VectorKernels kKernels{dot_rows, axpy_rows, exp_sum, silu_mul};
+// ---- load_queries, attend_chunk ----
+
+// NOTE: past eight rows a vector of rows per key (the tile transposed) wastes less than the
+// horizontal sums of the row-per-vector layout cost.
+constexpr int64_t kByKeyMinRows = 9;
+
+inline __mmask16 low_mask(int64_t n) {
+  return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+// Sixteen vectors to one vector of their sums: lane i = sum of v[i]'s lanes.
+inline __m512 reduce16(const __m512 (&v)[16]) {
+  __m512 t[8], u[4], w[2];
+  for (int i = 0; i < 8; ++i)  // per 128-bit lane: [a b a b] partial sums of v[2i], v[2i+1]
+    t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                         _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 4; ++i)  // per 128-bit lane: one partial sum of each of 4 vectors
+    u[i] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * i], t[2 * i + 1], 0x44),
+                         _mm512_shuffle_ps(t[2 * i], t[2 * i + 1], 0xee));
+  for (int i = 0; i < 2; ++i)  // 128-bit lanes: vectors 0-3 twice, then 4-7 twice
+    w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xdd));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88),
+                       _mm512_shuffle_f32x4(w[0], w[1], 0xdd));
+}
+
+// s[r][c] = q_r . k_c with vectors along head_dim (NV of them, the last masked by `tail`),
+// sixteen keys reduced at a time; for few rows, where a vector of rows would be mostly
+// empty. Keys past num_keys are zero rows, so their scores are zeros (masked later).
+template <int NV>
+void scores_by_row(const AttendChunk& a, float* s, __mmask16 tail) {
+  const int halves = a.num_keys > 16 ? 2 : 1;
+  for (int64_t r = 0; r < a.num_rows; ++r) {
+    const float* q = a.q + r * a.head_dim;
+    __m512 qv[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j)
+      qv[j] = j + 1 < NV ? _mm512_loadu_ps(q + 16 * j) : _mm512_maskz_loadu_ps(tail, q + 16 * j);
+    for (int half = 0; half < halves; ++half) {
+      __m512 acc[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        const float* k = a.k_rows[16 * half + i];
+        __m512 x = _mm512_mul_ps(qv[0], _mm512_maskz_loadu_ps(NV == 1 ? tail : 0xffff, k));
+#pragma GCC unroll 8
+        for (int j = 1; j < NV; ++j)
+          x = _mm512_fmadd_ps(
+              qv[j],
+              j + 1 < NV ? _mm512_loadu_ps(k + 16 * j) : _mm512_maskz_loadu_ps(tail, k + 16 * j),
+              x);
+        acc[i] = x;
+      }
+      _mm512_storeu_ps(s + r * kAttendChunkKeys + 16 * half, reduce16(acc));
+    }
+  }
+}
+
+// The same for any head_dim, the query row loaded for every key.
+void scores_by_row_any(const AttendChunk& a, float* s) {
+  const int64_t dim = a.head_dim, full = dim / 16 * 16;
+  const __mmask16 tail = low_mask(dim - full);
+  const int halves = a.num_keys > 16 ? 2 : 1;
+  for (int64_t r = 0; r < a.num_rows; ++r) {
+    const float* q = a.q + r * dim;
+    for (int half = 0; half < halves; ++half) {
+      __m512 acc[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        const float* k = a.k_rows[16 * half + i];
+        __m512 x = _mm512_setzero_ps();
+        for (int64_t d = 0; d < full; d += 16)
+          x = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(k + d), x);
+        acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + full),
+                                 _mm512_maskz_loadu_ps(tail, k + full), x);
+      }
+      _mm512_storeu_ps(s + r * kAttendChunkKeys + 16 * half, reduce16(acc));
+    }
+  }
+}
+
+// In place: r[i] lane j becomes r[j] lane i.
+inline void transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {  // rows 2i, 2i+1 interleaved per 128-bit lane
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // r[4i + k] lane L: column 4L + k of rows 4i..4i+3
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+  }
+  for (int k = 0; k < 4; ++k) {  // a 4x4 transpose of 128-bit lanes for each k
+    const __m512 x0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x44);
+    const __m512 x1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xee);
+    const __m512 y0 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x44);
+    const __m512 y1 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xee);
+    t[k] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+    t[4 + k] = _mm512_shuffle_f32x4(x0, y0, 0xdd);
+    t[8 + k] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+    t[12 + k] = _mm512_shuffle_f32x4(x1, y1, 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// Few rows: row-major q[r][d]. Many: transposed, q[d][r] over attend_rows_padded rows with
+// zeros past num_rows.
+void load_queries(const QueryTile& t, float* q) {
+  const int64_t dim = t.head_dim;
+  const __m512 scale = _mm512_set1_ps(t.scale);
+  auto row = [&](int64_t r) { return t.src + r / t.group * t.token_stride + r % t.group * dim; };
+  if (t.num_rows < kByKeyMinRows) {
+    for (int64_t r = 0; r < t.num_rows; ++r)
+      for (int64_t d = 0; d < dim; d += 16) {
+        const __mmask16 m = low_mask(dim - d);
+        _mm512_mask_storeu_ps(q + r * dim + d, m,
+                              _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(m, row(r) + d)));
+      }
+    return;
+  }
+  const int64_t padded = attend_rows_padded(t.num_rows);
+  for (int64_t r0 = 0; r0 < padded; r0 += 16) {
+    for (int64_t d0 = 0; d0 < dim; d0 += 16) {
+      const __mmask16 m = low_mask(dim - d0);
+      __m512 x[16];
+      for (int i = 0; i < 16; ++i)
+        x[i] = r0 + i < t.num_rows
+                   ? _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(m, row(r0 + i) + d0))
+                   : _mm512_setzero_ps();
+      transpose16(x);
+      for (int64_t i = 0; i < std::min<int64_t>(16, dim - d0); ++i)
+        _mm512_storeu_ps(q + (d0 + i) * padded + r0, x[i]);
+    }
+  }
+}
+
+// st[c][r] = q_r . k_c with a vector of sixteen rows (of the transposed tile) per key and
+// the key's elements broadcast: no horizontal sums. RV row vectors from rv0, keys in fours.
+template <int RV>
+void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_t rv0) {
+  const int64_t dim = a.head_dim;
+  const float* qt = a.q + 16 * rv0;
+  const int64_t key_blocks = (a.num_keys + 3) / 4;
+  for (int64_t kb = 0; kb < key_blocks; ++kb) {
+    const float* k0 = a.k_rows[4 * kb];
+    const float* k1 = a.k_rows[4 * kb + 1];
+    const float* k2 = a.k_rows[4 * kb + 2];
+    const float* k3 = a.k_rows[4 * kb + 3];
+    __m512 acc[4][RV];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < RV; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dim; ++d) {
+      __m512 qv[RV];
+#pragma GCC unroll 4
+      for (int j = 0; j < RV; ++j) qv[j] = _mm512_loadu_ps(qt + d * padded + 16 * j);
+      const __m512 b0 = _mm512_set1_ps(k0[d]), b1 = _mm512_set1_ps(k1[d]);
+      const __m512 b2 = _mm512_set1_ps(k2[d]), b3 = _mm512_set1_ps(k3[d]);
+#pragma GCC unroll 4
+      for (int j = 0; j < RV; ++j) {
+        acc[0][j] = _mm512_fmadd_ps(b0, qv[j], acc[0][j]);
+        acc[1][j] = _mm512_fmadd_ps(b1, qv[j], acc[1][j]);
+        acc[2][j] = _mm512_fmadd_ps(b2, qv[j], acc[2][j]);
+        acc[3][j] = _mm512_fmadd_ps(b3, qv[j], acc[3][j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < RV; ++j)
+        _mm512_storeu_ps(st + (4 * kb + i) * padded + 16 * (rv0 + j), acc[i][j]);
+  }
+}
+
+void scores_by_key(const AttendChunk& a, float* st, int64_t padded) {
+  const int64_t vecs = padded / 16;
+  int64_t rv = 0;
+  for (; rv + 3 <= vecs; rv += 3) scores_by_key_block<3>(a, st, padded, rv);
+  if (vecs - rv == 2) scores_by_key_block<2>(a, st, padded, rv);
+  if (vecs - rv == 1) scores_by_key_block<1>(a, st, padded, rv);
+}
+
+// Online softmax over scores laid out [key][row], sixteen rows per vector: the maximum and
+// the sums are lane-wise. p replaces st (zeros where masked).
+void softmax_by_key(const AttendChunk& a, float* st, int64_t padded, float* alpha) {
+  const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t r0 = 0; r0 < a.num_rows; r0 += 16) {
+    const __mmask16 rows = low_mask(a.num_rows - r0);
+    // Key c is visible to a row when c < row_pos - kv_pos + 1; lanes past num_rows see none.
+    const __m512i limit = _mm512_mask_sub_epi32(_mm512_setzero_si512(), rows,
+                                                _mm512_maskz_loadu_epi32(rows, a.row_pos + r0),
+                                                _mm512_set1_epi32((int)a.kv_pos - 1));
+    const __m512 m_old = _mm512_mask_loadu_ps(neg_inf, rows, a.m + r0);
+    const int64_t num_keys = a.num_keys;
+    __m512 mx = m_old;
+    for (int64_t c = 0; c < num_keys; ++c) {
+      const __mmask16 valid = _mm512_cmpgt_epi32_mask(limit, _mm512_set1_epi32((int)c));
+      mx = _mm512_mask_max_ps(mx, valid, mx, _mm512_loadu_ps(st + c * padded + r0));
+    }
+    // Rows that have seen no key yet keep -inf; give exp a finite maximum to subtract.
+    const __mmask16 seen = _mm512_cmp_ps_mask(mx, neg_inf, _CMP_NEQ_OQ);
+    const __m512 mx_safe = _mm512_maskz_mov_ps(seen, mx);
+    const __m512 al =
+        _mm512_mask_blend_ps(seen, _mm512_set1_ps(1.0f), vec_exp(_mm512_sub_ps(m_old, mx_safe)));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t c = 0; c < num_keys; ++c) {
+      const __mmask16 valid = _mm512_cmpgt_epi32_mask(limit, _mm512_set1_epi32((int)c));
+      float* sp = st + c * padded + r0;
+      const __m512 p =
+          _mm512_maskz_mov_ps(valid, vec_exp(_mm512_sub_ps(_mm512_loadu_ps(sp), mx_safe)));
+      _mm512_storeu_ps(sp, p);
+      sum = _mm512_add_ps(sum, p);
+    }
+    const __m512 l = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(rows, a.l + r0), al, sum);
+    _mm512_mask_storeu_ps(a.m + r0, rows, mx);
+    _mm512_mask_storeu_ps(a.l + r0, rows, l);
+    _mm512_storeu_ps(alpha + r0, al);
+  }
+}
+
+// Online softmax over scores laid out [row][key]: p replaces s (zeros where masked), the
+// row's running max and sum advance, alpha[r] is the factor the row's output must take.
+void softmax_by_row(const AttendChunk& a, float* s, float* alpha) {
+  const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t r = 0; r < a.num_rows; ++r) {
+    float* sr = s + r * kAttendChunkKeys;
+    const int64_t num_valid = std::clamp<int64_t>(a.row_pos[r] - a.kv_pos + 1, 0, a.num_keys);
+    if (num_valid == 0) {
+      _mm512_storeu_ps(sr, _mm512_setzero_ps());
+      _mm512_storeu_ps(sr + 16, _mm512_setzero_ps());
+      alpha[r] = 1.0f;
+      continue;
+    }
+    const __mmask16 m0 = low_mask(num_valid), m1 = low_mask(num_valid - 16);
+    const __m512 s0 = _mm512_mask_loadu_ps(neg_inf, m0, sr);
+    const __m512 s1 = _mm512_mask_loadu_ps(neg_inf, m1, sr + 16);
+    const float mx = std::max(a.m[r], _mm512_reduce_max_ps(_mm512_max_ps(s0, s1)));
+    const float al = mx == a.m[r] ? 1.0f : std::exp(a.m[r] - mx);
+    const __m512 vmx = _mm512_set1_ps(mx);
+    const __m512 p0 = _mm512_maskz_mov_ps(m0, vec_exp(_mm512_sub_ps(s0, vmx)));
+    const __m512 p1 = _mm512_maskz_mov_ps(m1, vec_exp(_mm512_sub_ps(s1, vmx)));
+    _mm512_storeu_ps(sr, p0);
+    _mm512_storeu_ps(sr + 16, p1);
+    a.m[r] = mx;
+    a.l[r] = a.l[r] * al + _mm512_reduce_add_ps(_mm512_add_ps(p0, p1));
+    alpha[r] = al;
+  }
+}
+
+// o[r][d0, d0 + 16 NV) = alpha[r] o[r][...] + sum_c p[r][c] v_c[...] for RB rows from r0;
+// the last vector is masked by `last`. p[r][c] is at p + r * p_row + c * p_key.
+template <int RB, int NV>
+void pv_block(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key,
+              const float* alpha, int64_t r0, int64_t d0, __mmask16 last) {
+  const int64_t dim = a.head_dim;
+  __m512 acc[RB][NV];
+#pragma GCC unroll 4
+  for (int r = 0; r < RB; ++r) {
+    const __m512 al = _mm512_set1_ps(alpha[r0 + r]);
+    const float* o = a.o + (r0 + r) * dim + d0;
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j)
+      acc[r][j] = _mm512_mul_ps(al, _mm512_maskz_loadu_ps(j + 1 < NV ? 0xffff : last, o + 16 * j));
+  }
+  const float* pc = p + r0 * p_row;
+  for (int64_t c = 0; c < a.num_keys; ++c, pc += p_key) {
+    const float* v = a.v_rows[c] + d0;
+    __m512 vv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j)
+      vv[j] = _mm512_maskz_loadu_ps(j + 1 < NV ? 0xffff : last, v + 16 * j);
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; ++r) {
+      const __m512 pr = _mm512_set1_ps(pc[r * p_row]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[r][j] = _mm512_fmadd_ps(pr, vv[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < RB; ++r) {
+    float* o = a.o + (r0 + r) * dim + d0;
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j)
+      _mm512_mask_storeu_ps(o + 16 * j, j + 1 < NV ? 0xffff : last, acc[r][j]);
+  }
+}
+
+template <int RB>
+void pv_rows(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key, const float* alpha,
+             int64_t r0) {
+  const int64_t dim = a.head_dim;
+  for (int64_t d0 = 0; d0 < dim; d0 += 64) {
+    const int64_t n = std::min<int64_t>(64, dim - d0);
+    const __mmask16 last = low_mask(n - (n - 1) / 16 * 16);
+    switch ((n + 15) / 16) {
+      case 1:
+        pv_block<RB, 1>(a, p, p_row, p_key, alpha, r0, d0, last);
+        break;
+      case 2:
+        pv_block<RB, 2>(a, p, p_row, p_key, alpha, r0, d0, last);
+        break;
+      case 3:
+        pv_block<RB, 3>(a, p, p_row, p_key, alpha, r0, d0, last);
+        break;
+      default:
+        pv_block<RB, 4>(a, p, p_row, p_key, alpha, r0, d0, last);
+        break;
+    }
+  }
+}
+
+void pv(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key, const float* alpha) {
+  int64_t r = 0;
+  for (; r + 4 <= a.num_rows; r += 4) pv_rows<4>(a, p, p_row, p_key, alpha, r);
+  switch (a.num_rows - r) {
+    case 3:
+      pv_rows<3>(a, p, p_row, p_key, alpha, r);
+      break;
+    case 2:
+      pv_rows<2>(a, p, p_row, p_key, alpha, r);
+      break;
+    case 1:
+      pv_rows<1>(a, p, p_row, p_key, alpha, r);
+      break;
+    default:
+      break;
+  }
+}
+
+void attend_chunk(const AttendChunk& a) {
+  const int64_t padded = attend_rows_padded(a.num_rows);
+  float* s = a.work;
+  float* alpha = s + padded * kAttendChunkKeys;
+  if (a.num_rows >= kByKeyMinRows) {
+    scores_by_key(a, s, padded);
+    softmax_by_key(a, s, padded, alpha);
+    pv(a, s, 1, padded, alpha);
+    return;
+  }
+  const int64_t nv = (a.head_dim + 15) / 16;
+  const __mmask16 tail = low_mask(a.head_dim - (nv - 1) * 16);
+  switch (nv) {
+    case 1:
+      scores_by_row<1>(a, s, tail);
+      break;
+    case 2:
+      scores_by_row<2>(a, s, tail);
+      break;
+    case 3:
+      scores_by_row<3>(a, s, tail);
+      break;
+    case 4:
+      scores_by_row<4>(a, s, tail);
+      break;
+    case 5:
+      scores_by_row<5>(a, s, tail);
+      break;
+    case 6:
+      scores_by_row<6>(a, s, tail);
+      break;
+    case 7:
+      scores_by_row<7>(a, s, tail);
+      break;
+    case 8:
+      scores_by_row<8>(a, s, tail);
+      break;
+    default:
+      scores_by_row_any(a, s);
+      break;
+  }
+  softmax_by_row(a, s, alpha);
+  pv(a, s, kAttendChunkKeys, 1, alpha);
+}
+
+constexpr VectorKernels kKernels{dot_rows, axpy_rows,    exp_sum,
+                                 silu_mul, load_queries, attend_chunk};
 
 }  // namespace
 

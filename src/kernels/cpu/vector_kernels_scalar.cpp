@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/vector_kernels.h"
@@ -36,7 +37,44 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
-constexpr VectorKernels kKernels{dot_rows, axpy_rows, exp_sum, silu_mul};
+// Row-major: q[r][d].
+void load_queries(const QueryTile& t, float* q) {
+  for (int64_t r = 0; r < t.num_rows; ++r) {
+    const float* src = t.src + r / t.group * t.token_stride + r % t.group * t.head_dim;
+    for (int64_t d = 0; d < t.head_dim; ++d) q[r * t.head_dim + d] = src[d] * t.scale;
+  }
+}
+
+// The definition of one online-softmax step: each row sees keys [0, num_valid) of the
+// chunk; a new maximum rescales what the row has accumulated so far.
+void attend_chunk(const AttendChunk& a) {
+  const int64_t dim = a.head_dim;
+  float* s = a.work;
+  for (int64_t r = 0; r < a.num_rows; ++r) {
+    const int64_t num_valid = std::clamp<int64_t>(a.row_pos[r] - a.kv_pos + 1, 0, a.num_keys);
+    if (num_valid == 0) continue;
+    const float* q = a.q + r * dim;
+    float mx = a.m[r];
+    for (int64_t c = 0; c < num_valid; ++c) {
+      float acc = 0;
+      for (int64_t d = 0; d < dim; ++d) acc += q[d] * a.k_rows[c][d];
+      s[c] = acc;
+      mx = std::max(mx, acc);
+    }
+    const float alpha = mx == a.m[r] ? 1.0f : std::exp(a.m[r] - mx);
+    float sum = 0;
+    for (int64_t c = 0; c < num_valid; ++c) sum += (s[c] = std::exp(s[c] - mx));
+    a.m[r] = mx;
+    a.l[r] = a.l[r] * alpha + sum;
+    float* o = a.o + r * dim;
+    for (int64_t d = 0; d < dim; ++d) o[d] *= alpha;
+    for (int64_t c = 0; c < num_valid; ++c)
+      for (int64_t d = 0; d < dim; ++d) o[d] += s[c] * a.v_rows[c][d];
+  }
+}
+
+constexpr VectorKernels kKernels{dot_rows, axpy_rows,    exp_sum,
+                                 silu_mul, load_queries, attend_chunk};
 
 }  // namespace
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Offline throughput of kiln and llama.cpp on the same GGUF file, measured back to back
+# (pp512 / tg128, median of 3 after a warm-up, at 1 and 2 threads), as in docs/benchmarks.md.
+# The peer is llama-cpp-python in a venv outside the repo: see bench/peer/README.md.
+# Usage: bench/offline_compare.sh [MODEL] [PEER_PYTHON]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model="${1:-$(scripts/fetch_model.sh)}"
+peer_python="${2:-$HOME/.cache/kiln/peer-venv/bin/python}"
+echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# model $model"
+for threads in 1 2; do
+  build/release/kiln bench offline "$model" --threads "$threads" --json
+  if [ -x "$peer_python" ]; then
+    "$peer_python" bench/peer/llama_cpp_bench.py --model "$model" --threads "$threads" 2>/dev/null
+  else
+    echo "# peer not installed at $peer_python (see bench/peer/README.md)"
+  fi
+done

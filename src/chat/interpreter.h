@@ -1,0 +1,93 @@
+// Evaluates a parsed chat template the way jinja2's ImmutableSandboxedEnvironment does for
+// Hugging Face: scoping (a fresh scope per loop iteration, macros see their defining scope),
+// Undefined semantics (printing an undefined value gives "", using one raises), Python
+// operators and truthiness, and the sandbox's refusals (no list.append, no dict.update).
+//
+// One Interpreter renders once; it is not thread-safe, but any number of Interpreters may
+// render the same (immutable) tree at once.
+#pragma once
+
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "chat/ast.h"
+#include "chat/value.h"
+
+namespace kiln::chat {
+
+// Bounds that keep a hostile template from hanging the process or exhausting its stack.
+struct RenderLimits {
+  size_t max_output_bytes = size_t{64} << 20;  // also the cap on any one string
+  int max_depth = 600;                          // nested expressions, blocks and calls
+  uint64_t max_steps = 20'000'000;              // expressions and statements evaluated
+};
+
+struct Frame {
+  std::unordered_map<std::string, Value, StringHash, std::equal_to<>> vars;
+  std::shared_ptr<Frame> parent;
+
+  // The variable in this frame or the nearest enclosing one; nullptr if none.
+  Value* find(std::string_view name);
+};
+using FramePtr = std::shared_ptr<Frame>;
+
+class Interpreter {
+ public:
+  // now: the time strftime_now() formats (as UTC); unset: the current local time.
+  Interpreter(RenderLimits limits, std::optional<std::time_t> now);
+
+  // Renders `body` in a new top-level scope inside `globals`. Throws TemplateError.
+  std::string render(const Body& body, const FramePtr& globals);
+
+  // --- for the built-in filters, tests and functions ---
+  Value call(const Value& callee, CallArgs& args);
+  // `obj.name` and `obj[key]`, with jinja2's sandboxed lookup rules.
+  Value getattr(const Value& obj, std::string_view name);
+  Value getitem(const Value& obj, const Value& key);
+  Value apply_filter(std::string_view name, const Value& input, CallArgs& args);
+  bool apply_test(std::string_view name, const Value& input, CallArgs& args);
+  Value binary(BinaryOp op, const Value& a, const Value& b);
+  bool contains(const Value& container, const Value& item);
+  // The items a for loop over `v` visits (a str's characters, a dict's keys, ...).
+  std::vector<Value> iterate(const Value& v);
+  // Throws when a string of `bytes` would exceed the output cap.
+  void check_size(size_t bytes) const;
+  std::optional<std::time_t> now() const { return now_; }
+
+ private:
+  enum class Flow { kNormal, kBreak, kContinue };
+
+  struct DepthGuard {
+    explicit DepthGuard(Interpreter& in);
+    ~DepthGuard() { --interp.depth_; }
+    Interpreter& interp;
+  };
+
+  Value eval(const Expr& e, const FramePtr& frame);
+  Value eval_inner(const Expr& e, const FramePtr& frame);
+  void eval_args(const CallArgExprs& exprs, const FramePtr& frame, CallArgs& out);
+  Value eval_slice(const Value& obj, const SliceExpr& s, const FramePtr& frame);
+  bool compare(CompareOp op, const Value& a, const Value& b);
+  Value apply_filter_chain(const Expr& filter, Value input, const FramePtr& frame);
+
+  Flow exec_body(const Body& body, const FramePtr& frame, std::string& out);
+  Flow exec(const Stmt& s, const FramePtr& frame, std::string& out);
+  void exec_for(const ForStmt& s, const Value& iterable, const FramePtr& frame, std::string& out,
+                int loop_depth);
+  void assign(const Target& t, const Value& v, const FramePtr& frame);
+  Value make_macro(const MacroStmt& m, const FramePtr& closure);
+  Value call_macro(const MacroStmt& m, const FramePtr& closure, CallArgs& args);
+  void tick();
+
+  RenderLimits limits_;
+  std::optional<std::time_t> now_;
+  int depth_ = 0;
+  uint64_t steps_ = 0;
+};
+
+}  // namespace kiln::chat
