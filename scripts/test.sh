@@ -12,5 +12,6 @@ ctest --preset asan -j "$(nproc)"
 echo "== reference and end-to-end tests"
 export KILN_MODEL="$(scripts/fetch_model.sh)"
 export KILN_MODEL_GEMMA3="$(scripts/fetch_models_extra.sh gemma3)"
+export KILN_MODEL_QWEN2="$(scripts/fetch_models_extra.sh qwen)"
 export KILN_BIN="$PWD/build/release/kiln"
 python3 -m pytest -q tests/reference tests/e2e

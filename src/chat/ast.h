@@ -149,8 +149,8 @@ struct FilterExpr : Expr {
 struct Target {
   enum class Kind : uint8_t { kName, kTuple, kNamespaceAttr };
   Kind kind = Kind::kName;
-  std::string name;  // kName, kNamespaceAttr (the namespace variable)
-  std::string attr;  // kNamespaceAttr
+  std::string name;           // kName, kNamespaceAttr (the namespace variable)
+  std::string attr;           // kNamespaceAttr
   std::vector<Target> items;  // kTuple
   SourcePos pos;
 };
@@ -200,6 +200,7 @@ struct ForStmt : Stmt {
   ExprPtr iter;
   ExprPtr filter;  // may be null
   bool recursive = false;
+  bool uses_loop = false;  // the body refers to `loop` (else no loop object is built)
   Body body;
   Body else_body;
 };

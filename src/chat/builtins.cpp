@@ -60,7 +60,8 @@ std::optional<double> parse_float(std::string_view text) {
   std::string s = py::strip(text, std::nullopt, true, true);
   std::string t;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '_' && i > 0 && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i - 1])) &&
+    if (s[i] == '_' && i > 0 && i + 1 < s.size() &&
+        std::isdigit(static_cast<unsigned char>(s[i - 1])) &&
         std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
       continue;
     }
@@ -72,7 +73,8 @@ std::optional<double> parse_float(std::string_view text) {
   const bool neg = start && lower[0] == '-';
   if (word == "inf" || word == "infinity") return neg ? -INFINITY : INFINITY;
   if (word == "nan") return NAN;
-  if (t.empty() || !(std::isdigit(static_cast<unsigned char>(t[start])) || t[start] == '.')) return std::nullopt;
+  if (t.empty() || !(std::isdigit(static_cast<unsigned char>(t[start])) || t[start] == '.'))
+    return std::nullopt;
   double v = 0;
   const char* begin = t.data() + (t[0] == '+' ? 1 : 0);
   const auto res = std::from_chars(begin, t.data() + t.size(), v);
@@ -86,15 +88,18 @@ std::optional<double> parse_float(std::string_view text) {
 
 int64_t py_len(const Value& v) {
   switch (v.kind()) {
-    case ValueKind::kUndefined: return 0;
-    case ValueKind::kString: return py::length(v.as_string());
+    case ValueKind::kUndefined:
+      return 0;
+    case ValueKind::kString:
+      return py::length(v.as_string());
     case ValueKind::kList:
       if (v.list_kind() != ListKind::kGenerator) return static_cast<int64_t>(v.items().size());
       break;
     case ValueKind::kDict:
       if (!v.is_namespace()) return static_cast<int64_t>(v.dict_data().entries.size());
       break;
-    default: break;
+    default:
+      break;
   }
   throw TemplateError("object of type '" + v.type_name() + "' has no len()");
 }
@@ -108,7 +113,8 @@ std::vector<Value> attribute_parts(const Value& attribute) {
     return parts;
   }
   for (const std::string& p : py::split(attribute.as_string(), std::string("."), -1)) {
-    if (!p.empty() && std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (!p.empty() &&
+        std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       parts.push_back(Value::integer(std::stoll(p)));
     } else {
       parts.push_back(Value::string(p));
@@ -117,7 +123,9 @@ std::vector<Value> attribute_parts(const Value& attribute) {
   return parts;
 }
 
-Value ignore_case(const Value& v) { return v.is_string() ? Value::string(py::lower(v.as_string())) : v; }
+Value ignore_case(const Value& v) {
+  return v.is_string() ? Value::string(py::lower(v.as_string())) : v;
+}
 
 // jinja2's make_attrgetter.
 Value get_attribute(Interpreter& in, Value item, const std::vector<Value>& parts,
@@ -129,12 +137,15 @@ Value get_attribute(Interpreter& in, Value item, const std::vector<Value>& parts
   return item;
 }
 
-Value generator(std::vector<Value> items) { return Value::list(std::move(items), ListKind::kGenerator); }
+Value generator(std::vector<Value> items) {
+  return Value::list(std::move(items), ListKind::kGenerator);
+}
 
 CallArgs args_tail(const CallArgs& args, size_t skip) {
   CallArgs out;
   out.pos = args.pos;
-  for (size_t i = skip; i < args.positional.size(); ++i) out.positional.push_back(args.positional[i]);
+  for (size_t i = skip; i < args.positional.size(); ++i)
+    out.positional.push_back(args.positional[i]);
   out.keyword = args.keyword;
   return out;
 }
@@ -151,22 +162,12 @@ void sort_values(std::vector<Value>& items, std::vector<Value>& keys, bool rever
   items = std::move(sorted);
 }
 
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // --- filters ---
+
+// Filters that call a str method on soft_str(value) keep a Markup's type.
+Value same_kind(const Value& input, std::string s) {
+  return input.is_markup() ? Value::markup(std::move(s)) : Value::string(std::move(s));
+}
 
 Value f_abs(Interpreter&, const Value& v, CallArgs& args) {
   BoundArgs a("abs", args, {});
@@ -213,21 +214,22 @@ Value f_batch(Interpreter& in, const Value& v, CallArgs& args) {
 
 Value f_capitalize(Interpreter&, const Value& v, CallArgs& args) {
   BoundArgs a("capitalize", args, {});
-  return Value::string(py::capitalize(to_str(v)));
+  return same_kind(v, py::capitalize(to_str(v)));
 }
 
 Value f_center(Interpreter& in, const Value& v, CallArgs& args) {
   BoundArgs a("center", args, {"width"});
   CallArgs pad_args;
   pad_args.positional.push_back(Value::integer(a.get_int(0, 80)));
-  const Value s = Value::string(to_str(v));
+  const Value s = same_kind(v, to_str(v));
   auto m = method_of(s, "center");
   return in.call(*m, pad_args);
 }
 
 Value f_default(Interpreter&, const Value& v, CallArgs& args) {
   BoundArgs a("default", args, {"default_value", "boolean"});
-  if (v.is_undefined() || (a.get_truthy(1, false) && !truthy(v))) return a.get(0, Value::string(""));
+  if (v.is_undefined() || (a.get_truthy(1, false) && !truthy(v)))
+    return a.get(0, Value::string(""));
   return v;
 }
 
@@ -236,7 +238,8 @@ Value f_dictsort(Interpreter&, const Value& v, CallArgs& args) {
   if (v.is_undefined()) raise_undefined(v);
   if (!v.is_dict()) throw TemplateError("'" + v.type_name() + "' object has no attribute 'items'");
   const std::string by = a.get_string(1).value_or("key");
-  if (by != "key" && by != "value") throw TemplateError("You can only sort by either \"key\" or \"value\"");
+  if (by != "key" && by != "value")
+    throw TemplateError("You can only sort by either \"key\" or \"value\"");
   const bool case_sensitive = a.get_truthy(0, false);
   std::vector<Value> items;
   std::vector<Value> keys;
@@ -258,7 +261,13 @@ Value f_dictsort(Interpreter&, const Value& v, CallArgs& args) {
 
 Value f_escape(Interpreter&, const Value& v, CallArgs& args) {
   BoundArgs a("escape", args, {});
-  return Value::string(html_escape(to_str(v)));
+  if (v.is_markup()) return v;
+  return Value::markup(html_escape(to_str(v)));
+}
+
+Value f_forceescape(Interpreter&, const Value& v, CallArgs& args) {
+  BoundArgs a("forceescape", args, {});
+  return Value::markup(html_escape(to_str(v)));
 }
 
 Value f_first(Interpreter& in, const Value& v, CallArgs& args) {
@@ -322,7 +331,7 @@ Value f_indent(Interpreter& in, const Value& v, CallArgs& args) {
     }
   }
   if (a.get_truthy(1, false)) rv = indention + rv;
-  return Value::string(std::move(rv));
+  return same_kind(v, std::move(rv));
 }
 
 Value f_int(Interpreter&, const Value& v, CallArgs& args) {
@@ -336,7 +345,8 @@ Value f_int(Interpreter&, const Value& v, CallArgs& args) {
   };
   if (v.is_float()) return from_double(v.as_float());
   if (v.is_string()) {
-    if (auto i = parse_int(v.as_string(), static_cast<int>(a.get_int(1, 10)))) return Value::integer(*i);
+    if (auto i = parse_int(v.as_string(), static_cast<int>(a.get_int(1, 10))))
+      return Value::integer(*i);
     if (auto f = parse_float(v.as_string())) return from_double(*f);
   }
   return fallback;
@@ -388,7 +398,7 @@ Value f_list(Interpreter& in, const Value& v, CallArgs& args) {
 
 Value f_lower(Interpreter&, const Value& v, CallArgs& args) {
   BoundArgs a("lower", args, {});
-  return Value::string(py::lower(to_str(v)));
+  return same_kind(v, py::lower(to_str(v)));
 }
 
 Value f_map(Interpreter& in, const Value& v, CallArgs& args) {
@@ -447,7 +457,8 @@ Value min_max(Interpreter& in, const Value& v, CallArgs& args, bool want_max) {
 Value f_max(Interpreter& in, const Value& v, CallArgs& args) { return min_max(in, v, args, true); }
 Value f_min(Interpreter& in, const Value& v, CallArgs& args) { return min_max(in, v, args, false); }
 
-Value select_or_reject(Interpreter& in, const Value& v, CallArgs& args, bool select, bool lookup_attr) {
+Value select_or_reject(Interpreter& in, const Value& v, CallArgs& args, bool select,
+                       bool lookup_attr) {
   if (!truthy(v)) return generator({});
   size_t off = 0;
   std::vector<Value> parts;
@@ -476,10 +487,18 @@ Value select_or_reject(Interpreter& in, const Value& v, CallArgs& args, bool sel
   return generator(std::move(out));
 }
 
-Value f_select(Interpreter& in, const Value& v, CallArgs& args) { return select_or_reject(in, v, args, true, false); }
-Value f_reject(Interpreter& in, const Value& v, CallArgs& args) { return select_or_reject(in, v, args, false, false); }
-Value f_selectattr(Interpreter& in, const Value& v, CallArgs& args) { return select_or_reject(in, v, args, true, true); }
-Value f_rejectattr(Interpreter& in, const Value& v, CallArgs& args) { return select_or_reject(in, v, args, false, true); }
+Value f_select(Interpreter& in, const Value& v, CallArgs& args) {
+  return select_or_reject(in, v, args, true, false);
+}
+Value f_reject(Interpreter& in, const Value& v, CallArgs& args) {
+  return select_or_reject(in, v, args, false, false);
+}
+Value f_selectattr(Interpreter& in, const Value& v, CallArgs& args) {
+  return select_or_reject(in, v, args, true, true);
+}
+Value f_rejectattr(Interpreter& in, const Value& v, CallArgs& args) {
+  return select_or_reject(in, v, args, false, true);
+}
 
 Value f_replace(Interpreter& in, const Value& v, CallArgs& args) {
   BoundArgs a("replace", args, {"old", "new", "count"}, 2);
@@ -510,7 +529,8 @@ Value f_round(Interpreter&, const Value& v, CallArgs& args) {
   if (method != "common" && method != "ceil" && method != "floor") {
     throw TemplateError("method must be common, ceil or floor");
   }
-  if (!v.is_number()) throw TemplateError("type " + v.type_name() + " doesn't define __round__ method");
+  if (!v.is_number())
+    throw TemplateError("type " + v.type_name() + " doesn't define __round__ method");
   if (method == "common") {
     if (v.is_int() || v.is_bool()) {
       if (precision >= 0) return Value::integer(v.as_int());
@@ -531,7 +551,8 @@ Value f_round(Interpreter&, const Value& v, CallArgs& args) {
     if (!std::isfinite(x)) return Value::number(x);
     if (precision >= 0) {
       char buf[512];
-      std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::min<int64_t>(precision, 300)), x);
+      std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::min<int64_t>(precision, 300)),
+                    x);
       return Value::number(std::strtod(buf, nullptr));
     }
     const double m = std::pow(10.0, static_cast<double>(-precision));
@@ -544,7 +565,7 @@ Value f_round(Interpreter&, const Value& v, CallArgs& args) {
 
 Value f_safe(Interpreter&, const Value& v, CallArgs& args) {
   BoundArgs a("safe", args, {});
-  return Value::string(to_str(v));
+  return Value::markup(to_str(v));
 }
 
 Value f_sort(Interpreter& in, const Value& v, CallArgs& args) {
@@ -576,7 +597,7 @@ Value f_sort(Interpreter& in, const Value& v, CallArgs& args) {
 
 Value f_string(Interpreter&, const Value& v, CallArgs& args) {
   BoundArgs a("string", args, {});
-  return Value::string(to_str(v));
+  return same_kind(v, to_str(v));
 }
 
 Value f_sum(Interpreter& in, const Value& v, CallArgs& args) {
@@ -621,7 +642,8 @@ Value f_tojson(Interpreter& in, const Value& v, CallArgs& args) {
     if (a[1].is_string()) {
       o.indent = a[1].as_string();
     } else {
-      o.indent = std::string(static_cast<size_t>(std::clamp<int64_t>(a.get_int(1, 0), 0, 1 << 16)), ' ');
+      o.indent =
+          std::string(static_cast<size_t>(std::clamp<int64_t>(a.get_int(1, 0), 0, 1 << 16)), ' ');
     }
     o.item_separator = ",";
   }
@@ -641,7 +663,7 @@ Value f_tojson(Interpreter& in, const Value& v, CallArgs& args) {
 
 Value f_trim(Interpreter&, const Value& v, CallArgs& args) {
   BoundArgs a("trim", args, {"chars"});
-  return Value::string(py::strip(to_str(v), a.get_string(0), true, true));
+  return same_kind(v, py::strip(to_str(v), a.get_string(0), true, true));
 }
 
 Value f_truncate(Interpreter&, const Value& v, CallArgs& args) {
@@ -650,7 +672,9 @@ Value f_truncate(Interpreter&, const Value& v, CallArgs& args) {
   const std::string end = a.get_string(2).value_or("...");
   const int64_t leeway = a.has(3) && !a[3].is_none() ? a.get_int(3, 5) : 5;
   const int64_t end_len = py::length(end);
-  if (length < end_len) throw TemplateError("expected length >= " + std::to_string(end_len) + ", got " + std::to_string(length));
+  if (length < end_len)
+    throw TemplateError("expected length >= " + std::to_string(end_len) + ", got " +
+                        std::to_string(length));
   if (leeway < 0) throw TemplateError("expected leeway >= 0, got " + std::to_string(leeway));
   const std::u32string s = py::decode(to_str(v));
   if (static_cast<int64_t>(s.size()) <= length + leeway) return Value::string(py::encode(s));
@@ -672,12 +696,14 @@ Value f_unique(Interpreter& in, const Value& v, CallArgs& args) {
   for (const Value& item : in.iterate(v)) {
     Value key = parts.empty() ? item : get_attribute(in, item, parts);
     if (!case_sensitive) key = ignore_case(key);
-    if (key.is_list() || key.is_dict()) throw TemplateError("unhashable type: '" + key.type_name() + "'");
+    if (key.is_list() || key.is_dict())
+      throw TemplateError("unhashable type: '" + key.type_name() + "'");
     bool seen;
     if (key.is_string()) {
       seen = !seen_strings.insert(key.as_string()).second;
     } else {
-      seen = std::any_of(seen_other.begin(), seen_other.end(), [&](const Value& s) { return equals(s, key); });
+      seen = std::any_of(seen_other.begin(), seen_other.end(),
+                         [&](const Value& s) { return equals(s, key); });
       if (!seen) seen_other.push_back(key);
     }
     if (!seen) out.push_back(item);
@@ -687,7 +713,7 @@ Value f_unique(Interpreter& in, const Value& v, CallArgs& args) {
 
 Value f_upper(Interpreter&, const Value& v, CallArgs& args) {
   BoundArgs a("upper", args, {});
-  return Value::string(py::upper(to_str(v)));
+  return same_kind(v, py::upper(to_str(v)));
 }
 
 Value f_wordcount(Interpreter&, const Value& v, CallArgs& args) {
@@ -722,7 +748,7 @@ constexpr FilterEntry kFilters[] = {
     {"filesizeformat", nullptr},
     {"first", f_first},
     {"float", f_float},
-    {"forceescape", f_escape},
+    {"forceescape", f_forceescape},
     {"format", f_format},
     {"groupby", nullptr},
     {"indent", f_indent},
@@ -795,14 +821,22 @@ bool same_as(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case ValueKind::kNone:
-    case ValueKind::kUndefined: return true;
-    case ValueKind::kBool: return a.as_bool() == b.as_bool();
-    case ValueKind::kInt: return a.as_int() == b.as_int() && a.as_int() >= -5 && a.as_int() <= 256;
-    case ValueKind::kFloat: return false;
-    case ValueKind::kString: return a.as_string() == b.as_string();
-    case ValueKind::kList: return &a.list_data() == &b.list_data();
-    case ValueKind::kDict: return &a.dict_data() == &b.dict_data();
-    case ValueKind::kCallable: return &a.callable_data() == &b.callable_data();
+    case ValueKind::kUndefined:
+      return true;
+    case ValueKind::kBool:
+      return a.as_bool() == b.as_bool();
+    case ValueKind::kInt:
+      return a.as_int() == b.as_int() && a.as_int() >= -5 && a.as_int() <= 256;
+    case ValueKind::kFloat:
+      return false;
+    case ValueKind::kString:
+      return a.as_string() == b.as_string();
+    case ValueKind::kList:
+      return &a.list_data() == &b.list_data();
+    case ValueKind::kDict:
+      return &a.dict_data() == &b.dict_data();
+    case ValueKind::kCallable:
+      return &a.callable_data() == &b.callable_data();
   }
   return false;
 }
@@ -828,13 +862,15 @@ BoundArgs::BoundArgs(std::string_view function, const CallArgs& args,
       throw TemplateError(function_ + "() got an unexpected keyword argument '" + key + "'");
     }
     const size_t i = static_cast<size_t>(it - names_.begin());
-    if (given_[i]) throw TemplateError(function_ + "() got multiple values for argument '" + key + "'");
+    if (given_[i])
+      throw TemplateError(function_ + "() got multiple values for argument '" + key + "'");
     values_[i] = value;
     given_[i] = true;
   }
   for (size_t i = 0; i < required && i < names_.size(); ++i) {
     if (!given_[i]) {
-      throw TemplateError(function_ + "() missing required argument '" + std::string(names_[i]) + "'");
+      throw TemplateError(function_ + "() missing required argument '" + std::string(names_[i]) +
+                          "'");
     }
   }
 }
@@ -869,19 +905,19 @@ Value call_filter(Interpreter& in, std::string_view name, const Value& input, Ca
   const FilterEntry* e = find_filter(name);
   if (!e) throw TemplateError("No filter named '" + std::string(name) + "'.");
   if (!e->fn) {
-    throw TemplateError("the '" + std::string(name) + "' filter is not supported by kiln's template interpreter");
+    throw TemplateError("the '" + std::string(name) +
+                        "' filter is not supported by kiln's template interpreter");
   }
   return e->fn(in, input, args);
 }
 
 namespace {
 constexpr std::string_view kTestNames[] = {
-    "odd",      "even",     "divisibleby", "defined", "undefined", "filter", "test",
-    "none",     "boolean",  "false",       "true",    "integer",   "float",  "lower",
-    "upper",    "string",   "mapping",     "number",  "sequence",  "iterable", "callable",
-    "sameas",   "escaped",  "in",          "==",      "eq",        "equalto", "!=",
-    "ne",       ">",        "gt",          "greaterthan", "ge",    ">=",     "<",
-    "lt",       "lessthan", "<=",          "le",
+    "odd",     "even",   "divisibleby", "defined",  "undefined", "filter", "test",    "none",
+    "boolean", "false",  "true",        "integer",  "float",     "lower",  "upper",   "string",
+    "mapping", "number", "sequence",    "iterable", "callable",  "sameas", "escaped", "in",
+    "==",      "eq",     "equalto",     "!=",       "ne",        ">",      "gt",      "greaterthan",
+    "ge",      ">=",     "<",           "lt",       "lessthan",  "<=",     "le",
 };
 }  // namespace
 
@@ -931,7 +967,7 @@ bool call_test(Interpreter& in, std::string_view name, const Value& v, CallArgs&
   }
   if (name == "callable") return no_args(), v.is_callable();
   if (name == "sameas") return same_as(v, one_arg("other"));
-  if (name == "escaped") return no_args(), false;
+  if (name == "escaped") return no_args(), v.is_markup();
   if (name == "in") return in.contains(one_arg("seq"), v);
   if (name == "==" || name == "eq" || name == "equalto") return equals(v, one_arg("b"));
   if (name == "!=" || name == "ne") return !equals(v, one_arg("b"));
@@ -950,7 +986,8 @@ void install_globals(Frame& globals) {
   g["range"] = Value::callable("range", [](Interpreter&, CallArgs& args) {
     if (!args.keyword.empty()) throw TemplateError("range() takes no keyword arguments");
     const auto& p = args.positional;
-    if (p.empty() || p.size() > 3) throw TemplateError("range expected 1 to 3 arguments, got " + std::to_string(p.size()));
+    if (p.empty() || p.size() > 3)
+      throw TemplateError("range expected 1 to 3 arguments, got " + std::to_string(p.size()));
     for (const Value& v : p) {
       if (!(v.is_int() || v.is_bool())) {
         throw TemplateError("'" + v.type_name() + "' object cannot be interpreted as an integer");
@@ -964,7 +1001,8 @@ void install_globals(Frame& globals) {
     std::vector<Value> items;
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
       if (static_cast<int64_t>(items.size()) >= kMaxRange) {
-        throw TemplateError("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+        throw TemplateError(
+            "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
       }
       items.push_back(Value::integer(i));
     }
@@ -975,7 +1013,8 @@ void install_globals(Frame& globals) {
     auto d = std::make_shared<DictData>();
     d->is_namespace = is_namespace;
     if (args.positional.size() > 1) {
-      throw TemplateError(std::string(fn) + " expected at most 1 argument, got " + std::to_string(args.positional.size()));
+      throw TemplateError(std::string(fn) + " expected at most 1 argument, got " +
+                          std::to_string(args.positional.size()));
     }
     if (!args.positional.empty()) {
       const Value& src = args.positional[0];
@@ -984,7 +1023,9 @@ void install_globals(Frame& globals) {
       } else {
         for (const Value& pair : in.iterate(src)) {
           const std::vector<Value> kv = in.iterate(pair);
-          if (kv.size() != 2) throw TemplateError("dictionary update sequence element has length " + std::to_string(kv.size()) + "; 2 is required");
+          if (kv.size() != 2)
+            throw TemplateError("dictionary update sequence element has length " +
+                                std::to_string(kv.size()) + "; 2 is required");
           d->set(kv[0], kv[1]);
         }
       }
@@ -993,14 +1034,18 @@ void install_globals(Frame& globals) {
     if (is_namespace) {
       for (const auto& [k, v] : d->entries) {
         if (k.is_string() && !k.as_string().empty() && k.as_string()[0] == '_') {
-          throw TemplateError("Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
-                              k.as_string() + "'. Please rename the attribute.");
+          throw TemplateError(
+              "Chat templates cannot store underscore-prefixed attributes on a namespace, but got "
+              "'" +
+              k.as_string() + "'. Please rename the attribute.");
         }
       }
     }
+    if (is_namespace) in.track_namespace(d);
     return Value::dict(std::move(d));
   };
-  g["dict"] = Value::callable("dict", [build](Interpreter& in, CallArgs& args) { return build(in, args, "dict", false); });
+  g["dict"] = Value::callable(
+      "dict", [build](Interpreter& in, CallArgs& args) { return build(in, args, "dict", false); });
   g["namespace"] = Value::callable("namespace", [build](Interpreter& in, CallArgs& args) {
     return build(in, args, "namespace", true);
   });
@@ -1023,25 +1068,28 @@ void install_globals(Frame& globals) {
     auto pos = std::make_shared<size_t>(0);
     std::weak_ptr<DictData> weak = state;
     state->set(Value::string("current"), (*items)[0]);
-    state->set(Value::string("next"), Value::callable("cycler.next", [items, pos, weak](Interpreter&, CallArgs&) {
-      Value rv = (*items)[*pos];
-      *pos = (*pos + 1) % items->size();
-      if (auto s = weak.lock()) s->set(Value::string("current"), (*items)[*pos]);
-      return rv;
-    }));
-    state->set(Value::string("reset"), Value::callable("cycler.reset", [items, pos, weak](Interpreter&, CallArgs&) {
-      *pos = 0;
-      if (auto s = weak.lock()) s->set(Value::string("current"), (*items)[0]);
-      return Value::none();
-    }));
+    state->set(Value::string("next"),
+               Value::callable("cycler.next", [items, pos, weak](Interpreter&, CallArgs&) {
+                 Value rv = (*items)[*pos];
+                 *pos = (*pos + 1) % items->size();
+                 if (auto s = weak.lock()) s->set(Value::string("current"), (*items)[*pos]);
+                 return rv;
+               }));
+    state->set(Value::string("reset"),
+               Value::callable("cycler.reset", [items, pos, weak](Interpreter&, CallArgs&) {
+                 *pos = 0;
+                 if (auto s = weak.lock()) s->set(Value::string("current"), (*items)[0]);
+                 return Value::none();
+               }));
     return Value::dict(std::move(state));
   });
-  g["raise_exception"] = Value::callable("raise_exception", [](Interpreter&, CallArgs& args) -> Value {
-    BoundArgs a("raise_exception", args, {"message"}, 1);
-    TemplateError err(to_str(a[0]), args.pos);
-    err.raised_by_template = true;
-    throw err;
-  });
+  g["raise_exception"] =
+      Value::callable("raise_exception", [](Interpreter&, CallArgs& args) -> Value {
+        BoundArgs a("raise_exception", args, {"message"}, 1);
+        TemplateError err(to_str(a[0]), args.pos);
+        err.raised_by_template = true;
+        throw err;
+      });
   g["strftime_now"] = Value::callable("strftime_now", [](Interpreter& in, CallArgs& args) {
     BoundArgs a("strftime_now", args, {"format"}, 1);
     const std::optional<std::string> format = a.get_string(0);

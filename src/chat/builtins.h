@@ -49,8 +49,9 @@ bool call_test(Interpreter& in, std::string_view name, const Value& input, CallA
 // value whose use raises the sandbox's error. nullopt when the type has no such attribute.
 std::optional<Value> method_of(const Value& obj, std::string_view name);
 
-// `format % args` for a str left operand (printf-style formatting).
-Value percent_format(const std::string& format, const Value& args);
+// `format % args` for a str left operand (printf-style formatting). A Markup format
+// escapes what %s and %r insert and gives a Markup.
+Value percent_format(const std::string& format, const Value& args, bool markup = false);
 
 // Adds range, dict, namespace, joiner, cycler, raise_exception and strftime_now.
 void install_globals(Frame& globals);

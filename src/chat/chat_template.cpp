@@ -8,6 +8,8 @@
 
 #include <exception>
 #include <new>
+#include <utility>
+#include <vector>
 
 #include "chat/builtins.h"
 #include "chat/parser.h"
@@ -25,7 +27,8 @@ Status to_status(const TemplateError& e) {
 }
 
 template <typename Json>
-StatusOr<std::string> render_json(const Body& body, const Json& context, const RenderOptions& options) {
+StatusOr<std::string> render_json(const Body& body, const Json& context,
+                                  const RenderOptions& options) {
   // NOTE: TemplateError is the interpreter's internal error path; this is where it becomes a
   // Status. bad_alloc and nlohmann's exceptions are caught too, so no exception leaves.
   try {
@@ -79,12 +82,73 @@ StatusOr<std::string> ChatTemplate::render(const nlohmann::json& context,
 
 namespace {
 
+// Whether `root` nests deeper than `limit`, found without recursion: nlohmann::json's copy
+// constructor recurses, so hostile input must be refused before anything copies it.
+template <typename Json>
+bool deeper_than(const Json& root, int limit) {
+  std::vector<std::pair<const Json*, int>> stack{{&root, 0}};
+  while (!stack.empty()) {
+    const auto [j, depth] = stack.back();
+    stack.pop_back();
+    if (depth > limit) return true;
+    if (j->is_structured()) {
+      for (const auto& child : *j) stack.emplace_back(&child, depth + 1);
+    }
+  }
+  return false;
+}
+
+// transformers' _normalize_chat_messages and _alias_reasoning_fields.
+template <typename Json>
+Json normalize(const Json& messages) {
+  Json out = Json::array();
+  for (const auto& m : messages) {
+    if (!m.is_object()) {
+      out.push_back(m);
+      continue;
+    }
+    Json kept = Json::object();
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      if (!it.value().is_null()) kept[it.key()] = it.value();
+    }
+    const Json* reasoning = nullptr;
+    for (const char* key : {"reasoning_content", "thinking", "reasoning"}) {
+      if (!reasoning && kept.contains(key)) reasoning = &kept[key];
+    }
+    if (!reasoning) {
+      out.push_back(std::move(kept));
+      continue;
+    }
+    // {"thinking": r, **message, "reasoning_content": r}: positions as Python's dict keeps them.
+    const Json r = *reasoning;
+    Json aliased = Json::object();
+    aliased["thinking"] = r;
+    for (auto it = kept.begin(); it != kept.end(); ++it) aliased[it.key()] = it.value();
+    aliased["reasoning_content"] = r;
+    out.push_back(std::move(aliased));
+  }
+  return out;
+}
+
 template <typename Json>
 StatusOr<std::string> apply(const ChatTemplate& tmpl, const Json& messages, const Json& tools,
-                            const Json& extra_context, bool add_generation_prompt,
-                            std::string_view bos_token, std::string_view eos_token,
+                            const Json& documents, const Json& extra_context,
+                            bool add_generation_prompt, std::string_view bos_token,
+                            std::string_view eos_token, bool normalize_messages,
                             const RenderOptions& options) {
   if (!messages.is_array()) return Status::Error("chat template: messages must be a JSON array");
+  if (!documents.is_null() && !documents.is_array()) {
+    return Status::Error("chat template: documents must be a JSON array or null");
+  }
+  for (const Json* j : {&messages, &tools, &documents, &extra_context}) {
+    if (deeper_than(*j, kMaxValueDepth)) {
+      return Status::Error("chat template: input JSON is nested more than " +
+                           std::to_string(kMaxValueDepth) + " levels deep");
+    }
+  }
+  for (const auto& m : messages) {
+    if (!m.is_object()) return Status::Error("chat template: each message must be a JSON object");
+  }
   if (!tools.is_null() && !tools.is_array()) {
     return Status::Error("chat template: tools must be a JSON array or null");
   }
@@ -93,14 +157,15 @@ StatusOr<std::string> apply(const ChatTemplate& tmpl, const Json& messages, cons
   }
   Json context = Json::object();
   if (extra_context.is_object()) context = extra_context;
-  for (const char* key : {"messages", "tools", "documents", "add_generation_prompt", "bos_token", "eos_token"}) {
+  for (const char* key :
+       {"messages", "tools", "documents", "add_generation_prompt", "bos_token", "eos_token"}) {
     if (context.contains(key)) {
       return Status::Error(std::string("chat template: extra context may not set '") + key + "'");
     }
   }
-  context["messages"] = messages;
+  context["messages"] = normalize_messages ? normalize(messages) : messages;
   context["tools"] = tools;  // None when absent, as transformers passes it
-  context["documents"] = nullptr;
+  context["documents"] = documents;
   context["add_generation_prompt"] = add_generation_prompt;
   context["bos_token"] = std::string(bos_token);
   context["eos_token"] = std::string(eos_token);
@@ -110,15 +175,17 @@ StatusOr<std::string> apply(const ChatTemplate& tmpl, const Json& messages, cons
 }  // namespace
 
 StatusOr<std::string> apply_chat_template(const ChatTemplate& tmpl, const ChatTemplateInputs& in) {
-  return apply(tmpl, in.messages, in.tools, in.extra_context, in.add_generation_prompt, in.bos_token,
-               in.eos_token, in.options);
+  return apply(tmpl, in.messages, in.tools, in.documents, in.extra_context,
+               in.add_generation_prompt, in.bos_token, in.eos_token, in.normalize_messages,
+               in.options);
 }
 
 StatusOr<std::string> apply_chat_template(const ChatTemplate& tmpl, const nlohmann::json& messages,
                                           const nlohmann::json& tools, bool add_generation_prompt,
                                           std::string_view bos_token, std::string_view eos_token) {
-  return apply(tmpl, messages, tools, nlohmann::json::object(), add_generation_prompt, bos_token,
-               eos_token, RenderOptions{});
+  return apply(tmpl, messages, tools, nlohmann::json(), nlohmann::json::object(),
+               add_generation_prompt, bos_token, eos_token, /*normalize_messages=*/true,
+               RenderOptions{});
 }
 
 std::string default_chatml_template() {

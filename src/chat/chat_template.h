@@ -12,11 +12,10 @@
 
 #include <ctime>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "chat/interpreter.h"
 #include "util/status.h"
@@ -60,18 +59,26 @@ struct ChatTemplateInputs {
   // The tool schemas; null means no tools (the template then sees tools = None, as with
   // transformers, so `tools is not none` and `tools is defined` behave as they do there).
   nlohmann::ordered_json tools;
+  // Retrieval documents for templates that take them (Command R); null means none.
+  nlohmann::ordered_json documents;
   bool add_generation_prompt = false;
   std::string bos_token;
   std::string eos_token;
   // More variables, e.g. {"enable_thinking": false} for Qwen3; they may not replace the
   // ones above.
   nlohmann::ordered_json extra_context = nlohmann::ordered_json::object();
+  // What transformers (5.x) does to messages before rendering: drop the keys whose value is
+  // null (OpenAI clients send "content": null beside tool_calls), then copy the reasoning
+  // text found under reasoning_content, thinking or reasoning to both reasoning_content and
+  // thinking, the names templates read.
+  bool normalize_messages = true;
   RenderOptions options;
 };
 
-StatusOr<std::string> apply_chat_template(const ChatTemplate& tmpl, const ChatTemplateInputs& inputs);
+StatusOr<std::string> apply_chat_template(const ChatTemplate& tmpl,
+                                          const ChatTemplateInputs& inputs);
 
-// The short form: messages and tools (null if none) as JSON.
+// The short form: messages and tools (null if none) as JSON, messages normalized as above.
 StatusOr<std::string> apply_chat_template(const ChatTemplate& tmpl, const nlohmann::json& messages,
                                           const nlohmann::json& tools, bool add_generation_prompt,
                                           std::string_view bos_token, std::string_view eos_token);
@@ -79,5 +86,9 @@ StatusOr<std::string> apply_chat_template(const ChatTemplate& tmpl, const nlohma
 // ChatML, for model files without a template: <|im_start|>role\ncontent<|im_end|>\n per
 // message and "<|im_start|>assistant\n" as the generation prompt (transformers' old default).
 std::string default_chatml_template();
+
+// The template for a model file without one, by its general.architecture: the family's
+// published template for gemma/gemma2 and gemma3, ChatML for everything else.
+std::string default_template_for_architecture(std::string_view architecture);
 
 }  // namespace kiln::chat

@@ -38,13 +38,20 @@ FramePtr child_frame(const FramePtr& parent) {
 
 std::string_view op_symbol(BinaryOp op) {
   switch (op) {
-    case BinaryOp::kAdd: return "+";
-    case BinaryOp::kSub: return "-";
-    case BinaryOp::kMul: return "*";
-    case BinaryOp::kDiv: return "/";
-    case BinaryOp::kFloorDiv: return "//";
-    case BinaryOp::kMod: return "%";
-    case BinaryOp::kPow: return "** or pow()";
+    case BinaryOp::kAdd:
+      return "+";
+    case BinaryOp::kSub:
+      return "-";
+    case BinaryOp::kMul:
+      return "*";
+    case BinaryOp::kDiv:
+      return "/";
+    case BinaryOp::kFloorDiv:
+      return "//";
+    case BinaryOp::kMod:
+      return "%";
+    case BinaryOp::kPow:
+      return "** or pow()";
   }
   return "?";
 }
@@ -119,7 +126,11 @@ Value* Frame::find(std::string_view name) {
 }
 
 Interpreter::Interpreter(RenderLimits limits, std::optional<std::time_t> now)
-    : limits_(limits), now_(now) {}
+    : limits_(limits),
+      now_(now),
+      deadline_(std::chrono::steady_clock::now() +
+                std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    std::chrono::duration<double>(limits.max_seconds))) {}
 
 Interpreter::DepthGuard::DepthGuard(Interpreter& in) : interp(in) {
   if (++interp.depth_ > interp.limits_.max_depth) {
@@ -134,6 +145,10 @@ void Interpreter::tick() {
     throw TemplateError("template evaluation exceeded " + std::to_string(limits_.max_steps) +
                         " steps");
   }
+  if ((steps_ & 255) == 0 && std::chrono::steady_clock::now() > deadline_) {
+    throw TemplateError("template evaluation exceeded the time limit of " +
+                        std::to_string(limits_.max_seconds) + " s");
+  }
 }
 
 void Interpreter::check_size(size_t bytes) const {
@@ -144,9 +159,27 @@ void Interpreter::check_size(size_t bytes) const {
 }
 
 std::string Interpreter::render(const Body& body, const FramePtr& globals) {
+  struct Release {
+    ~Release() { interp.release_cycles(); }
+    Interpreter& interp;
+  } release{*this};
   std::string out;
   exec_body(body, child_frame(globals), out);
   return out;
+}
+
+void Interpreter::release_cycles() {
+  for (auto& weak : captured_frames_) {
+    if (auto f = weak.lock()) f->vars.clear();
+  }
+  for (auto& weak : namespaces_) {
+    if (auto ns = weak.lock()) {
+      ns->entries.clear();
+      ns->string_index.clear();
+    }
+  }
+  captured_frames_.clear();
+  namespaces_.clear();
 }
 
 // --- expressions ---
@@ -170,7 +203,8 @@ void Interpreter::eval_args(const CallArgExprs& exprs, const FramePtr& frame, Ca
 
 Value Interpreter::eval_inner(const Expr& e, const FramePtr& frame) {
   switch (e.kind) {
-    case ExprKind::kConst: return static_cast<const ConstExpr&>(e).value;
+    case ExprKind::kConst:
+      return static_cast<const ConstExpr&>(e).value;
     case ExprKind::kName: {
       const auto& n = static_cast<const NameExpr&>(e);
       if (const Value* v = frame->find(n.name)) return *v;
@@ -189,14 +223,16 @@ Value Interpreter::eval_inner(const Expr& e, const FramePtr& frame) {
       }
       return getitem(obj, eval(*g.key, frame));
     }
-    case ExprKind::kSlice: throw TemplateError("a slice is only allowed inside [...]");
+    case ExprKind::kSlice:
+      throw TemplateError("a slice is only allowed inside [...]");
     case ExprKind::kList:
     case ExprKind::kTuple: {
       const auto& s = static_cast<const SequenceExpr&>(e);
       std::vector<Value> items;
       items.reserve(s.items.size());
       for (const auto& item : s.items) items.push_back(eval(*item, frame));
-      return Value::list(std::move(items), e.kind == ExprKind::kTuple ? ListKind::kTuple : ListKind::kList);
+      return Value::list(std::move(items),
+                         e.kind == ExprKind::kTuple ? ListKind::kTuple : ListKind::kList);
     }
     case ExprKind::kDict: {
       const auto& d = static_cast<const DictExpr&>(e);
@@ -304,24 +340,34 @@ Value Interpreter::eval_slice(const Value& obj, const SliceExpr& s, const FrameP
   const auto start = bound(s.start, ok);
   const auto stop = bound(s.stop, ok);
   const auto step = bound(s.step, ok);
+  // jinja2 compiles a slice to a plain Python subscript, so errors propagate.
   if (obj.is_undefined()) raise_undefined(obj);
-  // A TypeError inside jinja2's getitem makes the result undefined.
-  if (!ok) return Value::undefined("slice indices must be integers or None");
+  const bool sliceable =
+      obj.is_string() || (obj.is_list() && (obj.list_kind() == ListKind::kList ||
+                                            obj.list_kind() == ListKind::kTuple));
+  if (obj.is_dict()) throw TemplateError("unhashable type: 'slice'");
+  if (!sliceable) throw TemplateError("'" + obj.type_name() + "' object is not subscriptable");
+  if (!ok)
+    throw TemplateError("slice indices must be integers or None or have an __index__ method");
   if (step && *step == 0) throw TemplateError("slice step cannot be zero");
   const int64_t st = step.value_or(1);
   if (obj.is_string()) {
     const std::string& str = obj.as_string();
+    std::string out;
     if (py::is_ascii(str)) {
-      std::string out;
-      for (int64_t i : slice_indices(static_cast<int64_t>(str.size()), start, stop, st)) out += str[i];
-      return Value::string(std::move(out));
+      for (int64_t i : slice_indices(static_cast<int64_t>(str.size()), start, stop, st))
+        out += str[i];
+    } else {
+      const std::u32string cps = py::decode(str);
+      std::u32string sliced;
+      for (int64_t i : slice_indices(static_cast<int64_t>(cps.size()), start, stop, st))
+        sliced += cps[i];
+      out = py::encode(sliced);
     }
-    const std::u32string cps = py::decode(str);
-    std::u32string out;
-    for (int64_t i : slice_indices(static_cast<int64_t>(cps.size()), start, stop, st)) out += cps[i];
-    return Value::string(py::encode(out));
+    return obj.is_markup() ? Value::markup(std::move(out)) : Value::string(std::move(out));
   }
-  if (obj.is_list() && (obj.list_kind() == ListKind::kList || obj.list_kind() == ListKind::kTuple)) {
+  if (obj.is_list() &&
+      (obj.list_kind() == ListKind::kList || obj.list_kind() == ListKind::kTuple)) {
     const auto& items = obj.items();
     std::vector<Value> out;
     for (int64_t i : slice_indices(static_cast<int64_t>(items.size()), start, stop, st)) {
@@ -329,53 +375,72 @@ Value Interpreter::eval_slice(const Value& obj, const SliceExpr& s, const FrameP
     }
     return Value::list(std::move(out), obj.list_kind());
   }
-  return Value::undefined("'" + obj.type_name() + "' object is not subscriptable");
+  return Value();  // unreachable: sliceable covers the kinds above
 }
 
 bool Interpreter::compare(CompareOp op, const Value& a, const Value& b) {
   switch (op) {
-    case CompareOp::kEq: return equals(a, b);
-    case CompareOp::kNe: return !equals(a, b);
-    case CompareOp::kIn: return contains(b, a);
-    case CompareOp::kNotIn: return !contains(b, a);
-    default: break;
+    case CompareOp::kEq:
+      return equals(a, b);
+    case CompareOp::kNe:
+      return !equals(a, b);
+    case CompareOp::kIn:
+      return contains(b, a);
+    case CompareOp::kNotIn:
+      return !contains(b, a);
+    default:
+      break;
   }
-  const char* sym = op == CompareOp::kLt ? "<" : op == CompareOp::kLe ? "<=" : op == CompareOp::kGt ? ">" : ">=";
+  const char* sym = op == CompareOp::kLt   ? "<"
+                    : op == CompareOp::kLe ? "<="
+                    : op == CompareOp::kGt ? ">"
+                                           : ">=";
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) {
       const double x = a.to_double();
       const double y = b.to_double();
       switch (op) {
-        case CompareOp::kLt: return x < y;
-        case CompareOp::kLe: return x <= y;
-        case CompareOp::kGt: return x > y;
-        default: return x >= y;
+        case CompareOp::kLt:
+          return x < y;
+        case CompareOp::kLe:
+          return x <= y;
+        case CompareOp::kGt:
+          return x > y;
+        default:
+          return x >= y;
       }
     }
     const int64_t x = a.as_int();
     const int64_t y = b.as_int();
     switch (op) {
-      case CompareOp::kLt: return x < y;
-      case CompareOp::kLe: return x <= y;
-      case CompareOp::kGt: return x > y;
-      default: return x >= y;
+      case CompareOp::kLt:
+        return x < y;
+      case CompareOp::kLe:
+        return x <= y;
+      case CompareOp::kGt:
+        return x > y;
+      default:
+        return x >= y;
     }
   }
   if (a.is_undefined()) raise_undefined(a);
   if (b.is_undefined()) raise_undefined(b);
-  const bool comparable =
-      (a.is_string() && b.is_string()) ||
-      (a.is_list() && b.is_list() && a.list_kind() == b.list_kind() &&
-       (a.list_kind() == ListKind::kList || a.list_kind() == ListKind::kTuple));
+  const bool comparable = (a.is_string() && b.is_string()) ||
+                          (a.is_list() && b.is_list() && a.list_kind() == b.list_kind() &&
+                           (a.list_kind() == ListKind::kList || a.list_kind() == ListKind::kTuple));
   if (!comparable) {
     throw TemplateError(std::string("'") + sym + "' not supported between instances of '" +
                         a.type_name() + "' and '" + b.type_name() + "'");
   }
   switch (op) {
-    case CompareOp::kLt: return less_than(a, b, sym);
-    case CompareOp::kLe: return !less_than(b, a, sym);
-    case CompareOp::kGt: return less_than(b, a, sym);
-    default: return !less_than(a, b, sym);
+    case CompareOp::kLt:
+      return less_than(a, b, sym);
+    case CompareOp::kLe:
+      return !less_than(b, a, sym);
+    case CompareOp::kGt:
+      return less_than(b, a, sym);
+    default:
+      return !less_than(a, b, sym);
   }
 }
 
@@ -383,7 +448,8 @@ bool Interpreter::contains(const Value& container, const Value& item) {
   switch (container.kind()) {
     case ValueKind::kString:
       if (!item.is_string()) {
-        throw TemplateError("'in <string>' requires string as left operand, not " + item.type_name());
+        throw TemplateError("'in <string>' requires string as left operand, not " +
+                            item.type_name());
       }
       return container.as_string().find(item.as_string()) != std::string::npos;
     case ValueKind::kList:
@@ -397,23 +463,28 @@ bool Interpreter::contains(const Value& container, const Value& item) {
         throw TemplateError("unhashable type: '" + item.type_name() + "'");
       }
       return container.dict_data().find(item) != nullptr;
-    case ValueKind::kUndefined: return false;
-    default: break;
+    case ValueKind::kUndefined:
+      return false;
+    default:
+      break;
   }
   throw TemplateError("argument of type '" + container.type_name() + "' is not iterable");
 }
 
 std::vector<Value> Interpreter::iterate(const Value& v) {
   switch (v.kind()) {
-    case ValueKind::kList: return v.items();
-    case ValueKind::kUndefined: return {};
+    case ValueKind::kList:
+      return v.items();
+    case ValueKind::kUndefined:
+      return {};
     case ValueKind::kString: {
       std::vector<Value> out;
       const std::string& s = v.as_string();
       if (py::is_ascii(s)) {
         for (char c : s) out.push_back(Value::string(std::string(1, c)));
       } else {
-        for (char32_t c : py::decode(s)) out.push_back(Value::string(py::encode(std::u32string(1, c))));
+        for (char32_t c : py::decode(s))
+          out.push_back(Value::string(py::encode(std::u32string(1, c))));
       }
       return out;
     }
@@ -424,7 +495,8 @@ std::vector<Value> Interpreter::iterate(const Value& v) {
         return out;
       }
       break;
-    default: break;
+    default:
+      break;
   }
   throw TemplateError("'" + v.type_name() + "' object is not iterable");
 }
@@ -444,6 +516,11 @@ Value Interpreter::binary(BinaryOp op, const Value& a, const Value& b) {
       }
       if (a.is_string() && b.is_string()) {
         check_size(a.as_string().size() + b.as_string().size());
+        if (a.is_markup() || b.is_markup()) {  // Markup escapes the plain str it is added to
+          const std::string x = a.is_markup() ? a.as_string() : html_escape(a.as_string());
+          const std::string y = b.is_markup() ? b.as_string() : html_escape(b.as_string());
+          return Value::markup(x + y);
+        }
         return Value::string(a.as_string() + b.as_string());
       }
       if (a.is_list() && b.is_list() && a.list_kind() == b.list_kind() &&
@@ -469,11 +546,14 @@ Value Interpreter::binary(BinaryOp op, const Value& a, const Value& b) {
         if (__builtin_mul_overflow(a.as_int(), b.as_int(), &r)) overflow();
         return Value::integer(r);
       }
-      const Value* seq = (a.is_string() || a.is_list()) ? &a : (b.is_string() || b.is_list()) ? &b : nullptr;
+      const Value* seq = (a.is_string() || a.is_list())   ? &a
+                         : (b.is_string() || b.is_list()) ? &b
+                                                          : nullptr;
       const Value* count = seq == &a ? &b : &a;
       if (!seq || !(count->is_int() || count->is_bool())) {
         if (seq) {
-          throw TemplateError("can't multiply sequence by non-int of type '" + count->type_name() + "'");
+          throw TemplateError("can't multiply sequence by non-int of type '" + count->type_name() +
+                              "'");
         }
         unsupported(op, a, b);
       }
@@ -486,9 +566,10 @@ Value Interpreter::binary(BinaryOp op, const Value& a, const Value& b) {
         std::string out;
         out.reserve(s.size() * n);
         for (int64_t i = 0; i < n; ++i) out += s;
-        return Value::string(std::move(out));
+        return seq->is_markup() ? Value::markup(std::move(out)) : Value::string(std::move(out));
       }
-      if (seq->list_kind() != ListKind::kList && seq->list_kind() != ListKind::kTuple) unsupported(op, a, b);
+      if (seq->list_kind() != ListKind::kList && seq->list_kind() != ListKind::kTuple)
+        unsupported(op, a, b);
       const auto& items = seq->items();
       if (n > 0 && items.size() > limits_.max_output_bytes / 8 / static_cast<uint64_t>(n)) {
         throw TemplateError("list repetition is too large");
@@ -503,7 +584,8 @@ Value Interpreter::binary(BinaryOp op, const Value& a, const Value& b) {
       return Value::number(a.to_double() / b.to_double());
     case BinaryOp::kFloorDiv:
     case BinaryOp::kMod: {
-      if (op == BinaryOp::kMod && a.is_string()) return percent_format(a.as_string(), b);
+      if (op == BinaryOp::kMod && a.is_string())
+        return percent_format(a.as_string(), b, a.is_markup());
       if (!nums) unsupported(op, a, b);
       if (any_float) {
         const auto [q, m] = float_divmod(a.to_double(), b.to_double());
@@ -555,7 +637,8 @@ Value Interpreter::binary(BinaryOp op, const Value& a, const Value& b) {
 
 Value Interpreter::getattr(const Value& obj, std::string_view name) {
   switch (obj.kind()) {
-    case ValueKind::kUndefined: raise_undefined(obj);
+    case ValueKind::kUndefined:
+      raise_undefined(obj);
     case ValueKind::kDict:
       if (obj.is_namespace()) {
         if (const Value* v = obj.dict_data().find(name)) return *v;
@@ -569,13 +652,15 @@ Value Interpreter::getattr(const Value& obj, std::string_view name) {
     case ValueKind::kList:
       if (auto m = method_of(obj, name)) return *m;
       return missing_attribute(obj, name);
-    default: return missing_attribute(obj, name);
+    default:
+      return missing_attribute(obj, name);
   }
 }
 
 Value Interpreter::getitem(const Value& obj, const Value& key) {
   switch (obj.kind()) {
-    case ValueKind::kUndefined: raise_undefined(obj);
+    case ValueKind::kUndefined:
+      raise_undefined(obj);
     case ValueKind::kDict:
       if (obj.is_namespace()) {
         if (key.is_string()) return getattr(obj, key.as_string());
@@ -599,20 +684,22 @@ Value Interpreter::getitem(const Value& obj, const Value& key) {
       if (is_index(key)) {
         const std::string& s = obj.as_string();
         int64_t i = key.as_int();
+        std::optional<std::string> ch;
         if (py::is_ascii(s)) {
           if (i < 0) i += static_cast<int64_t>(s.size());
-          if (i >= 0 && i < static_cast<int64_t>(s.size())) return Value::string(std::string(1, s[i]));
+          if (i >= 0 && i < static_cast<int64_t>(s.size())) ch = std::string(1, s[i]);
         } else {
           const std::u32string cps = py::decode(s);
           if (i < 0) i += static_cast<int64_t>(cps.size());
-          if (i >= 0 && i < static_cast<int64_t>(cps.size())) {
-            return Value::string(py::encode(std::u32string(1, cps[i])));
-          }
+          if (i >= 0 && i < static_cast<int64_t>(cps.size()))
+            ch = py::encode(std::u32string(1, cps[i]));
         }
-        return missing_element(obj, key);
+        if (!ch) return missing_element(obj, key);
+        return obj.is_markup() ? Value::markup(std::move(*ch)) : Value::string(std::move(*ch));
       }
       break;
-    default: break;
+    default:
+      break;
   }
   // jinja2 falls back to an attribute of the same name (a method, for these types).
   if (key.is_string()) {
@@ -629,7 +716,8 @@ Value Interpreter::call(const Value& callee, CallArgs& args) {
     return callee.callable_data().fn(*this, args);
   }
   if (callee.is_dict() || callee.is_namespace()) {
-    if (const Value* fn = callee.dict_data().find(std::string_view("__call__"))) return call(*fn, args);
+    if (const Value* fn = callee.dict_data().find(std::string_view("__call__")))
+      return call(*fn, args);
   }
   throw TemplateError("'" + callee.type_name() + "' object is not callable");
 }
@@ -658,7 +746,8 @@ Value Interpreter::apply_filter_chain(const Expr& filter, Value input, const Fra
 
 // --- statements ---
 
-Interpreter::Flow Interpreter::exec_body(const Body& body, const FramePtr& frame, std::string& out) {
+Interpreter::Flow Interpreter::exec_body(const Body& body, const FramePtr& frame,
+                                         std::string& out) {
   DepthGuard guard(*this);
   for (const auto& s : body) {
     const Flow flow = exec(*s, frame, out);
@@ -739,8 +828,10 @@ Interpreter::Flow Interpreter::exec(const Stmt& s, const FramePtr& frame, std::s
         }
         return exec_body(w.body, inner, out);
       }
-      case StmtKind::kBreak: return Flow::kBreak;
-      case StmtKind::kContinue: return Flow::kContinue;
+      case StmtKind::kBreak:
+        return Flow::kBreak;
+      case StmtKind::kContinue:
+        return Flow::kContinue;
       case StmtKind::kScope:
         exec_body(static_cast<const ScopeStmt&>(s).body, child_frame(frame), out);
         return Flow::kNormal;
@@ -776,6 +867,10 @@ void Interpreter::exec_for(const ForStmt& s, const Value& iterable, const FrameP
     tick();
     FramePtr f = child_frame(frame);
     assign(s.target, items[i], f);
+    if (!s.uses_loop) {
+      if (exec_body(s.body, f, out) == Flow::kBreak) break;
+      continue;
+    }
     auto loop = std::make_shared<DictData>();
     auto set = [&](const char* k, Value v) { loop->set(Value::string(k), std::move(v)); };
     set("index", Value::integer(i + 1));
@@ -802,7 +897,9 @@ void Interpreter::exec_for(const ForStmt& s, const Value& iterable, const FrameP
     if (s.recursive) {
       const ForStmt* stmt = &s;
       FramePtr outer = frame;
-      set("__call__", Value::callable("loop", [stmt, outer, loop_depth](Interpreter& in, CallArgs& args) {
+      captured_frames_.push_back(frame);
+      set("__call__",
+          Value::callable("loop", [stmt, outer, loop_depth](Interpreter& in, CallArgs& args) {
             if (args.positional.size() != 1 || !args.keyword.empty()) {
               throw TemplateError("loop() takes exactly one argument");
             }
@@ -818,17 +915,20 @@ void Interpreter::exec_for(const ForStmt& s, const Value& iterable, const FrameP
 
 void Interpreter::assign(const Target& t, const Value& v, const FramePtr& frame) {
   switch (t.kind) {
-    case Target::Kind::kName: frame->vars[t.name] = v; return;
+    case Target::Kind::kName:
+      frame->vars[t.name] = v;
+      return;
     case Target::Kind::kTuple: {
       const std::vector<Value> items = iterate(v);
       if (items.size() < t.items.size()) {
-        throw TemplateError("not enough values to unpack (expected " + std::to_string(t.items.size()) +
-                                ", got " + std::to_string(items.size()) + ")",
+        throw TemplateError("not enough values to unpack (expected " +
+                                std::to_string(t.items.size()) + ", got " +
+                                std::to_string(items.size()) + ")",
                             t.pos);
       }
       if (items.size() > t.items.size()) {
-        throw TemplateError("too many values to unpack (expected " + std::to_string(t.items.size()) + ")",
-                            t.pos);
+        throw TemplateError(
+            "too many values to unpack (expected " + std::to_string(t.items.size()) + ")", t.pos);
       }
       for (size_t i = 0; i < items.size(); ++i) assign(t.items[i], items[i], frame);
       return;
@@ -839,9 +939,10 @@ void Interpreter::assign(const Target& t, const Value& v, const FramePtr& frame)
         throw TemplateError("cannot assign attribute on non-namespace object", t.pos);
       }
       if (!t.attr.empty() && t.attr[0] == '_') {
-        throw TemplateError("Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
-                                t.attr + "'. Please rename the attribute.",
-                            t.pos);
+        throw TemplateError(
+            "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
+                t.attr + "'. Please rename the attribute.",
+            t.pos);
       }
       if (v.is_namespace() && &v.dict_data() == &ns->dict_data()) {
         throw TemplateError("a namespace cannot contain itself", t.pos);
@@ -855,9 +956,11 @@ void Interpreter::assign(const Target& t, const Value& v, const FramePtr& frame)
 Value Interpreter::make_macro(const MacroStmt& m, const FramePtr& closure) {
   const MacroStmt* macro = &m;
   FramePtr captured = closure;
-  return Value::callable("macro '" + m.name + "'", [macro, captured](Interpreter& in, CallArgs& args) {
-    return in.call_macro(*macro, captured, args);
-  });
+  captured_frames_.push_back(closure);
+  return Value::callable("macro '" + m.name + "'",
+                         [macro, captured](Interpreter& in, CallArgs& args) {
+                           return in.call_macro(*macro, captured, args);
+                         });
 }
 
 Value Interpreter::call_macro(const MacroStmt& m, const FramePtr& closure, CallArgs& args) {
@@ -874,7 +977,8 @@ Value Interpreter::call_macro(const MacroStmt& m, const FramePtr& closure, CallA
     } else if (m.uses_varargs) {
       varargs.push_back(args.positional[i]);
     } else {
-      throw TemplateError(who + " takes not more than " + std::to_string(num_params) + " argument(s)");
+      throw TemplateError(who + " takes not more than " + std::to_string(num_params) +
+                          " argument(s)");
     }
   }
   bool caller_given = false;
@@ -900,7 +1004,8 @@ Value Interpreter::call_macro(const MacroStmt& m, const FramePtr& closure, CallA
     if (i >= first_default) {
       frame->vars[m.params[i]] = eval(*m.defaults[i - first_default], frame);
     } else {
-      frame->vars[m.params[i]] = Value::undefined("parameter '" + m.params[i] + "' was not provided");
+      frame->vars[m.params[i]] =
+          Value::undefined("parameter '" + m.params[i] + "' was not provided");
     }
   }
   if (m.uses_varargs) frame->vars["varargs"] = Value::tuple(std::move(varargs));

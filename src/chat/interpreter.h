@@ -7,6 +7,7 @@
 // render the same (immutable) tree at once.
 #pragma once
 
+#include <chrono>
 #include <ctime>
 #include <memory>
 #include <optional>
@@ -21,10 +22,15 @@
 namespace kiln::chat {
 
 // Bounds that keep a hostile template from hanging the process or exhausting its stack.
+// NOTE: no legitimate chat template comes near these: a 20,000-message conversation renders
+// in well under a second and a few hundred thousand steps.
 struct RenderLimits {
   size_t max_output_bytes = size_t{64} << 20;  // also the cap on any one string
-  int max_depth = 600;                          // nested expressions, blocks and calls
-  uint64_t max_steps = 20'000'000;              // expressions and statements evaluated
+  int max_depth = 600;                         // nested expressions, blocks and calls
+  uint64_t max_steps = 10'000'000;             // expressions and statements evaluated
+  // Wall-clock bound, for work the step count does not see (each step over strings of up to
+  // max_output_bytes). Checked every few hundred steps.
+  double max_seconds = 5.0;
 };
 
 struct Frame {
@@ -58,6 +64,9 @@ class Interpreter {
   // Throws when a string of `bytes` would exceed the output cap.
   void check_size(size_t bytes) const;
   std::optional<std::time_t> now() const { return now_; }
+  // namespace() objects are mutable and may end up holding each other; render() empties
+  // them when it ends so reference cycles cannot leak.
+  void track_namespace(const std::shared_ptr<DictData>& ns) { namespaces_.push_back(ns); }
 
  private:
   enum class Flow { kNormal, kBreak, kContinue };
@@ -86,8 +95,15 @@ class Interpreter {
 
   RenderLimits limits_;
   std::optional<std::time_t> now_;
+  void release_cycles();
+
   int depth_ = 0;
   uint64_t steps_ = 0;
+  // Scopes captured by macros (which are themselves stored in scopes) and namespace objects:
+  // the only ways a render can build a reference cycle.
+  std::vector<std::weak_ptr<Frame>> captured_frames_;
+  std::vector<std::weak_ptr<DictData>> namespaces_;
+  std::chrono::steady_clock::time_point deadline_;
 };
 
 }  // namespace kiln::chat

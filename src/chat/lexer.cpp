@@ -51,17 +51,38 @@ std::string unescape(std::string_view raw, SourcePos pos) {
     const char n = raw[i + 1];
     i += 2;
     switch (n) {
-      case '\n': break;
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case '"': out += '"'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'v': out += '\v'; break;
+      case '\n':
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'v':
+        out += '\v';
+        break;
       case 'x':
       case 'u':
       case 'U': {
@@ -78,7 +99,8 @@ std::string unescape(std::string_view raw, SourcePos pos) {
         i += digits;
         break;
       }
-      case 'N': throw TemplateError("\\N{...} escapes are not supported by kiln", pos);
+      case 'N':
+        throw TemplateError("\\N{...} escapes are not supported by kiln", pos);
       default:
         if (n >= '0' && n <= '7') {
           uint32_t cp = static_cast<uint32_t>(n - '0');
@@ -96,7 +118,10 @@ std::string unescape(std::string_view raw, SourcePos pos) {
             ++len;
           char buf[16];
           const char32_t cp = cps.empty() ? 0xFFFD : cps[0];
-          std::snprintf(buf, sizeof(buf), cp <= 0xFF ? "\\x%02x" : cp <= 0xFFFF ? "\\u%04x" : "\\U%08x",
+          std::snprintf(buf, sizeof(buf),
+                        cp <= 0xFF     ? "\\x%02x"
+                        : cp <= 0xFFFF ? "\\u%04x"
+                                       : "\\U%08x",
                         static_cast<unsigned>(cp));
           out += '\\';
           out += buf;
@@ -342,7 +367,8 @@ class Lexer {
       if (base == 16) return is_hex(d);
       return d >= '0' && d <= '9';
     };
-    if (c == '0' && i + 1 < src_.size() && std::string_view("bBoOxX").find(src_[i + 1]) != std::string_view::npos) {
+    if (c == '0' && i + 1 < src_.size() &&
+        std::string_view("bBoOxX").find(src_[i + 1]) != std::string_view::npos) {
       const char p = static_cast<char>(src_[i + 1] | 0x20);
       base = p == 'b' ? 2 : p == 'o' ? 8 : 16;
       digits_start = end = i + 2;
@@ -374,7 +400,8 @@ class Lexer {
     } else {
       end = match_digits(i);
     }
-    const std::string text = without_underscores(std::string_view(src_).substr(digits_start, end - digits_start));
+    const std::string text =
+        without_underscores(std::string_view(src_).substr(digits_start, end - digits_start));
     Token t;
     t.type = TokenType::kInteger;
     t.pos = pos_at(i);
@@ -391,8 +418,8 @@ class Lexer {
   static bool is_name_char(unsigned char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 
   void lex_tag(size_t i, bool is_block, SourcePos open_pos) {
-    tokens_.push_back(Token{is_block ? TokenType::kBlockBegin : TokenType::kVariableBegin, {}, 0, 0,
-                            open_pos});
+    tokens_.push_back(
+        Token{is_block ? TokenType::kBlockBegin : TokenType::kVariableBegin, {}, 0, 0, open_pos});
     std::vector<char> balance;
     while (true) {
       if (i >= src_.size()) {

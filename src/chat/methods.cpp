@@ -37,7 +37,8 @@ bool affix_match(const std::string& s, const Value& affix, bool prefix, std::str
   auto one = [&](const Value& a) {
     const std::string t = require_str(a, fn);
     if (t.size() > s.size()) return false;
-    return prefix ? s.compare(0, t.size(), t) == 0 : s.compare(s.size() - t.size(), t.size(), t) == 0;
+    return prefix ? s.compare(0, t.size(), t) == 0
+                  : s.compare(s.size() - t.size(), t.size(), t) == 0;
   };
   if (affix.is_list() && affix.list_kind() == ListKind::kTuple) {
     for (const Value& a : affix.items()) {
@@ -46,7 +47,8 @@ bool affix_match(const std::string& s, const Value& affix, bool prefix, std::str
     return false;
   }
   if (!affix.is_string()) {
-    throw TemplateError(std::string(fn) + " first arg must be str or a tuple of str, not " + affix.type_name());
+    throw TemplateError(std::string(fn) + " first arg must be str or a tuple of str, not " +
+                        affix.type_name());
   }
   return one(affix);
 }
@@ -76,7 +78,8 @@ Value pad(const Value& self, CallArgs& args, std::string_view fn, int align) {
   BoundArgs a(fn, args, {"width", "fillchar"}, 1);
   const int64_t width = a.get_int(0, 0);
   const std::string fill = a.get_string(1).value_or(" ");
-  if (py::length(fill) != 1) throw TemplateError("The fill character must be exactly one character long");
+  if (py::length(fill) != 1)
+    throw TemplateError("The fill character must be exactly one character long");
   const std::string& s = self_str(self);
   const int64_t len = py::length(s);
   if (width <= len) return self;
@@ -118,16 +121,19 @@ std::string format_with_spec(const Value& v, std::string_view spec) {
     ++i;
   }
   int64_t width = 0;
-  while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') width = width * 10 + (spec[i++] - '0');
+  while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9')
+    width = width * 10 + (spec[i++] - '0');
   int precision = -1;
   if (i < spec.size() && spec[i] == '.') {
     ++i;
     precision = 0;
-    while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') precision = precision * 10 + (spec[i++] - '0');
+    while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9')
+      precision = precision * 10 + (spec[i++] - '0');
   }
   char type = 0;
   if (i < spec.size()) type = spec[i++];
-  if (i != spec.size()) throw TemplateError("format spec '" + std::string(spec) + "' is not supported by kiln");
+  if (i != spec.size())
+    throw TemplateError("format spec '" + std::string(spec) + "' is not supported by kiln");
   std::string body;
   bool numeric = false;
   if (type == 0 || type == 's') {
@@ -135,19 +141,24 @@ std::string format_with_spec(const Value& v, std::string_view spec) {
       numeric = true;
       body = to_str(v);
     } else {
-      if (type == 's' && !v.is_string()) throw TemplateError("Unknown format code 's' for object of type '" + v.type_name() + "'");
+      if (type == 's' && !v.is_string())
+        throw TemplateError("Unknown format code 's' for object of type '" + v.type_name() + "'");
       body = to_str(v);
       if (precision >= 0) {
         const std::u32string cps = py::decode(body);
-        if (static_cast<int64_t>(cps.size()) > precision) body = py::encode(cps.substr(0, precision));
+        if (static_cast<int64_t>(cps.size()) > precision)
+          body = py::encode(cps.substr(0, precision));
       }
     }
   } else if (type == 'd') {
-    if (!(v.is_int() || v.is_bool())) throw TemplateError("Unknown format code 'd' for object of type '" + v.type_name() + "'");
+    if (!(v.is_int() || v.is_bool()))
+      throw TemplateError("Unknown format code 'd' for object of type '" + v.type_name() + "'");
     numeric = true;
     body = std::to_string(v.as_int());
   } else if (type == 'f' || type == 'F' || type == '%') {
-    if (!v.is_number()) throw TemplateError(std::string("Unknown format code '") + type + "' for object of type '" + v.type_name() + "'");
+    if (!v.is_number())
+      throw TemplateError(std::string("Unknown format code '") + type + "' for object of type '" +
+                          v.type_name() + "'");
     numeric = true;
     char buf[512];
     const double x = type == '%' ? v.to_double() * 100 : v.to_double();
@@ -170,11 +181,22 @@ std::string format_with_spec(const Value& v, std::string_view spec) {
     for (int64_t k = 0; k < n; ++k) out += fill;
   };
   switch (align) {
-    case '<': out = body; fill_n(marg); break;
-    case '>': fill_n(marg); out += body; break;
-    case '^': fill_n(marg / 2); out += body; fill_n(marg - marg / 2); break;
+    case '<':
+      out = body;
+      fill_n(marg);
+      break;
+    case '>':
+      fill_n(marg);
+      out += body;
+      break;
+    case '^':
+      fill_n(marg / 2);
+      out += body;
+      fill_n(marg - marg / 2);
+      break;
     default: {  // '=': padding after the sign
-      size_t sign_len = (!body.empty() && (body[0] == '-' || body[0] == '+' || body[0] == ' ')) ? 1 : 0;
+      size_t sign_len =
+          (!body.empty() && (body[0] == '-' || body[0] == '+' || body[0] == ' ')) ? 1 : 0;
       out = body.substr(0, sign_len);
       fill_n(marg);
       out += body.substr(sign_len);
@@ -227,15 +249,24 @@ Value str_format(Interpreter& in, const Value& self, CallArgs& args) {
     }
     Value v;
     if (field.empty()) {
-      if (used_manual) throw TemplateError("cannot switch from manual field specification to automatic field numbering");
+      if (used_manual)
+        throw TemplateError(
+            "cannot switch from manual field specification to automatic field numbering");
       used_auto = true;
-      if (auto_index >= args.positional.size()) throw TemplateError("Replacement index " + std::to_string(auto_index) + " out of range for positional args tuple");
+      if (auto_index >= args.positional.size())
+        throw TemplateError("Replacement index " + std::to_string(auto_index) +
+                            " out of range for positional args tuple");
       v = args.positional[auto_index++];
-    } else if (std::all_of(field.begin(), field.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
-      if (used_auto) throw TemplateError("cannot switch from automatic field numbering to manual field specification");
+    } else if (std::all_of(field.begin(), field.end(),
+                           [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      if (used_auto)
+        throw TemplateError(
+            "cannot switch from automatic field numbering to manual field specification");
       used_manual = true;
       const size_t index = std::stoul(field);
-      if (index >= args.positional.size()) throw TemplateError("Replacement index " + field + " out of range for positional args tuple");
+      if (index >= args.positional.size())
+        throw TemplateError("Replacement index " + field +
+                            " out of range for positional args tuple");
       v = args.positional[index];
     } else if (py::is_identifier(field)) {
       bool found = false;
@@ -256,7 +287,8 @@ Value str_format(Interpreter& in, const Value& self, CallArgs& args) {
     } else if (conversion != 0) {
       throw TemplateError(std::string("Unknown conversion specifier ") + conversion);
     }
-    out += format_with_spec(v, spec);
+    const std::string field_text = format_with_spec(v, spec);
+    out += (self.is_markup() && !v.is_markup()) ? html_escape(field_text) : field_text;
     in.check_size(out.size());
   }
   return Value::string(std::move(out));
@@ -277,7 +309,8 @@ Value m_split_impl(const Value& self, CallArgs& args, std::string_view fn, bool 
                            : py::split(self_str(self), sep, maxsplit));
 }
 
-Value m_find_impl(const Value& self, CallArgs& args, std::string_view fn, bool reverse, bool raise) {
+Value m_find_impl(const Value& self, CallArgs& args, std::string_view fn, bool reverse,
+                  bool raise) {
   BoundArgs a(fn, args, {"sub"}, 1);
   const std::string sub = require_str(a[0], fn);
   const int64_t at = reverse ? py::rfind(self_str(self), sub) : py::find(self_str(self), sub);
@@ -305,33 +338,63 @@ Value m_noargs(std::string_view fn, CallArgs& args) {
 }
 
 const MethodEntry kStrMethods[] = {
-    {"capitalize", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("capitalize", a); return Value::string(py::capitalize(self_str(s))); }},
-    {"casefold", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("casefold", a); return Value::string(py::lower(self_str(s))); }},
+    {"capitalize",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("capitalize", a);
+       return Value::string(py::capitalize(self_str(s)));
+     }},
+    {"casefold",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("casefold", a);
+       return Value::string(py::lower(self_str(s)));
+     }},
     {"center", [](Interpreter&, const Value& s, CallArgs& a) { return pad(s, a, "center", 0); }},
-    {"count", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"count",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        BoundArgs b("count", a, {"sub"}, 1);
        return Value::integer(py::count(self_str(s), require_str(b[0], "count")));
      }},
     {"encode", nullptr},
-    {"endswith", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"endswith",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        BoundArgs b("endswith", a, {"suffix"}, 1);
        return Value::boolean(affix_match(self_str(s), b[0], false, "endswith"));
      }},
     {"expandtabs", nullptr},
-    {"find", [](Interpreter&, const Value& s, CallArgs& a) { return m_find_impl(s, a, "find", false, false); }},
+    {"find", [](Interpreter&, const Value& s,
+                CallArgs& a) { return m_find_impl(s, a, "find", false, false); }},
     {"format", str_format},
     {"format_map", nullptr},
-    {"index", [](Interpreter&, const Value& s, CallArgs& a) { return m_find_impl(s, a, "index", false, true); }},
-    {"isalnum", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"index", [](Interpreter&, const Value& s,
+                 CallArgs& a) { return m_find_impl(s, a, "index", false, true); }},
+    {"isalnum",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        m_noargs("isalnum", a);
        return all_chars<is_alnum_char>(s);
      }},
-    {"isalpha", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("isalpha", a); return all_chars<py::is_alpha>(s); }},
-    {"isascii", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("isascii", a); return Value::boolean(py::is_ascii(self_str(s))); }},
-    {"isdecimal", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("isdecimal", a); return all_chars<py::is_digit>(s); }},
-    {"isdigit", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("isdigit", a); return all_chars<py::is_digit>(s); }},
+    {"isalpha",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("isalpha", a);
+       return all_chars<py::is_alpha>(s);
+     }},
+    {"isascii",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("isascii", a);
+       return Value::boolean(py::is_ascii(self_str(s)));
+     }},
+    {"isdecimal",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("isdecimal", a);
+       return all_chars<py::is_digit>(s);
+     }},
+    {"isdigit",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("isdigit", a);
+       return all_chars<py::is_digit>(s);
+     }},
     {"isidentifier", nullptr},
-    {"islower", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"islower",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        m_noargs("islower", a);
        const std::u32string cps = py::decode(self_str(s));
        bool cased = false;
@@ -341,11 +404,20 @@ const MethodEntry kStrMethods[] = {
        }
        return Value::boolean(cased);
      }},
-    {"isnumeric", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("isnumeric", a); return all_chars<py::is_digit>(s); }},
+    {"isnumeric",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("isnumeric", a);
+       return all_chars<py::is_digit>(s);
+     }},
     {"isprintable", nullptr},
-    {"isspace", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("isspace", a); return all_chars<py::is_space>(s); }},
+    {"isspace",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("isspace", a);
+       return all_chars<py::is_space>(s);
+     }},
     {"istitle", nullptr},
-    {"isupper", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"isupper",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        m_noargs("isupper", a);
        const std::u32string cps = py::decode(self_str(s));
        bool cased = false;
@@ -355,7 +427,8 @@ const MethodEntry kStrMethods[] = {
        }
        return Value::boolean(cased);
      }},
-    {"join", [](Interpreter& in, const Value& s, CallArgs& a) {
+    {"join",
+     [](Interpreter& in, const Value& s, CallArgs& a) {
        BoundArgs b("join", a, {"iterable"}, 1);
        std::string out;
        size_t i = 0;
@@ -371,53 +444,85 @@ const MethodEntry kStrMethods[] = {
        return Value::string(std::move(out));
      }},
     {"ljust", [](Interpreter&, const Value& s, CallArgs& a) { return pad(s, a, "ljust", -1); }},
-    {"lower", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("lower", a); return Value::string(py::lower(self_str(s))); }},
-    {"lstrip", [](Interpreter&, const Value& s, CallArgs& a) { return m_strip_impl(s, a, "lstrip", true, false); }},
+    {"lower",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("lower", a);
+       return Value::string(py::lower(self_str(s)));
+     }},
+    {"lstrip", [](Interpreter&, const Value& s,
+                  CallArgs& a) { return m_strip_impl(s, a, "lstrip", true, false); }},
     {"maketrans", nullptr},
-    {"partition", [](Interpreter&, const Value& s, CallArgs& a) { return m_partition_impl(s, a, "partition", false); }},
-    {"removeprefix", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"partition", [](Interpreter&, const Value& s,
+                     CallArgs& a) { return m_partition_impl(s, a, "partition", false); }},
+    {"removeprefix",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        BoundArgs b("removeprefix", a, {"prefix"}, 1);
        const std::string p = require_str(b[0], "removeprefix");
        const std::string& str = self_str(s);
        return str.compare(0, p.size(), p) == 0 ? Value::string(str.substr(p.size())) : s;
      }},
-    {"removesuffix", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"removesuffix",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        BoundArgs b("removesuffix", a, {"suffix"}, 1);
        const std::string p = require_str(b[0], "removesuffix");
        const std::string& str = self_str(s);
-       if (!p.empty() && p.size() <= str.size() && str.compare(str.size() - p.size(), p.size(), p) == 0) {
+       if (!p.empty() && p.size() <= str.size() &&
+           str.compare(str.size() - p.size(), p.size(), p) == 0) {
          return Value::string(str.substr(0, str.size() - p.size()));
        }
        return s;
      }},
-    {"replace", [](Interpreter& in, const Value& s, CallArgs& a) {
+    {"replace",
+     [](Interpreter& in, const Value& s, CallArgs& a) {
        BoundArgs b("replace", a, {"old", "new", "count"}, 2);
-       std::string out = py::replace(self_str(s), require_str(b[0], "replace"), require_str(b[1], "replace"),
-                                     b.get_int(2, -1));
+       std::string out = py::replace(self_str(s), require_str(b[0], "replace"),
+                                     require_str(b[1], "replace"), b.get_int(2, -1));
        in.check_size(out.size());
        return Value::string(std::move(out));
      }},
-    {"rfind", [](Interpreter&, const Value& s, CallArgs& a) { return m_find_impl(s, a, "rfind", true, false); }},
-    {"rindex", [](Interpreter&, const Value& s, CallArgs& a) { return m_find_impl(s, a, "rindex", true, true); }},
+    {"rfind", [](Interpreter&, const Value& s,
+                 CallArgs& a) { return m_find_impl(s, a, "rfind", true, false); }},
+    {"rindex", [](Interpreter&, const Value& s,
+                  CallArgs& a) { return m_find_impl(s, a, "rindex", true, true); }},
     {"rjust", [](Interpreter&, const Value& s, CallArgs& a) { return pad(s, a, "rjust", 1); }},
-    {"rpartition", [](Interpreter&, const Value& s, CallArgs& a) { return m_partition_impl(s, a, "rpartition", true); }},
-    {"rsplit", [](Interpreter&, const Value& s, CallArgs& a) { return m_split_impl(s, a, "rsplit", true); }},
-    {"rstrip", [](Interpreter&, const Value& s, CallArgs& a) { return m_strip_impl(s, a, "rstrip", false, true); }},
-    {"split", [](Interpreter&, const Value& s, CallArgs& a) { return m_split_impl(s, a, "split", false); }},
-    {"splitlines", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"rpartition", [](Interpreter&, const Value& s,
+                      CallArgs& a) { return m_partition_impl(s, a, "rpartition", true); }},
+    {"rsplit",
+     [](Interpreter&, const Value& s, CallArgs& a) { return m_split_impl(s, a, "rsplit", true); }},
+    {"rstrip", [](Interpreter&, const Value& s,
+                  CallArgs& a) { return m_strip_impl(s, a, "rstrip", false, true); }},
+    {"split",
+     [](Interpreter&, const Value& s, CallArgs& a) { return m_split_impl(s, a, "split", false); }},
+    {"splitlines",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        BoundArgs b("splitlines", a, {"keepends"});
        return string_list(py::splitlines(self_str(s), b.get_truthy(0, false)));
      }},
-    {"startswith", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"startswith",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        BoundArgs b("startswith", a, {"prefix"}, 1);
        return Value::boolean(affix_match(self_str(s), b[0], true, "startswith"));
      }},
-    {"strip", [](Interpreter&, const Value& s, CallArgs& a) { return m_strip_impl(s, a, "strip", true, true); }},
-    {"swapcase", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("swapcase", a); return Value::string(py::swapcase(self_str(s))); }},
-    {"title", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("title", a); return Value::string(py::title(self_str(s))); }},
+    {"strip", [](Interpreter&, const Value& s,
+                 CallArgs& a) { return m_strip_impl(s, a, "strip", true, true); }},
+    {"swapcase",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("swapcase", a);
+       return Value::string(py::swapcase(self_str(s)));
+     }},
+    {"title",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("title", a);
+       return Value::string(py::title(self_str(s)));
+     }},
     {"translate", nullptr},
-    {"upper", [](Interpreter&, const Value& s, CallArgs& a) { m_noargs("upper", a); return Value::string(py::upper(self_str(s))); }},
-    {"zfill", [](Interpreter&, const Value& s, CallArgs& a) {
+    {"upper",
+     [](Interpreter&, const Value& s, CallArgs& a) {
+       m_noargs("upper", a);
+       return Value::string(py::upper(self_str(s)));
+     }},
+    {"zfill",
+     [](Interpreter&, const Value& s, CallArgs& a) {
        BoundArgs b("zfill", a, {"width"}, 1);
        const std::string& str = self_str(s);
        const int64_t width = b.get_int(0, 0);
@@ -432,26 +537,31 @@ const MethodEntry kStrMethods[] = {
 
 const MethodEntry kDictMethods[] = {
     {"clear", nullptr},
-    {"copy", [](Interpreter&, const Value& d, CallArgs& a) {
+    {"copy",
+     [](Interpreter&, const Value& d, CallArgs& a) {
        m_noargs("copy", a);
        auto data = std::make_shared<DictData>(d.dict_data());
        data->is_namespace = false;
        return Value::dict(std::move(data));
      }},
     {"fromkeys", nullptr},
-    {"get", [](Interpreter&, const Value& d, CallArgs& a) {
+    {"get",
+     [](Interpreter&, const Value& d, CallArgs& a) {
        BoundArgs b("get", a, {"key", "default"}, 1);
-       if (b[0].is_list() || b[0].is_dict()) throw TemplateError("unhashable type: '" + b[0].type_name() + "'");
+       if (b[0].is_list() || b[0].is_dict())
+         throw TemplateError("unhashable type: '" + b[0].type_name() + "'");
        if (const Value* v = d.dict_data().find(b[0])) return *v;
        return b.get(1, Value::none());
      }},
-    {"items", [](Interpreter&, const Value& d, CallArgs& a) {
+    {"items",
+     [](Interpreter&, const Value& d, CallArgs& a) {
        m_noargs("items", a);
        std::vector<Value> items;
        for (const auto& [k, v] : d.dict_data().entries) items.push_back(Value::tuple({k, v}));
        return Value::list(std::move(items), ListKind::kDictItems);
      }},
-    {"keys", [](Interpreter&, const Value& d, CallArgs& a) {
+    {"keys",
+     [](Interpreter&, const Value& d, CallArgs& a) {
        m_noargs("keys", a);
        std::vector<Value> items;
        for (const auto& [k, v] : d.dict_data().entries) items.push_back(k);
@@ -461,14 +571,16 @@ const MethodEntry kDictMethods[] = {
     {"popitem", nullptr},
     {"setdefault", nullptr},
     {"update", nullptr},
-    {"values", [](Interpreter&, const Value& d, CallArgs& a) {
+    {"values",
+     [](Interpreter&, const Value& d, CallArgs& a) {
        m_noargs("values", a);
        std::vector<Value> items;
        for (const auto& [k, v] : d.dict_data().entries) items.push_back(v);
        return Value::list(std::move(items), ListKind::kDictValues);
      }},
 };
-constexpr std::string_view kUnsafeDictMethods[] = {"clear", "pop", "popitem", "setdefault", "update"};
+constexpr std::string_view kUnsafeDictMethods[] = {"clear", "pop", "popitem", "setdefault",
+                                                   "update"};
 
 Value list_count(Interpreter&, const Value& l, CallArgs& a) {
   BoundArgs b("count", a, {"value"}, 1);
@@ -487,14 +599,23 @@ Value list_index(Interpreter&, const Value& l, CallArgs& a) {
 }
 
 const MethodEntry kListMethods[] = {
-    {"append", nullptr}, {"clear", nullptr},   {"copy", [](Interpreter&, const Value& l, CallArgs& a) {
+    {"append", nullptr},
+    {"clear", nullptr},
+    {"copy",
+     [](Interpreter&, const Value& l, CallArgs& a) {
        m_noargs("copy", a);
        return Value::list(l.items());
      }},
-    {"count", list_count}, {"extend", nullptr}, {"index", list_index}, {"insert", nullptr},
-    {"pop", nullptr},      {"remove", nullptr}, {"reverse", nullptr},  {"sort", nullptr},
+    {"count", list_count},
+    {"extend", nullptr},
+    {"index", list_index},
+    {"insert", nullptr},
+    {"pop", nullptr},
+    {"remove", nullptr},
+    {"reverse", nullptr},
+    {"sort", nullptr},
 };
-constexpr std::string_view kUnsafeListMethods[] = {"append", "clear",   "extend", "insert",
+constexpr std::string_view kUnsafeListMethods[] = {"append", "clear",  "extend",  "insert",
                                                    "pop",    "remove", "reverse", "sort"};
 
 const MethodEntry kTupleMethods[] = {{"count", list_count}, {"index", list_index}};
@@ -512,6 +633,37 @@ bool in_list(const std::string_view (&names)[N], std::string_view name) {
   return std::find(std::begin(names), std::end(names), name) != std::end(names);
 }
 
+// markupsafe.Markup's methods that return Markup (markupsafe 3).
+constexpr std::string_view kMarkupMethods[] = {
+    "capitalize", "casefold",  "center",    "expandtabs",   "format",       "join",    "ljust",
+    "lower",      "lstrip",    "partition", "removeprefix", "removesuffix", "replace", "rjust",
+    "rpartition", "rsplit",    "rstrip",    "split",        "splitlines",   "strip",   "swapcase",
+    "title",      "translate", "upper",     "zfill"};
+
+Value escaped(const Value& v) { return v.is_markup() ? v : Value::markup(html_escape(to_str(v))); }
+
+Value to_markup(const Value& v) {
+  if (v.is_string()) return Value::markup(v.as_string());
+  if (v.is_list()) {
+    std::vector<Value> items;
+    for (const Value& item : v.items()) items.push_back(to_markup(item));
+    return Value::list(std::move(items), v.list_kind());
+  }
+  return v;
+}
+
+Value call_markup_method(Interpreter& in, const Value& self, std::string_view name, MethodFn fn,
+                         CallArgs& args) {
+  if (name == "replace" && args.positional.size() >= 2) {
+    args.positional[1] = escaped(args.positional[1]);
+  } else if (name == "join" && args.positional.size() == 1) {
+    std::vector<Value> items;
+    for (const Value& item : in.iterate(args.positional[0])) items.push_back(escaped(item));
+    args.positional[0] = Value::list(std::move(items));
+  }
+  return to_markup(fn(in, self, args));
+}
+
 Value bind(const Value& self, const MethodEntry& e, const std::string& type) {
   const std::string qualified = type + "." + std::string(e.name);
   if (!e.fn) {
@@ -520,7 +672,14 @@ Value bind(const Value& self, const MethodEntry& e, const std::string& type) {
     });
   }
   const MethodFn fn = e.fn;
-  return Value::callable(qualified, [self, fn](Interpreter& in, CallArgs& args) { return fn(in, self, args); });
+  if (self.is_markup() && in_list(kMarkupMethods, e.name)) {
+    const std::string_view name = e.name;
+    return Value::callable(qualified, [self, fn, name](Interpreter& in, CallArgs& args) {
+      return call_markup_method(in, self, name, fn, args);
+    });
+  }
+  return Value::callable(
+      qualified, [self, fn](Interpreter& in, CallArgs& args) { return fn(in, self, args); });
 }
 
 Value unsafe(std::string_view name, const std::string& type) {
@@ -530,7 +689,8 @@ Value unsafe(std::string_view name, const std::string& type) {
 
 // --- printf-style formatting ---
 
-std::string percent_one(char type, const Value& v, std::string_view flags, int64_t width, int precision) {
+std::string percent_one(char type, const Value& v, std::string_view flags, int64_t width,
+                        int precision, bool markup) {
   std::string body;
   const bool left = flags.find('-') != std::string_view::npos;
   const bool zero = flags.find('0') != std::string_view::npos && !left;
@@ -539,13 +699,19 @@ std::string percent_one(char type, const Value& v, std::string_view flags, int64
   bool numeric = false;
   char buf[512];
   switch (type) {
-    case 's': body = to_str(v); break;
+    case 's':
+      body = to_str(v);
+      break;
     case 'r':
-    case 'a': body = to_repr(v); break;
+    case 'a':
+      body = to_repr(v);
+      break;
     case 'd':
     case 'i':
     case 'u': {
-      if (!v.is_number()) throw TemplateError(std::string("%") + type + " format: a real number is required, not " + v.type_name());
+      if (!v.is_number())
+        throw TemplateError(std::string("%") + type + " format: a real number is required, not " +
+                            v.type_name());
       numeric = true;
       const int64_t n = v.is_float() ? static_cast<int64_t>(std::trunc(v.as_float())) : v.as_int();
       body = std::to_string(n);
@@ -554,10 +720,15 @@ std::string percent_one(char type, const Value& v, std::string_view flags, int64
     case 'x':
     case 'X':
     case 'o': {
-      if (!(v.is_int() || v.is_bool())) throw TemplateError(std::string("%") + type + " format: an integer is required, not " + v.type_name());
+      if (!(v.is_int() || v.is_bool()))
+        throw TemplateError(std::string("%") + type + " format: an integer is required, not " +
+                            v.type_name());
       numeric = true;
       const int64_t n = v.as_int();
-      std::snprintf(buf, sizeof(buf), type == 'x' ? "%llx" : type == 'X' ? "%llX" : "%llo",
+      std::snprintf(buf, sizeof(buf),
+                    type == 'x'   ? "%llx"
+                    : type == 'X' ? "%llX"
+                                  : "%llo",
                     static_cast<unsigned long long>(n < 0 ? -n : n));
       body = (n < 0 ? "-" : "") + std::string(buf);
       break;
@@ -568,7 +739,8 @@ std::string percent_one(char type, const Value& v, std::string_view flags, int64
     case 'E':
     case 'g':
     case 'G': {
-      if (!v.is_number()) throw TemplateError(std::string("must be real number, not ") + v.type_name());
+      if (!v.is_number())
+        throw TemplateError(std::string("must be real number, not ") + v.type_name());
       numeric = true;
       const char f[] = {'%', '.', '*', type, 0};
       std::snprintf(buf, sizeof(buf), f, precision < 0 ? 6 : precision, v.to_double());
@@ -584,12 +756,14 @@ std::string percent_one(char type, const Value& v, std::string_view flags, int64
         throw TemplateError("%c requires int or char");
       }
       break;
-    default: throw TemplateError(std::string("unsupported format character '") + type + "'");
+    default:
+      throw TemplateError(std::string("unsupported format character '") + type + "'");
   }
   if (!numeric && precision >= 0 && (type == 's' || type == 'r' || type == 'a')) {
     const std::u32string cps = py::decode(body);
     if (static_cast<int64_t>(cps.size()) > precision) body = py::encode(cps.substr(0, precision));
   }
+  if (markup && !numeric && !(type == 's' && v.is_markup())) body = html_escape(body);
   if (numeric && body[0] != '-' && (plus || space)) body = (plus ? "+" : " ") + body;
   const int64_t len = py::length(body);
   if (width <= len) return body;
@@ -620,7 +794,7 @@ std::optional<Value> method_of(const Value& obj, std::string_view name) {
   return std::nullopt;
 }
 
-Value percent_format(const std::string& format, const Value& args) {
+Value percent_format(const std::string& format, const Value& args, bool markup) {
   std::vector<Value> positional;
   const Value* mapping = nullptr;
   if (args.is_list() && args.list_kind() == ListKind::kTuple) {
@@ -645,22 +819,26 @@ Value percent_format(const std::string& format, const Value& args) {
       const size_t close = format.find(')', i);
       if (close == std::string::npos) throw TemplateError("incomplete format key");
       if (!mapping) throw TemplateError("format requires a mapping");
-      const Value* v = mapping->dict_data().find(std::string_view(format).substr(i + 1, close - i - 1));
+      const Value* v =
+          mapping->dict_data().find(std::string_view(format).substr(i + 1, close - i - 1));
       if (!v) throw TemplateError("KeyError: '" + format.substr(i + 1, close - i - 1) + "'");
       arg = v;
       used_mapping = true;
       i = close + 1;
     }
     const size_t flags_start = i;
-    while (i < format.size() && std::string_view("-+ #0").find(format[i]) != std::string_view::npos) ++i;
+    while (i < format.size() && std::string_view("-+ #0").find(format[i]) != std::string_view::npos)
+      ++i;
     const std::string_view flags = std::string_view(format).substr(flags_start, i - flags_start);
     int64_t width = 0;
-    while (i < format.size() && format[i] >= '0' && format[i] <= '9') width = width * 10 + (format[i++] - '0');
+    while (i < format.size() && format[i] >= '0' && format[i] <= '9')
+      width = width * 10 + (format[i++] - '0');
     int precision = -1;
     if (i < format.size() && format[i] == '.') {
       ++i;
       precision = 0;
-      while (i < format.size() && format[i] >= '0' && format[i] <= '9') precision = precision * 10 + (format[i++] - '0');
+      while (i < format.size() && format[i] >= '0' && format[i] <= '9')
+        precision = precision * 10 + (format[i++] - '0');
     }
     if (i >= format.size()) throw TemplateError("incomplete format");
     const char type = format[i++];
@@ -672,12 +850,12 @@ Value percent_format(const std::string& format, const Value& args) {
       if (next >= positional.size()) throw TemplateError("not enough arguments for format string");
       arg = &positional[next++];
     }
-    out += percent_one(type, *arg, flags, width, precision);
+    out += percent_one(type, *arg, flags, width, precision, markup);
   }
   if (!used_mapping && next < positional.size() && !mapping) {
     throw TemplateError("not all arguments converted during string formatting");
   }
-  return Value::string(std::move(out));
+  return markup ? Value::markup(std::move(out)) : Value::string(std::move(out));
 }
 
 }  // namespace kiln::chat

@@ -18,17 +18,28 @@ namespace {
 
 std::string describe(const Token& t) {
   switch (t.type) {
-    case TokenType::kData: return "template data";
-    case TokenType::kVariableBegin: return "begin of print statement";
-    case TokenType::kVariableEnd: return "end of print statement";
-    case TokenType::kBlockBegin: return "begin of statement block";
-    case TokenType::kBlockEnd: return "end of statement block";
-    case TokenType::kName: return t.value;
-    case TokenType::kString: return "string";
-    case TokenType::kInteger: return "integer";
-    case TokenType::kFloat: return "float";
-    case TokenType::kOperator: return t.value;
-    case TokenType::kEof: return "end of template";
+    case TokenType::kData:
+      return "template data";
+    case TokenType::kVariableBegin:
+      return "begin of print statement";
+    case TokenType::kVariableEnd:
+      return "end of print statement";
+    case TokenType::kBlockBegin:
+      return "begin of statement block";
+    case TokenType::kBlockEnd:
+      return "end of statement block";
+    case TokenType::kName:
+      return t.value;
+    case TokenType::kString:
+      return "string";
+    case TokenType::kInteger:
+      return "integer";
+    case TokenType::kFloat:
+      return "float";
+    case TokenType::kOperator:
+      return t.value;
+    case TokenType::kEof:
+      return "end of template";
   }
   return "token";
 }
@@ -75,7 +86,8 @@ class Parser {
     throw TemplateError(message, pos);
   }
   const Token& expect(TokenType type, std::string_view what) {
-    if (cur().type != type) fail("expected " + std::string(what) + ", got '" + describe(cur()) + "'");
+    if (cur().type != type)
+      fail("expected " + std::string(what) + ", got '" + describe(cur()) + "'");
     return next();
   }
   void expect_op(std::string_view op) {
@@ -84,8 +96,8 @@ class Parser {
   }
   const Token& expect_name(std::string_view name = {}) {
     if (cur().type != TokenType::kName || (!name.empty() && cur().value != name)) {
-      fail("expected '" + std::string(name.empty() ? "name" : name) + "', got '" +
-           describe(cur()) + "'");
+      fail("expected '" + std::string(name.empty() ? "name" : name) + "', got '" + describe(cur()) +
+           "'");
     }
     return next();
   }
@@ -93,8 +105,8 @@ class Parser {
   struct DepthGuard {
     explicit DepthGuard(Parser& p) : parser(p) {
       if (++parser.depth_ > kMaxParseDepth) {
-        parser.fail("template is nested too deeply (more than " +
-                    std::to_string(kMaxParseDepth) + " levels)");
+        parser.fail("template is nested too deeply (more than " + std::to_string(kMaxParseDepth) +
+                    " levels)");
       }
     }
     ~DepthGuard() { --parser.depth_; }
@@ -179,7 +191,9 @@ class Parser {
   }
 
   struct TagScope {
-    TagScope(Parser& p, const Token& t) : parser(p) { parser.open_tags_.emplace_back(t.value, t.pos); }
+    TagScope(Parser& p, const Token& t) : parser(p) {
+      parser.open_tags_.emplace_back(t.value, t.pos);
+    }
     ~TagScope() { parser.open_tags_.pop_back(); }
     Parser& parser;
   };
@@ -208,7 +222,8 @@ class Parser {
     } else if (tag == "break" || tag == "continue") {
       if (loop_depth_ == 0) fail("'" + tag + "' is only allowed inside a for loop");
       const SourcePos pos = next().pos;
-      body.push_back(std::make_unique<ScopeStmt>(tag == "break" ? StmtKind::kBreak : StmtKind::kContinue, pos));
+      body.push_back(std::make_unique<ScopeStmt>(
+          tag == "break" ? StmtKind::kBreak : StmtKind::kContinue, pos));
     } else if (tag == "generation") {
       const SourcePos pos = next().pos;
       auto s = std::make_unique<ScopeStmt>(StmtKind::kScope, pos);
@@ -230,7 +245,9 @@ class Parser {
     if (skip_name("if")) s->filter = parse_expression(true);
     s->recursive = skip_name("recursive");
     ++loop_depth_;
+    names_.emplace_back();
     s->body = parse_statements({"endfor", "else"}, false);
+    s->uses_loop = pop_names().count("loop") > 0;
     --loop_depth_;
     if (next().value != "endfor") {
       s->else_body = parse_statements({"endfor"}, true);
@@ -290,12 +307,18 @@ class Parser {
     loop_depth_ = 0;
     m.body = parse_statements({end_tag}, true);
     loop_depth_ = saved_loop_depth;
-    std::unordered_set<std::string> names = std::move(names_.back());
-    names_.pop_back();
+    const std::unordered_set<std::string> names = pop_names();
     m.uses_caller = names.count("caller") > 0;
     m.uses_varargs = names.count("varargs") > 0;
     m.uses_kwargs = names.count("kwargs") > 0;
+  }
+
+  // Ends a scope of recorded names, passing them on to the enclosing scope.
+  std::unordered_set<std::string> pop_names() {
+    std::unordered_set<std::string> names = std::move(names_.back());
+    names_.pop_back();
     if (!names_.empty()) names_.back().insert(names.begin(), names.end());
+    return names;
   }
 
   StmtPtr parse_macro() {
@@ -368,7 +391,8 @@ class Parser {
           t.items.push_back(to_target(*item));
         }
         return t;
-      default: fail_at("can't assign to this expression", e.pos);
+      default:
+        fail_at("can't assign to this expression", e.pos);
     }
   }
 
@@ -452,12 +476,18 @@ class Parser {
       std::optional<CompareOp> op;
       if (cur().type == TokenType::kOperator) {
         const std::string& v = cur().value;
-        if (v == "==") op = CompareOp::kEq;
-        else if (v == "!=") op = CompareOp::kNe;
-        else if (v == "<") op = CompareOp::kLt;
-        else if (v == "<=") op = CompareOp::kLe;
-        else if (v == ">") op = CompareOp::kGt;
-        else if (v == ">=") op = CompareOp::kGe;
+        if (v == "==")
+          op = CompareOp::kEq;
+        else if (v == "!=")
+          op = CompareOp::kNe;
+        else if (v == "<")
+          op = CompareOp::kLt;
+        else if (v == "<=")
+          op = CompareOp::kLe;
+        else if (v == ">")
+          op = CompareOp::kGt;
+        else if (v == ">=")
+          op = CompareOp::kGe;
         if (op) next();
       } else if (is_name("in")) {
         next();
@@ -477,7 +507,8 @@ class Parser {
   }
 
   template <typename Sub>
-  ExprPtr parse_binary_chain(Sub sub, std::initializer_list<std::pair<std::string_view, BinaryOp>> ops) {
+  ExprPtr parse_binary_chain(Sub sub,
+                             std::initializer_list<std::pair<std::string_view, BinaryOp>> ops) {
     SourcePos pos = cur().pos;
     ExprPtr left = (this->*sub)();
     int chain = 0;
@@ -497,7 +528,8 @@ class Parser {
   }
 
   ExprPtr parse_math1() {
-    return parse_binary_chain(&Parser::parse_concat, {{"+", BinaryOp::kAdd}, {"-", BinaryOp::kSub}});
+    return parse_binary_chain(&Parser::parse_concat,
+                              {{"+", BinaryOp::kAdd}, {"-", BinaryOp::kSub}});
   }
 
   ExprPtr parse_concat() {
@@ -552,9 +584,12 @@ class Parser {
     switch (t.type) {
       case TokenType::kName: {
         const std::string name = next().value;
-        if (name == "true" || name == "True") return std::make_unique<ConstExpr>(pos, Value::boolean(true));
-        if (name == "false" || name == "False") return std::make_unique<ConstExpr>(pos, Value::boolean(false));
-        if (name == "none" || name == "None") return std::make_unique<ConstExpr>(pos, Value::none());
+        if (name == "true" || name == "True")
+          return std::make_unique<ConstExpr>(pos, Value::boolean(true));
+        if (name == "false" || name == "False")
+          return std::make_unique<ConstExpr>(pos, Value::boolean(false));
+        if (name == "none" || name == "None")
+          return std::make_unique<ConstExpr>(pos, Value::none());
         if (with_namespace && is_op(".")) {
           next();
           const std::string attr = expect(TokenType::kName, "an attribute name").value;
@@ -569,8 +604,10 @@ class Parser {
         while (cur().type == TokenType::kString) s += next().value;
         return std::make_unique<ConstExpr>(pos, Value::string(std::move(s)));
       }
-      case TokenType::kInteger: return std::make_unique<ConstExpr>(pos, Value::integer(next().int_value));
-      case TokenType::kFloat: return std::make_unique<ConstExpr>(pos, Value::number(next().float_value));
+      case TokenType::kInteger:
+        return std::make_unique<ConstExpr>(pos, Value::integer(next().int_value));
+      case TokenType::kFloat:
+        return std::make_unique<ConstExpr>(pos, Value::number(next().float_value));
       case TokenType::kOperator:
         if (t.value == "(") {
           next();
@@ -581,7 +618,8 @@ class Parser {
         if (t.value == "[") return parse_list();
         if (t.value == "{") return parse_dict();
         break;
-      default: break;
+      default:
+        break;
     }
     fail("unexpected '" + describe(t) + "'");
   }
@@ -678,9 +716,11 @@ class Parser {
     }
   }
 
+  // Getattr, Getitem and Call nodes take the position of the expression they apply to, so
+  // errors point at the start of `x.y`, `x[0]` or `f(...)`.
   ExprPtr parse_subscript(ExprPtr node) {
     const Token& t = next();
-    const SourcePos pos = t.pos;
+    const SourcePos pos = node->pos;
     if (t.type == TokenType::kOperator && t.value == ".") {
       const Token& attr = cur();
       if (attr.type == TokenType::kName) {
@@ -690,7 +730,8 @@ class Parser {
       if (attr.type != TokenType::kInteger) fail("expected name or number");
       next();
       return std::make_unique<GetitemExpr>(
-          pos, std::move(node), std::make_unique<ConstExpr>(attr.pos, Value::integer(attr.int_value)));
+          pos, std::move(node),
+          std::make_unique<ConstExpr>(attr.pos, Value::integer(attr.int_value)));
     }
     DepthGuard guard(*this);
     std::vector<ExprPtr> args;
@@ -699,7 +740,8 @@ class Parser {
       args.push_back(parse_subscribed());
     }
     expect_op("]");
-    if (args.size() == 1) return std::make_unique<GetitemExpr>(pos, std::move(node), std::move(args[0]));
+    if (args.size() == 1)
+      return std::make_unique<GetitemExpr>(pos, std::move(node), std::move(args[0]));
     auto tuple = std::make_unique<SequenceExpr>(ExprKind::kTuple, pos);
     tuple->items = std::move(args);
     return std::make_unique<GetitemExpr>(pos, std::move(node), std::move(tuple));
@@ -736,7 +778,8 @@ class Parser {
         if (is_op(")")) break;
       }
       if (is_op("*") || is_op("**")) fail("kiln does not support *args or **kwargs in calls");
-      if (cur().type == TokenType::kName && look().type == TokenType::kOperator && look().value == "=") {
+      if (cur().type == TokenType::kName && look().type == TokenType::kOperator &&
+          look().value == "=") {
         std::string key = next().value;
         next();
         call.kwargs.emplace_back(std::move(key), parse_expression(true));
@@ -754,7 +797,7 @@ class Parser {
   }
 
   ExprPtr parse_call(ExprPtr node) {
-    auto c = std::make_unique<CallExpr>(cur().pos);
+    auto c = std::make_unique<CallExpr>(node->pos);
     c->call = parse_call_args();
     c->callee = std::move(node);
     return c;
@@ -810,7 +853,7 @@ class Parser {
   int depth_ = 0;
   int loop_depth_ = 0;
   std::vector<std::pair<std::string, SourcePos>> open_tags_;
-  std::vector<std::unordered_set<std::string>> names_;  // names referenced, per macro body
+  std::vector<std::unordered_set<std::string>> names_;  // names referenced, per macro/for body
 };
 
 }  // namespace

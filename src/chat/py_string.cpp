@@ -45,8 +45,8 @@ char32_t next_code_point(std::string_view s, size_t& i) {
     }
     cp = (cp << 6) | (b & 0x3F);
   }
-  const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                        (len == 4 && cp < 0x10000);
+  const bool overlong =
+      (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
   if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
     ++i;
     return kEscapedByteBase + b0;
@@ -63,9 +63,9 @@ struct CaseRange {
 
 // Ranges where every code point maps by a constant offset.
 constexpr CaseRange kOffsetRanges[] = {
-    {0x41, 0x5A, 32},      {0xC0, 0xD6, 32},      {0xD8, 0xDE, 32},     {0x391, 0x3A1, 32},
-    {0x3A3, 0x3AB, 32},    {0x388, 0x38A, 37},    {0x38E, 0x38F, 63},   {0x410, 0x42F, 32},
-    {0x400, 0x40F, 80},    {0x531, 0x556, 48},    {0xFF21, 0xFF3A, 32}, {0x10A0, 0x10C5, 7264},
+    {0x41, 0x5A, 32},   {0xC0, 0xD6, 32},   {0xD8, 0xDE, 32},     {0x391, 0x3A1, 32},
+    {0x3A3, 0x3AB, 32}, {0x388, 0x38A, 37}, {0x38E, 0x38F, 63},   {0x410, 0x42F, 32},
+    {0x400, 0x40F, 80}, {0x531, 0x556, 48}, {0xFF21, 0xFF3A, 32}, {0x10A0, 0x10C5, 7264},
 };
 
 // Ranges of alternating pairs: upper at even (or odd) offsets, lower right after it.
@@ -74,18 +74,31 @@ struct PairRange {
   char32_t last;
 };
 constexpr PairRange kPairRanges[] = {
-    {0x100, 0x12F}, {0x132, 0x137}, {0x139, 0x148}, {0x14A, 0x177}, {0x179, 0x17E},
-    {0x182, 0x185}, {0x1A0, 0x1A5}, {0x1CD, 0x1DC}, {0x1DE, 0x1EF}, {0x1F8, 0x21F},
-    {0x222, 0x233}, {0x3D8, 0x3EF}, {0x460, 0x481}, {0x48A, 0x4BF}, {0x4C1, 0x4CE},
+    {0x100, 0x12F}, {0x132, 0x137},   {0x139, 0x148},   {0x14A, 0x177}, {0x179, 0x17E},
+    {0x182, 0x185}, {0x1A0, 0x1A5},   {0x1CD, 0x1DC},   {0x1DE, 0x1EF}, {0x1F8, 0x21F},
+    {0x222, 0x233}, {0x3D8, 0x3EF},   {0x460, 0x481},   {0x48A, 0x4BF}, {0x4C1, 0x4CE},
     {0x4D0, 0x52F}, {0x1E00, 0x1E95}, {0x1EA0, 0x1EFF},
 };
 
 // Single mappings that fit neither table: {upper, lower}.
 constexpr std::pair<char32_t, char32_t> kSinglePairs[] = {
-    {0x178, 0xFF}, {0x386, 0x3AC}, {0x38C, 0x3CC}, {0x4C0, 0x4CF},
+    {0x178, 0xFF},  {0x386, 0x3AC}, {0x38C, 0x3CC}, {0x4C0, 0x4CF},
+    {0x1C4, 0x1C6}, {0x1C7, 0x1C9}, {0x1CA, 0x1CC}, {0x1F1, 0x1F3},
 };
 
+// The titlecase digraphs (Dž, Lj, Nj, Dz): upper, title, lower are consecutive.
+bool is_titlecase_digraph(char32_t c) {
+  return c == 0x1C5 || c == 0x1C8 || c == 0x1CB || c == 0x1F2;
+}
+std::optional<char32_t> digraph_title(char32_t c) {
+  for (char32_t t : {0x1C5, 0x1C8, 0x1CB, 0x1F2}) {
+    if (c == t - 1 || c == t || c == t + 1) return t;
+  }
+  return std::nullopt;
+}
+
 std::optional<char32_t> simple_lower(char32_t c) {
+  if (is_titlecase_digraph(c)) return c + 1;
   for (const auto& r : kOffsetRanges) {
     if (c >= r.first_upper && c <= r.last_upper) return c + r.delta;
   }
@@ -99,6 +112,7 @@ std::optional<char32_t> simple_lower(char32_t c) {
 }
 
 std::optional<char32_t> simple_upper(char32_t c) {
+  if (is_titlecase_digraph(c)) return c - 1;
   for (const auto& r : kOffsetRanges) {
     if (c >= r.first_upper + r.delta && c <= r.last_upper + r.delta) return c - r.delta;
   }
@@ -109,11 +123,16 @@ std::optional<char32_t> simple_upper(char32_t c) {
     if (c == l) return u;
   }
   switch (c) {
-    case 0xB5: return 0x39C;   // micro sign
-    case 0x131: return 0x49;   // dotless i
-    case 0x17F: return 0x53;   // long s
-    case 0x3C2: return 0x3A3;  // final sigma
-    default: return std::nullopt;
+    case 0xB5:
+      return 0x39C;  // micro sign
+    case 0x131:
+      return 0x49;  // dotless i
+    case 0x17F:
+      return 0x53;  // long s
+    case 0x3C2:
+      return 0x3A3;  // final sigma
+    default:
+      return std::nullopt;
   }
 }
 
@@ -141,7 +160,9 @@ bool is_printable(char32_t c) {
   return true;
 }
 
-bool char_in(char32_t c, std::u32string_view set) { return set.find(c) != std::u32string_view::npos; }
+bool char_in(char32_t c, std::u32string_view set) {
+  return set.find(c) != std::u32string_view::npos;
+}
 
 }  // namespace
 
@@ -181,7 +202,8 @@ std::string encode(std::u32string_view text) {
 }
 
 bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
 int64_t length(std::string_view s) {
@@ -197,20 +219,22 @@ int64_t length(std::string_view s) {
 
 bool is_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 bool is_line_break(char32_t c) {
-  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D ||
-         c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029;
+  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E ||
+         c == 0x85 || c == 0x2028 || c == 0x2029;
 }
 
-bool is_upper_char(char32_t c) { return simple_lower(c).has_value(); }
+bool is_upper_char(char32_t c) { return simple_lower(c).has_value() && !is_titlecase_digraph(c); }
 bool is_lower_char(char32_t c) {
-  return simple_upper(c).has_value() || c == 0xDF || c == 0x149;
+  return (simple_upper(c).has_value() && !is_titlecase_digraph(c)) || c == 0xDF || c == 0x149;
 }
-bool is_cased(char32_t c) { return is_upper_char(c) || is_lower_char(c); }
+bool is_cased(char32_t c) {
+  return is_upper_char(c) || is_lower_char(c) || is_titlecase_digraph(c);
+}
 
 bool is_digit(char32_t c) { return (c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19); }
 
@@ -220,12 +244,11 @@ bool is_alpha(char32_t c) {
   if (c == 0xAA || c == 0xBA) return true;
   if (c >= 0xC0 && c <= 0x24F) return c != 0xD7 && c != 0xF7;
   // Letters of caseless scripts: Hebrew, Arabic, Devanagari..Thai, Hangul, kana, CJK.
-  return (c >= 0x5D0 && c <= 0x5EA) || (c >= 0x620 && c <= 0x64A) ||
-         (c >= 0x904 && c <= 0x939) || (c >= 0xE01 && c <= 0xE30) ||
-         (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) ||
-         (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
-         (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
-         (c >= 0x20000 && c <= 0x2FA1F);
+  return (c >= 0x5D0 && c <= 0x5EA) || (c >= 0x620 && c <= 0x64A) || (c >= 0x904 && c <= 0x939) ||
+         (c >= 0xE01 && c <= 0xE30) || (c >= 0x3041 && c <= 0x3096) ||
+         (c >= 0x30A1 && c <= 0x30FA) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7A3) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x2FA1F);
 }
 
 bool is_word_char(char32_t c) { return c == '_' || is_alpha(c) || is_digit(c); }
@@ -281,7 +304,12 @@ std::string lower(std::string_view s) {
 std::string capitalize(std::string_view s) {
   const std::u32string text = decode(s);
   if (text.empty()) return "";
-  std::u32string out = to_upper(text.substr(0, 1));
+  std::u32string out;
+  if (const auto t = digraph_title(text[0])) {
+    out += *t;  // str.capitalize() uses the titlecase form
+  } else {
+    out = to_upper(text.substr(0, 1));
+  }
   out += to_lower(std::u32string_view(text).substr(1));
   return encode(out);
 }
@@ -293,6 +321,8 @@ std::string title(std::string_view s) {
   for (char32_t c : text) {
     if (previous_cased) {
       out += simple_lower(c).value_or(c);
+    } else if (const auto t = digraph_title(c)) {
+      out += *t;
     } else {
       append_upper(out, c);
     }
@@ -352,9 +382,7 @@ std::vector<std::string> split(std::string_view s, const std::optional<std::stri
     while (i < n && is_space(text[i])) ++i;
     if (i == n) break;
     if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-      size_t end = n;
-      while (end > i && is_space(text[end - 1])) --end;
-      out.push_back(encode(std::u32string_view(text).substr(i, end - i)));
+      out.push_back(encode(std::u32string_view(text).substr(i)));  // keeps trailing space
       break;
     }
     size_t j = i;
@@ -387,9 +415,7 @@ std::vector<std::string> rsplit(std::string_view s, const std::optional<std::str
     while (j > 0 && is_space(text[j - 1])) --j;
     if (j == 0) break;
     if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-      size_t begin = 0;
-      while (begin < j && is_space(text[begin])) ++begin;
-      out.push_back(encode(std::u32string_view(text).substr(begin, j - begin)));
+      out.push_back(encode(std::u32string_view(text).substr(0, j)));  // keeps leading space
       break;
     }
     size_t i = j;
@@ -516,8 +542,8 @@ bool is_identifier(std::string_view s) {
     return false;
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
-    if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c >= 0x80))
+    if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c >= 0x80))
       return false;
   }
   return true;

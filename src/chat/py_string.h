@@ -36,13 +36,13 @@ bool is_cased(char32_t c);
 bool is_upper_char(char32_t c);
 bool is_lower_char(char32_t c);
 bool is_alpha(char32_t c);
-bool is_digit(char32_t c);   // str.isdigit / isdecimal / isnumeric: ASCII and fullwidth digits
+bool is_digit(char32_t c);      // str.isdigit / isdecimal / isnumeric: ASCII and fullwidth digits
 bool is_word_char(char32_t c);  // regex \w
 
 std::string upper(std::string_view s);
 std::string lower(std::string_view s);
-std::string capitalize(std::string_view s);   // str.capitalize()
-std::string title(std::string_view s);        // str.title()
+std::string capitalize(std::string_view s);  // str.capitalize()
+std::string title(std::string_view s);       // str.title()
 std::string swapcase(std::string_view s);
 
 // strip/lstrip/rstrip: `chars` unset strips whitespace, else any code point in `chars`.

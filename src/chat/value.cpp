@@ -47,8 +47,12 @@ void append_dict_repr(std::string& out, const DictData& d, int depth) {
 void append_repr(std::string& out, const Value& v, int depth) {
   if (depth > kMaxValueDepth) too_deep();
   switch (v.kind()) {
-    case ValueKind::kUndefined: out += "Undefined"; return;
-    case ValueKind::kString: out += py::repr(v.as_string()); return;
+    case ValueKind::kUndefined:
+      out += "Undefined";
+      return;
+    case ValueKind::kString:
+      out += py::repr(v.as_string());
+      return;
     case ValueKind::kList: {
       const auto& items = v.items();
       switch (v.list_kind()) {
@@ -63,10 +67,18 @@ void append_repr(std::string& out, const Value& v, int depth) {
           if (items.size() == 1) out += ',';
           out += ')';
           return;
-        case ListKind::kGenerator: out += "<generator object>"; return;
-        case ListKind::kDictKeys: out += "dict_keys(["; break;
-        case ListKind::kDictValues: out += "dict_values(["; break;
-        case ListKind::kDictItems: out += "dict_items(["; break;
+        case ListKind::kGenerator:
+          out += "<generator object>";
+          return;
+        case ListKind::kDictKeys:
+          out += "dict_keys([";
+          break;
+        case ListKind::kDictValues:
+          out += "dict_values([";
+          break;
+        case ListKind::kDictItems:
+          out += "dict_items([";
+          break;
       }
       append_items_repr(out, items, depth + 1);
       out += "])";
@@ -77,7 +89,9 @@ void append_repr(std::string& out, const Value& v, int depth) {
       append_dict_repr(out, v.dict_data(), depth + 1);
       if (v.is_namespace()) out += '>';
       return;
-    default: append_str(out, v); return;
+    default:
+      append_str(out, v);
+      return;
   }
 }
 
@@ -90,8 +104,10 @@ bool equals_at(const Value& a, const Value& b, int depth) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case ValueKind::kUndefined:
-    case ValueKind::kNone: return true;
-    case ValueKind::kString: return a.as_string() == b.as_string();
+    case ValueKind::kNone:
+      return true;
+    case ValueKind::kString:
+      return a.as_string() == b.as_string();
     case ValueKind::kList: {
       if (&a.list_data() == &b.list_data()) return true;
       const ListKind ka = a.list_kind();
@@ -117,8 +133,10 @@ bool equals_at(const Value& a, const Value& b, int depth) {
       }
       return true;
     }
-    case ValueKind::kCallable: return &a.callable_data() == &b.callable_data();
-    default: return false;
+    case ValueKind::kCallable:
+      return &a.callable_data() == &b.callable_data();
+    default:
+      return false;
   }
 }
 
@@ -153,13 +171,27 @@ void append_json_string(std::string& out, std::string_view s, bool ensure_ascii)
     for (char ch : s) {
       const auto c = static_cast<unsigned char>(ch);
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (c < 0x20) {
             std::snprintf(buf, sizeof(buf), "\\u%04x", c);
@@ -172,13 +204,27 @@ void append_json_string(std::string& out, std::string_view s, bool ensure_ascii)
   } else {
     for (char32_t c : py::decode(s)) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (c >= 0x20 && c < 0x7F) {
             out += static_cast<char>(c);
@@ -211,10 +257,15 @@ void append_json_float(std::string& out, double f) {
 std::string json_key(const Value& k, bool ensure_ascii) {
   std::string out;
   switch (k.kind()) {
-    case ValueKind::kString: append_json_string(out, k.as_string(), ensure_ascii); return out;
-    case ValueKind::kBool: return k.as_bool() ? "\"true\"" : "\"false\"";
-    case ValueKind::kNone: return "\"null\"";
-    case ValueKind::kInt: return "\"" + std::to_string(k.as_int()) + "\"";
+    case ValueKind::kString:
+      append_json_string(out, k.as_string(), ensure_ascii);
+      return out;
+    case ValueKind::kBool:
+      return k.as_bool() ? "\"true\"" : "\"false\"";
+    case ValueKind::kNone:
+      return "\"null\"";
+    case ValueKind::kInt:
+      return "\"" + std::to_string(k.as_int()) + "\"";
     case ValueKind::kFloat:
       out += '"';
       append_json_float(out, k.as_float());
@@ -232,11 +283,21 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int level)
     for (int i = 0; i < lvl; ++i) out += *o.indent;
   };
   switch (v.kind()) {
-    case ValueKind::kNone: out += "null"; return;
-    case ValueKind::kBool: out += v.as_bool() ? "true" : "false"; return;
-    case ValueKind::kInt: out += std::to_string(v.as_int()); return;
-    case ValueKind::kFloat: append_json_float(out, v.as_float()); return;
-    case ValueKind::kString: append_json_string(out, v.as_string(), o.ensure_ascii); return;
+    case ValueKind::kNone:
+      out += "null";
+      return;
+    case ValueKind::kBool:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case ValueKind::kInt:
+      out += std::to_string(v.as_int());
+      return;
+    case ValueKind::kFloat:
+      append_json_float(out, v.as_float());
+      return;
+    case ValueKind::kString:
+      append_json_string(out, v.as_string(), o.ensure_ascii);
+      return;
     case ValueKind::kList: {
       if (v.list_kind() != ListKind::kList && v.list_kind() != ListKind::kTuple) break;
       const auto& items = v.items();
@@ -265,8 +326,9 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int level)
       entries.reserve(d.entries.size());
       for (const auto& e : d.entries) entries.push_back(&e);
       if (o.sort_keys) {
-        std::stable_sort(entries.begin(), entries.end(),
-                         [](const auto* a, const auto* b) { return less_than(a->first, b->first); });
+        std::stable_sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
+          return less_than(a->first, b->first);
+        });
       }
       out += '{';
       bool first = true;
@@ -282,7 +344,8 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, int level)
       out += '}';
       return;
     }
-    default: break;
+    default:
+      break;
   }
   const std::string type = v.is_undefined() ? "Undefined" : v.type_name();
   throw TemplateError("Object of type " + type + " is not JSON serializable");
@@ -329,9 +392,15 @@ void DictData::set(Value key, Value value) {
 
 // --- Value ---
 
+const std::shared_ptr<const std::string>& Value::empty_string() {
+  static const auto* empty =
+      new std::shared_ptr<const std::string>(std::make_shared<const std::string>());
+  return *empty;
+}
+
 Value Value::undefined(std::string message) {
   Value v;
-  v.str_ = std::move(message);
+  if (!message.empty()) v.str_ = std::make_shared<const std::string>(std::move(message));
   return v;
 }
 
@@ -366,7 +435,13 @@ Value Value::number(double f) {
 Value Value::string(std::string s) {
   Value v;
   v.kind_ = ValueKind::kString;
-  v.str_ = std::move(s);
+  if (!s.empty()) v.str_ = std::make_shared<const std::string>(std::move(s));
+  return v;
+}
+
+Value Value::markup(std::string s) {
+  Value v = string(std::move(s));
+  v.markup_ = true;
   return v;
 }
 
@@ -414,24 +489,38 @@ int Value::depth() const {
 
 std::string Value::type_name() const {
   switch (kind_) {
-    case ValueKind::kUndefined: return "Undefined";
-    case ValueKind::kNone: return "NoneType";
-    case ValueKind::kBool: return "bool";
-    case ValueKind::kInt: return "int";
-    case ValueKind::kFloat: return "float";
-    case ValueKind::kString: return "str";
+    case ValueKind::kUndefined:
+      return "Undefined";
+    case ValueKind::kNone:
+      return "NoneType";
+    case ValueKind::kBool:
+      return "bool";
+    case ValueKind::kInt:
+      return "int";
+    case ValueKind::kFloat:
+      return "float";
+    case ValueKind::kString:
+      return "str";
     case ValueKind::kList:
       switch (list_->kind) {
-        case ListKind::kList: return "list";
-        case ListKind::kTuple: return "tuple";
-        case ListKind::kGenerator: return "generator";
-        case ListKind::kDictKeys: return "dict_keys";
-        case ListKind::kDictValues: return "dict_values";
-        case ListKind::kDictItems: return "dict_items";
+        case ListKind::kList:
+          return "list";
+        case ListKind::kTuple:
+          return "tuple";
+        case ListKind::kGenerator:
+          return "generator";
+        case ListKind::kDictKeys:
+          return "dict_keys";
+        case ListKind::kDictValues:
+          return "dict_values";
+        case ListKind::kDictItems:
+          return "dict_items";
       }
       return "list";
-    case ValueKind::kDict: return dict_->is_namespace ? "Namespace" : "dict";
-    case ValueKind::kCallable: return "function";
+    case ValueKind::kDict:
+      return dict_->is_namespace ? "Namespace" : "dict";
+    case ValueKind::kCallable:
+      return "function";
   }
   return "object";
 }
@@ -441,23 +530,29 @@ std::string Value::type_name() const {
 bool truthy(const Value& v) {
   switch (v.kind()) {
     case ValueKind::kUndefined:
-    case ValueKind::kNone: return false;
-    case ValueKind::kBool: return v.as_bool();
-    case ValueKind::kInt: return v.as_int() != 0;
-    case ValueKind::kFloat: return v.as_float() != 0;
-    case ValueKind::kString: return !v.as_string().empty();
-    case ValueKind::kList: return v.list_kind() == ListKind::kGenerator || !v.items().empty();
-    case ValueKind::kDict: return v.is_namespace() || !v.dict_data().entries.empty();
-    case ValueKind::kCallable: return true;
+    case ValueKind::kNone:
+      return false;
+    case ValueKind::kBool:
+      return v.as_bool();
+    case ValueKind::kInt:
+      return v.as_int() != 0;
+    case ValueKind::kFloat:
+      return v.as_float() != 0;
+    case ValueKind::kString:
+      return !v.as_string().empty();
+    case ValueKind::kList:
+      return v.list_kind() == ListKind::kGenerator || !v.items().empty();
+    case ValueKind::kDict:
+      return v.is_namespace() || !v.dict_data().entries.empty();
+    case ValueKind::kCallable:
+      return true;
   }
   return false;
 }
 
 bool equals(const Value& a, const Value& b) { return equals_at(a, b, 0); }
 
-bool less_than(const Value& a, const Value& b, std::string_view op) {
-  return less_at(a, b, op, 0);
-}
+bool less_than(const Value& a, const Value& b, std::string_view op) { return less_at(a, b, op, 0); }
 
 std::string float_repr(double f) {
   if (std::isnan(f)) return "nan";
@@ -500,14 +595,29 @@ std::string float_repr(double f) {
 
 void append_str(std::string& out, const Value& v) {
   switch (v.kind()) {
-    case ValueKind::kUndefined: return;
-    case ValueKind::kNone: out += "None"; return;
-    case ValueKind::kBool: out += v.as_bool() ? "True" : "False"; return;
-    case ValueKind::kInt: out += std::to_string(v.as_int()); return;
-    case ValueKind::kFloat: out += float_repr(v.as_float()); return;
-    case ValueKind::kString: out += v.as_string(); return;
-    case ValueKind::kCallable: out += "<function " + v.callable_data().name + ">"; return;
-    default: append_repr(out, v, 0); return;
+    case ValueKind::kUndefined:
+      return;
+    case ValueKind::kNone:
+      out += "None";
+      return;
+    case ValueKind::kBool:
+      out += v.as_bool() ? "True" : "False";
+      return;
+    case ValueKind::kInt:
+      out += std::to_string(v.as_int());
+      return;
+    case ValueKind::kFloat:
+      out += float_repr(v.as_float());
+      return;
+    case ValueKind::kString:
+      out += v.as_string();
+      return;
+    case ValueKind::kCallable:
+      out += "<function " + v.callable_data().name + ">";
+      return;
+    default:
+      append_repr(out, v, 0);
+      return;
   }
 }
 
@@ -521,6 +631,33 @@ std::string to_str(const Value& v) {
 std::string to_repr(const Value& v) {
   std::string out;
   append_repr(out, v, 0);
+  return out;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
   return out;
 }
 

@@ -11,14 +11,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace kiln::chat {
 
@@ -67,8 +66,8 @@ enum class ValueKind : uint8_t {
 enum class ListKind : uint8_t {
   kList,
   kTuple,
-  kGenerator,   // what map/select/... return in jinja2: no len(), no indexing, always true
-  kDictKeys,    // dict.keys() / values() / items() views
+  kGenerator,  // what map/select/... return in jinja2: no len(), no indexing, always true
+  kDictKeys,   // dict.keys() / values() / items() views
   kDictValues,
   kDictItems,
 };
@@ -121,6 +120,9 @@ class Value {
   static Value integer(int64_t i);
   static Value number(double f);
   static Value string(std::string s);
+  // A markupsafe.Markup string (what |safe and |escape return): it prints as itself, but
+  // `markup + str` escapes the str, as jinja2 templates see it.
+  static Value markup(std::string s);
   static Value list(std::vector<Value> items, ListKind kind = ListKind::kList);
   static Value tuple(std::vector<Value> items) { return list(std::move(items), ListKind::kTuple); }
   static Value dict(std::shared_ptr<DictData> data);
@@ -131,10 +133,11 @@ class Value {
   bool is_undefined() const { return kind_ == ValueKind::kUndefined; }
   bool is_none() const { return kind_ == ValueKind::kNone; }
   bool is_bool() const { return kind_ == ValueKind::kBool; }
-  bool is_int() const { return kind_ == ValueKind::kInt; }      // not bool
+  bool is_int() const { return kind_ == ValueKind::kInt; }  // not bool
   bool is_float() const { return kind_ == ValueKind::kFloat; }
   bool is_number() const { return is_int() || is_float() || is_bool(); }  // Python Number
   bool is_string() const { return kind_ == ValueKind::kString; }
+  bool is_markup() const { return kind_ == ValueKind::kString && markup_; }
   bool is_list() const { return kind_ == ValueKind::kList; }  // any ListKind
   bool is_dict() const { return kind_ == ValueKind::kDict && !dict_->is_namespace; }
   bool is_namespace() const { return kind_ == ValueKind::kDict && dict_->is_namespace; }
@@ -145,9 +148,9 @@ class Value {
   double as_float() const { return f_; }
   // kInt, kBool or kFloat as a double.
   double to_double() const;
-  const std::string& as_string() const { return str_; }
+  const std::string& as_string() const { return *str_; }
   // For kUndefined: the error raised when the value is used ("'x' is undefined").
-  const std::string& undefined_message() const { return str_; }
+  const std::string& undefined_message() const { return *str_; }
   ListData& list_data() const { return *list_; }
   const std::vector<Value>& items() const { return list_->items; }
   ListKind list_kind() const { return list_->kind; }
@@ -162,9 +165,13 @@ class Value {
  private:
   ValueKind kind_ = ValueKind::kUndefined;
   bool b_ = false;
+  bool markup_ = false;
   int64_t i_ = 0;
   double f_ = 0;
-  std::string str_;
+  // kString: the text; kUndefined: the message. Shared, so copying a Value is O(1) however
+  // long its text (templates read the same message content many times).
+  std::shared_ptr<const std::string> str_ = empty_string();
+  static const std::shared_ptr<const std::string>& empty_string();
   std::shared_ptr<ListData> list_;
   std::shared_ptr<DictData> dict_;
   std::shared_ptr<CallableData> fn_;
@@ -183,6 +190,9 @@ std::string to_repr(const Value& v);
 void append_str(std::string& out, const Value& v);
 // repr() of a float: the shortest string that reads back to the same double.
 std::string float_repr(double f);
+
+// markupsafe.escape() of a str: & < > ' " as HTML entities.
+std::string html_escape(std::string_view s);
 
 // json.dumps(v, ensure_ascii=..., indent=..., separators=..., sort_keys=...), as Hugging
 // Face's tojson filter calls it. indent: nullopt for none, else the indent string.
@@ -204,8 +214,10 @@ Value from_json(const Json& j, int depth = 0) {
                         " levels deep");
   }
   switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value::none();
-    case nlohmann::json::value_t::boolean: return Value::boolean(j.template get<bool>());
+    case nlohmann::json::value_t::null:
+      return Value::none();
+    case nlohmann::json::value_t::boolean:
+      return Value::boolean(j.template get<bool>());
     case nlohmann::json::value_t::number_integer:
       return Value::integer(j.template get<int64_t>());
     case nlohmann::json::value_t::number_unsigned: {
@@ -213,7 +225,8 @@ Value from_json(const Json& j, int depth = 0) {
       if (u <= static_cast<uint64_t>(INT64_MAX)) return Value::integer(static_cast<int64_t>(u));
       return Value::number(static_cast<double>(u));
     }
-    case nlohmann::json::value_t::number_float: return Value::number(j.template get<double>());
+    case nlohmann::json::value_t::number_float:
+      return Value::number(j.template get<double>());
     case nlohmann::json::value_t::string:
       return Value::string(j.template get_ref<const std::string&>());
     case nlohmann::json::value_t::array: {
@@ -229,7 +242,8 @@ Value from_json(const Json& j, int depth = 0) {
       }
       return Value::dict(std::move(d));
     }
-    default: return Value::none();  // binary / discarded: not produced by JSON parsing
+    default:
+      return Value::none();  // binary / discarded: not produced by JSON parsing
   }
 }
 

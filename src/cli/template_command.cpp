@@ -1,12 +1,15 @@
-// `kiln template (MODEL | --template-file FILE) --messages-json FILE [--tools-json FILE]
-//  [--context-json FILE] [--add-generation-prompt] [--bos TEXT] [--eos TEXT] [--now TIME]`:
-// renders a chat template, the model's own (tokenizer.chat_template, ChatML when the file has
-// none) or one from a file, and prints the prompt text exactly, with no newline added.
-// BOS/EOS default to the model's tokens. --now fixes what strftime_now() sees (UTC).
+// `kiln template (MODEL | --template-file FILE | --architecture ARCH) --messages-json FILE
+//  [--tools-json FILE] [--context-json FILE] [--add-generation-prompt] [--bos TEXT]
+//  [--eos TEXT] [--now TIME]`: renders a chat template, the model's own
+// (tokenizer.chat_template; when the file has none, the family's published one for Gemma,
+// ChatML otherwise) or one from a file, and prints the prompt text exactly, with no newline
+// added. BOS/EOS default to the model's tokens. --now fixes what
+// strftime_now() sees (UTC).
 //
 // --cases-jsonl FILE ("-" = standard input) renders many inputs with one template: each line
-// is {"messages": [...], "tools": [...]|null, "add_generation_prompt": bool, "bos_token": str,
-// "eos_token": str, "extra_context": {...}} and gives one output line {"ok": true, "text": ...}
+// is {"messages": [...], "tools": [...]|null, "documents": [...]|null, "add_generation_prompt":
+// bool, "bos_token": str, "eos_token": str, "extra_context": {...}} and gives one output line
+// {"ok": true, "text": ...}
 // or {"ok": false, "error": ...}. The reference test against Python's jinja2 drives kiln so.
 #include <cstdio>
 #include <ctime>
@@ -40,6 +43,7 @@ struct TemplateOptions {
   std::optional<std::string> bos;
   std::optional<std::string> eos;
   std::string now;
+  std::string architecture;
   bool print_template = false;
 };
 
@@ -89,6 +93,10 @@ struct TemplateSource {
 
 std::optional<TemplateSource> load_template(const TemplateOptions& opt) {
   TemplateSource src;
+  if (!opt.architecture.empty()) {
+    src.text = chat::default_template_for_architecture(opt.architecture);
+    return src;
+  }
   if (!opt.template_file.empty()) {
     const auto text = read_all(opt.template_file);
     if (!text) {
@@ -104,7 +112,9 @@ std::optional<TemplateSource> load_template(const TemplateOptions& opt) {
     return std::nullopt;
   }
   const auto tmpl = file->get_string("tokenizer.chat_template");
-  src.text = tmpl ? std::string(*tmpl) : chat::default_chatml_template();
+  const auto arch = file->get_string("general.architecture");
+  src.text = tmpl ? std::string(*tmpl)
+                  : chat::default_template_for_architecture(arch ? *arch : std::string_view());
   const auto tokens = file->get_string_array("tokenizer.ggml.tokens");
   auto token = [&](const char* key) -> std::string {
     const auto id = file->get_int(key);
@@ -138,6 +148,7 @@ int run_cases(const chat::ChatTemplate& tmpl, const TemplateOptions& opt, const 
     chat::ChatTemplateInputs in;
     in.messages = c.value("messages", ojson::array());
     in.tools = c.value("tools", ojson());
+    in.documents = c.value("documents", ojson());
     in.add_generation_prompt = c.value("add_generation_prompt", false);
     in.bos_token = c.value("bos_token", src.bos);
     in.eos_token = c.value("eos_token", src.eos);
@@ -159,8 +170,8 @@ int run_cases(const chat::ChatTemplate& tmpl, const TemplateOptions& opt, const 
 }
 
 int run_template(const TemplateOptions& opt) {
-  if (opt.model.empty() == opt.template_file.empty()) {
-    fail("give either a model file or --template-file");
+  if ((!opt.model.empty()) + (!opt.template_file.empty()) + (!opt.architecture.empty()) != 1) {
+    fail("give one of: a model file, --template-file, --architecture");
     return 1;
   }
   auto src = load_template(opt);
@@ -224,10 +235,15 @@ void register_template_command(CLI::App& app, int& exit_code) {
   cmd->add_option("model", opt->model, "Model file (GGUF) whose chat template to render");
   cmd->add_option("--template-file", opt->template_file, "Render this template file instead")
       ->option_text("FILE");
+  cmd->add_option("--architecture", opt->architecture,
+                  "Render the template kiln uses for model files of this architecture that "
+                  "carry none (gemma3: Gemma's; others: ChatML)")
+      ->option_text("ARCH");
   cmd->add_option("--messages-json", opt->messages_json,
                   "The conversation: a JSON array of messages ('-' = standard input)")
       ->option_text("FILE");
-  cmd->add_option("--tools-json", opt->tools_json, "Tool schemas: a JSON array")->option_text("FILE");
+  cmd->add_option("--tools-json", opt->tools_json, "Tool schemas: a JSON array")
+      ->option_text("FILE");
   cmd->add_option("--context-json", opt->context_json,
                   "More template variables: a JSON object (e.g. {\"enable_thinking\": false})")
       ->option_text("FILE");

@@ -30,6 +30,11 @@ class Session {
   std::span<const float> last_logits() const;
 
   void reset() { num_tokens_ = 0; }
+  // Forgets every token after the first num_tokens (their KV rows get overwritten), so a
+  // conversation can keep the prefix it shares with the next prompt.
+  void truncate(int64_t num_tokens) {
+    if (num_tokens < num_tokens_) num_tokens_ = num_tokens < 0 ? 0 : num_tokens;
+  }
 
  private:
   Model& model_;

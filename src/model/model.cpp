@@ -1,16 +1,38 @@
 #include "model/model.h"
 
 #include <string>
+#include <string_view>
 
 namespace kiln {
 
+namespace {
+struct Architecture {
+  std::string_view name;  // general.architecture
+  ModelFactory load;
+};
+constexpr Architecture kArchitectures[] = {
+    {"llama", load_llama},
+    {"qwen2", load_qwen2},
+    {"qwen3", load_qwen3},
+    {"gemma3", load_gemma3},
+};
+}  // namespace
+
 StatusOr<std::unique_ptr<Model>> Model::load(const gguf::File& file, ThreadPool& pool,
                                              const ModelOptions& options) {
-  auto config = ModelConfig::from_gguf(file);
-  if (!config.ok()) return config.status();
-  if (config->arch == "llama") return load_llama(file, std::move(*config), pool, options);
-  return Status::Error(file.path() + ": unsupported architecture '" + config->arch +
-                       "' (supported: llama)");
+  auto arch = file.require_string("general.architecture");
+  if (!arch.ok()) return arch.status();
+  std::string supported;
+  for (const Architecture& a : kArchitectures) {
+    if (a.name == *arch) {
+      auto config = ModelConfig::from_gguf(file);
+      if (!config.ok()) return config.status();
+      return a.load(file, std::move(*config), pool, options);
+    }
+    supported += (supported.empty() ? "" : ", ") + std::string(a.name);
+  }
+  return Status::Error(file.path() + ": unsupported architecture '" + std::string(*arch) +
+                       "' (supported: " + supported + ")");
 }
 
 Status Model::validate(const ForwardBatch& b, const KvStorage& kv) const {

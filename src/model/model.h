@@ -1,6 +1,7 @@
 // A loaded model: runs the transformer over a batch of tokens through the kernels/
-// interface and writes logits. One architecture per file (llama.cpp, ...); Model::load
-// picks the file from general.architecture.
+// interface and writes logits. One architecture per file (llama.cpp, qwen2.cpp, qwen3.cpp,
+// gemma3.cpp) over a shared decoder (decoder.h); Model::load picks the file from
+// general.architecture.
 #pragma once
 
 #include <cstdint>
@@ -43,8 +44,7 @@ class Model {
   // Runs the batch, appending its K/V to `kv` at the batch's positions, and writes
   // logits ([1 or num_tokens][vocab_size]). Errors are caller mistakes (bad ids, too many
   // tokens), reported before anything is written.
-  [[nodiscard]] virtual Status forward(const ForwardBatch& batch, KvStorage& kv,
-                                       float* logits) = 0;
+  [[nodiscard]] virtual Status forward(const ForwardBatch& batch, KvStorage& kv, float* logits) = 0;
 
  protected:
   Model(ModelConfig config, ModelOptions options, ThreadPool& pool)
@@ -56,8 +56,17 @@ class Model {
   ThreadPool& pool_;
 };
 
-// Per-architecture factories (one file each).
+// Per-architecture factories (one file each), chosen by general.architecture.
+using ModelFactory = StatusOr<std::unique_ptr<Model>> (*)(const gguf::File& file,
+                                                          ModelConfig config, ThreadPool& pool,
+                                                          const ModelOptions& options);
 StatusOr<std::unique_ptr<Model>> load_llama(const gguf::File& file, ModelConfig config,
                                             ThreadPool& pool, const ModelOptions& options);
+StatusOr<std::unique_ptr<Model>> load_qwen2(const gguf::File& file, ModelConfig config,
+                                            ThreadPool& pool, const ModelOptions& options);
+StatusOr<std::unique_ptr<Model>> load_qwen3(const gguf::File& file, ModelConfig config,
+                                            ThreadPool& pool, const ModelOptions& options);
+StatusOr<std::unique_ptr<Model>> load_gemma3(const gguf::File& file, ModelConfig config,
+                                             ThreadPool& pool, const ModelOptions& options);
 
 }  // namespace kiln

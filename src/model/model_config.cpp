@@ -24,6 +24,11 @@ StatusOr<ModelConfig> ModelConfig::from_gguf(const gguf::File& file) {
   KILN_RETURN_IF_ERROR(need("attention.head_count", c.num_heads));
   c.num_kv_heads = file.get_int(p + "attention.head_count_kv").value_or(c.num_heads);
   c.head_dim = file.get_int(p + "attention.key_length").value_or(c.embedding_dim / c.num_heads);
+  // NOTE: K and V rows share one width in the KV storage and the attention kernel.
+  if (auto v = file.get_int(p + "attention.value_length"); v && *v != c.head_dim)
+    return Status::Error(file.path() + ": " + p + "attention.value_length " + std::to_string(*v) +
+                         " differs from key_length " + std::to_string(c.head_dim) +
+                         ", which kiln does not support");
   c.context_length = file.get_int(p + "context_length").value_or(2048);
   c.rms_norm_eps = (float)file.get_float(p + "attention.layer_norm_rms_epsilon").value_or(1e-5);
   c.rope_freq_base = (float)file.get_float(p + "rope.freq_base").value_or(10000.0);

@@ -286,10 +286,12 @@ class LlamaRef:
 
 
 
-def write_f32_copy(src: str, dst: str) -> None:
+def write_f32_copy(src: str, dst: str, source: GGUFFile | None = None) -> None:
     """Write dst: the same GGUF (all metadata) with every tensor dequantized by gguf-py and
-    stored as F32. Lets a test run an engine on a real model without weight quantization."""
-    f = GGUFFile(src, cache_dtype=np.float32)
+    stored as F32. Lets a test run an engine on a real model without weight quantization.
+    `source`: an already open GGUFFile of src whose dequantized tensors (cached as float64
+    or float32, the same float32 values either way) are reused."""
+    f = source if source is not None else GGUFFile(src, cache_dtype=np.float32)
     w = gguf.GGUFWriter(str(dst), f.get("general.architecture"))
     for key, field in f.reader.fields.items():
         if key.startswith("GGUF.") or key == "general.architecture":
@@ -300,11 +302,16 @@ def write_f32_copy(src: str, dst: str) -> None:
         vtype = field.types[0]
         sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
         w.add_key_value(key, field.contents(), vtype, sub)
-    for name in f.tensors:
-        w.add_tensor(name, np.ascontiguousarray(f.tensor(name), dtype=np.float32))
+    # Tensor infos first, then the data one tensor at a time, so that no more than one
+    # float32 copy is held at once (a 0.5B model is 2 GB in F32).
+    for name, t in f.tensors.items():
+        shape = tuple(int(d) for d in reversed(t.shape.tolist()))
+        w.add_tensor_info(name, shape, np.dtype(np.float32), 4 * int(t.n_elements))
     w.write_header_to_file()
     w.write_kv_data_to_file()
-    w.write_tensors_to_file()
+    w.write_ti_data_to_file()
+    for name in f.tensors:
+        w.write_tensor_data(np.ascontiguousarray(f.tensor(name), dtype=np.float32))
     w.close()
 
 # ---------------------------------------------------------------------------------------

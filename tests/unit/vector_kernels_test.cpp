@@ -131,7 +131,7 @@ TEST(Attention, MatchesNaiveOverScrambledBlocks) {
   }
 }
 
-// Direct double-precision causal attention over the block table.
+// Direct double-precision causal attention over the block table (within a.window if set).
 std::vector<double> naive_attention(const AttentionArgs& a) {
   const int64_t heads = a.num_heads, dim = a.head_dim, group = heads / a.num_kv_heads;
   const int64_t bs = a.kv.block_size;
@@ -139,19 +139,20 @@ std::vector<double> naive_attention(const AttentionArgs& a) {
   for (int64_t t = 0; t < a.num_tokens; ++t) {
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t kvh = h / group, keys = (int64_t)a.positions[t] + 1;
+      const int64_t first = a.window > 0 ? std::max<int64_t>(0, keys - a.window) : 0;
       const float* q = a.q + t * a.q_stride + h * dim;
-      std::vector<double> s(keys);
+      std::vector<double> s(keys, 0.0);
       double mx = -1e300, sum = 0;
-      for (int64_t j = 0; j < keys; ++j) {
+      for (int64_t j = first; j < keys; ++j) {
         const float* kr = a.kv.k_row(a.block_table[j / bs], j % bs) + kvh * dim;
         double acc = 0;
         for (int64_t d = 0; d < dim; ++d) acc += (double)q[d] * kr[d];
         s[j] = acc * a.scale;
         mx = std::max(mx, s[j]);
       }
-      for (auto& x : s) sum += (x = std::exp(x - mx));
+      for (int64_t j = first; j < keys; ++j) sum += (s[j] = std::exp(s[j] - mx));
       double* o = &out[(t * heads + h) * dim];
-      for (int64_t j = 0; j < keys; ++j) {
+      for (int64_t j = first; j < keys; ++j) {
         const float* vr = a.kv.v_row(a.block_table[j / bs], j % bs) + kvh * dim;
         for (int64_t d = 0; d < dim; ++d) o[d] += s[j] / sum * vr[d];
       }
@@ -293,6 +294,96 @@ TEST_P(AttentionTest, RescalesAndReusesScratch) {
     const std::vector<double> expect = naive_attention(a);
     for (size_t i = 0; i < out.size(); ++i)
       ASSERT_NEAR(out[i], expect[i], 1e-4 * (1 + std::fabs(expect[i]))) << "n " << n << " i " << i;
+  }
+}
+
+// A sliding window on every ISA against the double-precision definition and the scalar
+// kernel: windows inside one chunk, across chunk and block edges, of one key, wider than
+// the context; prefill tiles whose rows' windows start in different chunks (the by-key
+// layout at 9+ rows and the by-row layout below), runs that start mid-sequence and decode
+// at depth (the context split across tasks, some splits seeing no key of a row).
+TEST_P(AttentionTest, SlidingWindowMatchesNaiveAndScalar) {
+  const Isa isa = GetParam();
+  if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not available on this CPU";
+  struct WindowCase {
+    int64_t kv_heads, group, dim, block_size, first, num_tokens, window;
+  };
+  const WindowCase cases[] = {
+      {1, 4, 64, 16, 0, 70, 5},      // prefill, Gemma-like group, window inside a chunk
+      {2, 3, 64, 16, 45, 37, 33},    // mid-sequence, window just over a chunk
+      {1, 1, 32, 16, 0, 40, 32},     // MHA, window of exactly one chunk: by-row tiles
+      {2, 1, 80, 5, 13, 50, 1},      // each token sees only itself
+      {1, 4, 256, 16, 700, 1, 512},  // decode at depth, Gemma 3 270M's head size and window
+      {1, 4, 256, 16, 511, 3, 512},  // the window's edge reaches position 0 and then leaves it
+      {2, 4, 128, 7, 250, 2, 100},   // decode, odd block size
+      {1, 3, 20, 3, 0, 19, 1000},    // window wider than the context: full attention
+      {2, 2, 24, 4, 40, 6, 7},       // head size not a multiple of the vector width
+  };
+  std::mt19937 rng(17);
+  for (const WindowCase& c : cases) {
+    SCOPED_TRACE("kv_heads " + std::to_string(c.kv_heads) + " group " + std::to_string(c.group) +
+                 " dim " + std::to_string(c.dim) + " positions " + std::to_string(c.first) + ".." +
+                 std::to_string(c.first + c.num_tokens) + " window " + std::to_string(c.window));
+    const int64_t heads = c.kv_heads * c.group, row = c.kv_heads * c.dim;
+    const int64_t ctx = c.first + c.num_tokens;
+    const int64_t logical_blocks = (ctx + c.block_size - 1) / c.block_size;
+    const int64_t num_blocks = logical_blocks + 2;
+    auto kpool = random_vector(num_blocks * c.block_size * row, rng, 2.0f);
+    auto vpool = random_vector(num_blocks * c.block_size * row, rng);
+    std::vector<int32_t> physical(num_blocks);
+    std::iota(physical.begin(), physical.end(), 0);
+    std::shuffle(physical.begin(), physical.end(), rng);
+    std::vector<int32_t> table(physical.begin(), physical.begin() + logical_blocks);
+    auto q = random_vector(c.num_tokens * heads * c.dim, rng, 2.0f);
+    std::vector<int32_t> positions(c.num_tokens);
+    std::iota(positions.begin(), positions.end(), (int32_t)c.first);
+
+    AttentionArgs a;
+    a.q = q.data();
+    a.q_stride = heads * c.dim;
+    a.out_stride = heads * c.dim;
+    a.positions = positions.data();
+    a.num_tokens = c.num_tokens;
+    a.num_heads = heads;
+    a.num_kv_heads = c.kv_heads;
+    a.head_dim = c.dim;
+    a.scale = 1.0f / std::sqrt((float)c.dim);
+    a.window = c.window;
+    a.kv = KvPoolView{kpool.data(), vpool.data(), c.block_size, row};
+    a.block_table = table.data();
+    const std::vector<double> expect = naive_attention(a);
+    // The window must matter where it drops at least half the context.
+    AttentionArgs full = a;
+    full.window = 0;
+    const std::vector<double> unwindowed = naive_attention(full);
+    double window_effect = 0;
+    for (size_t i = 0; i < expect.size(); ++i)
+      window_effect = std::max(window_effect, std::abs(expect[i] - unwindowed[i]));
+    if (2 * c.window <= ctx) {
+      EXPECT_GT(window_effect, 1e-2);
+    }
+
+    auto run = [&](Isa run_isa, int threads) {
+      std::vector<float> out(c.num_tokens * heads * c.dim, -7.0f);
+      a.out = out.data();
+      ThreadPool pool(threads);
+      AttentionScratch scratch;
+      attention(a, pool, scratch, run_isa);
+      return out;
+    };
+    const std::vector<float> scalar = run(Isa::kScalar, 1);
+    std::vector<float> one_thread;
+    for (int threads : {1, 3}) {
+      const std::vector<float> out = run(isa, threads);
+      for (size_t i = 0; i < out.size(); ++i) {
+        ASSERT_NEAR(out[i], expect[i], 1e-4) << "i " << i;
+        ASSERT_NEAR(out[i], scalar[i], 2e-5) << "i " << i;
+      }
+      if (threads == 1)
+        one_thread = out;
+      else
+        EXPECT_EQ(0, std::memcmp(out.data(), one_thread.data(), out.size() * sizeof(float)));
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -11,7 +12,7 @@
 namespace kiln::cpu {
 namespace {
 
-// NOTE: 48 rows keeps a tile's query, output and scores (~40 KB at head_dim 64) next to
+// NOTE: 48 rows keeps a tile's query, output and scores (~30 KB at head_dim 64) next to
 // the K/V chunk in L1/L2 and gives the many-row kernel three full AVX-512 row vectors for
 // SmolLM2's 3 query heads per KV head (16 tokens).
 constexpr int64_t kTileRows = 48;
@@ -39,7 +40,12 @@ Plan make_plan(const AttentionArgs& a) {
   p.max_rows = p.tile_tokens * p.group;
   int32_t max_pos = 0;
   for (int64_t t = 0; t < a.num_tokens; ++t) max_pos = std::max(max_pos, a.positions[t]);
-  const int64_t max_chunks = ((int64_t)max_pos + kAttendChunkKeys) / kAttendChunkKeys;
+  int64_t max_chunks = ((int64_t)max_pos + kAttendChunkKeys) / kAttendChunkKeys;
+  // A window bounds the keys a tile visits: the tile's span plus the window, in chunks,
+  // plus one for a start that is not chunk-aligned.
+  if (a.window > 0)
+    max_chunks = std::min(
+        max_chunks, (a.window + p.tile_tokens - 1 + kAttendChunkKeys - 1) / kAttendChunkKeys + 1);
   const int64_t base_tasks = p.num_tiles * a.num_kv_heads;
   p.splits = 1;
   if (base_tasks < kTargetTasks)
@@ -75,6 +81,31 @@ ThreadBuffers thread_buffers(float* base, const Plan& p, int64_t dim) {
 // A split's partial result per row: [rows][dim] output, then max and sum per row.
 int64_t partial_floats(const Plan& p, int64_t dim) { return p.max_rows * (dim + 2); }
 
+// Combines the splits of one (tile, KV head), each rescaled to the overall maximum, into
+// out (row r at out + (r / group) * out_stride + (r % group) * dim).
+void merge_splits(const float* partials, const Plan& p, int64_t rows, int64_t dim, float* out,
+                  int64_t out_stride) {
+  const int64_t stride = partial_floats(p, dim);
+  for (int64_t r = 0; r < rows; ++r) {
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int64_t s = 0; s < p.splits; ++s)
+      mx = std::max(mx, partials[s * stride + p.max_rows * dim + r]);
+    float* dst = out + r / p.group * out_stride + r % p.group * dim;
+    std::fill(dst, dst + dim, 0.0f);
+    float sum = 0;
+    for (int64_t s = 0; s < p.splits; ++s) {
+      const float* part = partials + s * stride;
+      const float l = part[p.max_rows * (dim + 1) + r];
+      if (l == 0) continue;  // no key of this split is visible to the row
+      const float w = std::exp(part[p.max_rows * dim + r] - mx);
+      sum += l * w;
+      for (int64_t d = 0; d < dim; ++d) dst[d] += part[r * dim + d] * w;
+    }
+    const float inv = sum > 0 ? 1.0f / sum : 0.0f;
+    for (int64_t d = 0; d < dim; ++d) dst[d] *= inv;
+  }
+}
+
 }  // namespace
 
 void attention(const AttentionArgs& a, ThreadPool& pool, AttentionScratch& scratch, Isa isa) {
@@ -89,11 +120,16 @@ void attention(const AttentionArgs& a, ThreadPool& pool, AttentionScratch& scrat
   scratch.thread_positions.resize(pool.num_threads());
   for (auto& f : scratch.thread_floats)
     if ((int64_t)f.size() < per_thread) f.resize(per_thread);
+  // Per row: its position, then (with a window) its first visible position.
+  const int64_t positions_per_thread = (a.window > 0 ? 2 : 1) * plan.max_rows;
   for (auto& v : scratch.thread_positions)
-    if ((int64_t)v.size() < plan.max_rows) v.resize(plan.max_rows);
+    if ((int64_t)v.size() < positions_per_thread) v.resize(positions_per_thread);
   const int64_t partial_stride = partial_floats(plan, dim);
-  if (plan.splits > 1 && (int64_t)scratch.partials.size() < plan.num_tasks * partial_stride)
-    scratch.partials.resize(plan.num_tasks * partial_stride);
+  if (plan.splits > 1) {
+    if ((int64_t)scratch.partials.size() < plan.num_tasks * partial_stride)
+      scratch.partials.resize(plan.num_tasks * partial_stride);
+    scratch.splits_done.assign(plan.num_tiles * a.num_kv_heads, 0);
+  }
 
   pool.parallel_for(plan.num_tasks, [&](int64_t task, int thread) {
     // Last tiles first: under a causal mask they have the most keys, and starting them
@@ -106,11 +142,16 @@ void attention(const AttentionArgs& a, ThreadPool& pool, AttentionScratch& scrat
     const int64_t rows = num_tile_tokens * plan.group;
     ThreadBuffers b = thread_buffers(scratch.thread_floats[thread].data(), plan, dim);
     int32_t* row_pos = scratch.thread_positions[thread].data();
+    int32_t* row_first_pos = a.window > 0 ? row_pos + plan.max_rows : nullptr;
 
-    int32_t tile_max_pos = 0;
+    int32_t tile_max_pos = 0, tile_first_pos = 0;
     for (int64_t r = 0; r < rows; ++r) {
       row_pos[r] = a.positions[t0 + r / plan.group];
       tile_max_pos = std::max(tile_max_pos, row_pos[r]);
+      if (row_first_pos) {
+        row_first_pos[r] = (int32_t)std::max<int64_t>(0, (int64_t)row_pos[r] - a.window + 1);
+        tile_first_pos = r == 0 ? row_first_pos[r] : std::min(tile_first_pos, row_first_pos[r]);
+      }
     }
     QueryTile qt;
     qt.src = a.q + t0 * a.q_stride + kv_head * plan.group * dim;
@@ -132,18 +173,21 @@ void attention(const AttentionArgs& a, ThreadPool& pool, AttentionScratch& scrat
     std::fill(b.m, b.m + rows, -std::numeric_limits<float>::infinity());
     std::fill(b.l, b.l + rows, 0.0f);
 
-    // This split's share of the chunks up to the tile's last position; chunks above the
-    // causal diagonal of every row are never visited.
+    // This split's share of the chunks from the tile's first visible position to its last;
+    // chunks above the causal diagonal of every row, or before every row's window, are
+    // never visited.
     const int64_t num_keys = (int64_t)tile_max_pos + 1;
-    const int64_t num_chunks = (num_keys + kAttendChunkKeys - 1) / kAttendChunkKeys;
-    const int64_t chunk_begin = split * num_chunks / plan.splits;
-    const int64_t chunk_end = (split + 1) * num_chunks / plan.splits;
+    const int64_t first_chunk = tile_first_pos / kAttendChunkKeys;
+    const int64_t num_chunks = (num_keys + kAttendChunkKeys - 1) / kAttendChunkKeys - first_chunk;
+    const int64_t chunk_begin = first_chunk + split * num_chunks / plan.splits;
+    const int64_t chunk_end = first_chunk + (split + 1) * num_chunks / plan.splits;
     const int64_t col = kv_head * dim;
 
     std::array<const float*, kAttendChunkKeys> k_rows, v_rows;
     AttendChunk c;
     c.q = b.q;
     c.row_pos = row_pos;
+    c.row_first_pos = row_first_pos;
     c.num_rows = rows;
     c.head_dim = dim;
     c.k_rows = k_rows.data();
@@ -166,43 +210,23 @@ void attention(const AttentionArgs& a, ThreadPool& pool, AttentionScratch& scrat
       kern.attend_chunk(c);
     }
 
+    float* out = a.out + t0 * a.out_stride + kv_head * plan.group * dim;
     if (plan.splits == 1) {
       for (int64_t r = 0; r < rows; ++r) {
-        const int64_t tt = r / plan.group, hh = r % plan.group;
-        float* out = a.out + (t0 + tt) * a.out_stride + (kv_head * plan.group + hh) * dim;
+        float* dst = out + r / plan.group * a.out_stride + r % plan.group * dim;
         const float inv = b.l[r] > 0 ? 1.0f / b.l[r] : 0.0f;
-        for (int64_t d = 0; d < dim; ++d) out[d] = b.o[r * dim + d] * inv;
+        for (int64_t d = 0; d < dim; ++d) dst[d] = b.o[r * dim + d] * inv;
       }
+      return;
     }
-  });
-  if (plan.splits == 1) return;
-
-  // Merge the splits of each (tile, KV head): rescale every split to the overall maximum.
-  pool.parallel_for(plan.num_tiles * a.num_kv_heads, [&](int64_t job, int) {
-    const int64_t tile = plan.num_tiles - 1 - job / a.num_kv_heads;
-    const int64_t kv_head = job % a.num_kv_heads;
-    const int64_t t0 = tile * plan.tile_tokens;
-    const int64_t rows = std::min(plan.tile_tokens, a.num_tokens - t0) * plan.group;
-    const float* first = scratch.partials.data() + job * plan.splits * partial_stride;
-    for (int64_t r = 0; r < rows; ++r) {
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t s = 0; s < plan.splits; ++s)
-        mx = std::max(mx, first[s * partial_stride + plan.max_rows * dim + r]);
-      const int64_t tt = r / plan.group, hh = r % plan.group;
-      float* out = a.out + (t0 + tt) * a.out_stride + (kv_head * plan.group + hh) * dim;
-      std::fill(out, out + dim, 0.0f);
-      float sum = 0;
-      for (int64_t s = 0; s < plan.splits; ++s) {
-        const float* part = first + s * partial_stride;
-        const float l = part[plan.max_rows * (dim + 1) + r];
-        if (l == 0) continue;  // no key of this split is visible to the row
-        const float w = std::exp(part[plan.max_rows * dim + r] - mx);
-        sum += l * w;
-        for (int64_t d = 0; d < dim; ++d) out[d] += part[r * dim + d] * w;
-      }
-      const float inv = sum > 0 ? 1.0f / sum : 0.0f;
-      for (int64_t d = 0; d < dim; ++d) out[d] *= inv;
-    }
+    // The last split of this (tile, KV head) to finish merges them all.
+    // NOTE: merging here rather than in a second parallel_for saves a barrier, which costs
+    // a scheduler time slice whenever a worker is descheduled on a busy machine.
+    const int64_t job = task / plan.splits;
+    if (std::atomic_ref<int32_t>(scratch.splits_done[job])
+            .fetch_add(1, std::memory_order_acq_rel) == plan.splits - 1)
+      merge_splits(scratch.partials.data() + job * plan.splits * partial_stride, plan, rows, dim,
+                   out, a.out_stride);
   });
 }
 

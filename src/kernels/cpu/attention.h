@@ -31,12 +31,15 @@ struct AttentionArgs {
   int64_t q_stride = 0;
   float* out = nullptr;  // [num_tokens][out_stride]
   int64_t out_stride = 0;
-  const int32_t* positions = nullptr;  // query token t attends to kv positions [0, positions[t]]
+  const int32_t* positions = nullptr;  // query token t attends to kv positions <= positions[t]
   int64_t num_tokens = 0;
   int64_t num_heads = 0;
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
   float scale = 1.0f;
+  // A sliding window (Gemma's local layers): > 0, query t sees only kv positions
+  // [positions[t] - window + 1, positions[t]]; 0, every position up to positions[t].
+  int64_t window = 0;
   KvPoolView kv;
   const int32_t* block_table = nullptr;
 };
@@ -49,12 +52,14 @@ struct AttentionScratch {
   std::vector<std::vector<float>> thread_floats;
   std::vector<std::vector<int32_t>> thread_positions;
   std::vector<float> partials;
+  std::vector<int32_t> splits_done;  // per (tile, KV head); updated through std::atomic_ref
 };
 
 // Flash-style attention: a task takes one KV head and a tile of consecutive query tokens
 // with all the query heads that share that KV head, walks the tile's keys in chunks with an
 // online softmax (so K and V rows are read once per tile, not once per query head and
-// token), and skips the chunks above the causal diagonal. When there are few tiles (decode,
+// token), and skips the chunks above the causal diagonal (and, with a sliding window, those
+// before every row's window). When there are few tiles (decode,
 // short prompts) each tile's context is also split across tasks and merged at the end.
 // The split depends on the shapes only, never on the thread count, so results are the same
 // bits for any number of threads. Requires num_heads % num_kv_heads == 0 and every

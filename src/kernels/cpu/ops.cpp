@@ -52,8 +52,29 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   vector_kernels(best_isa()).silu_mul(gate, up, n);
 }
 
+void gelu_tanh_mul(float* gate, const float* up, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = gate[i];
+    gate[i] = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x))) * up[i];
+  }
+}
+
 void add_inplace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void add_bias(float* x, const float* bias, int64_t num_rows, int64_t dim) {
+  for (int64_t r = 0; r < num_rows; ++r) add_inplace(x + r * dim, bias, dim);
+}
+
+void scale_inplace(float* x, float scale, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= scale;
+}
+
+void softcap(float* x, float cap, int64_t n) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
 }
 
 }  // namespace kiln::cpu

@@ -25,7 +25,20 @@ void rope(float* x, int64_t num_tokens, int64_t row_stride, int64_t num_heads, i
 // gate[i] = silu(gate[i]) * up[i], with the best kernels allowed.
 void silu_mul(float* gate, const float* up, int64_t n);
 
+// gate[i] = gelu(gate[i]) * up[i] with GELU's tanh approximation
+// (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))): Gemma's GeGLU.
+void gelu_tanh_mul(float* gate, const float* up, int64_t n);
+
 // x[i] += y[i]
 void add_inplace(float* x, const float* y, int64_t n);
+
+// x[r][i] += bias[i] for num_rows rows of dim floats.
+void add_bias(float* x, const float* bias, int64_t num_rows, int64_t dim);
+
+// x[i] *= scale
+void scale_inplace(float* x, float scale, int64_t n);
+
+// x[i] = cap * tanh(x[i] / cap): soft-capping of logits (cap > 0).
+void softcap(float* x, float cap, int64_t n);
 
 }  // namespace kiln::cpu

@@ -38,6 +38,9 @@ inline int64_t attend_query_floats(int64_t num_rows, int64_t head_dim) {
 struct AttendChunk {
   const float* q = nullptr;          // the tile as load_queries of the same ISA laid it out
   const int32_t* row_pos = nullptr;  // [num_rows]: row r sees kv positions <= row_pos[r]
+  // [num_rows], or null: row r sees kv positions >= row_first_pos[r] (a sliding window).
+  // Null: every position from 0.
+  const int32_t* row_first_pos = nullptr;
   int64_t num_rows = 0;
   int64_t head_dim = 0;
   int64_t kv_pos = 0;    // kv position of key 0

@@ -271,16 +271,25 @@ void softmax_by_key(const AttendChunk& a, float* st, int64_t padded, float* alph
   const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t r0 = 0; r0 < a.num_rows; r0 += 8) {
     const __m256i rows = low_mask(a.num_rows - r0);
-    // Key c is visible to a row when c < row_pos - kv_pos + 1; lanes past num_rows see none.
+    // Key c is visible to a row when start <= c < limit, limit = row_pos - kv_pos + 1 and
+    // start = row_first_pos - kv_pos (0 without a window); lanes past num_rows see none.
     const __m256i limit =
         _mm256_and_si256(rows, _mm256_sub_epi32(_mm256_maskload_epi32(a.row_pos + r0, rows),
                                                 _mm256_set1_epi32((int)a.kv_pos - 1)));
+    const __m256i start = a.row_first_pos
+                              ? _mm256_sub_epi32(_mm256_maskload_epi32(a.row_first_pos + r0, rows),
+                                                 _mm256_set1_epi32((int)a.kv_pos))
+                              : _mm256_setzero_si256();
+    auto visible = [&](int64_t c) {
+      const __m256i cv = _mm256_set1_epi32((int)c);
+      return _mm256_castsi256_ps(
+          _mm256_andnot_si256(_mm256_cmpgt_epi32(start, cv), _mm256_cmpgt_epi32(limit, cv)));
+    };
     const __m256 m_old =
         _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(a.m + r0, rows), _mm256_castsi256_ps(rows));
     __m256 mx = m_old;
     for (int64_t c = 0; c < a.num_keys; ++c) {
-      const __m256 valid =
-          _mm256_castsi256_ps(_mm256_cmpgt_epi32(limit, _mm256_set1_epi32((int)c)));
+      const __m256 valid = visible(c);
       mx = _mm256_blendv_ps(mx, _mm256_max_ps(mx, _mm256_loadu_ps(st + c * padded + r0)), valid);
     }
     // Rows that have seen no key yet keep -inf; give exp a finite maximum to subtract.
@@ -290,8 +299,7 @@ void softmax_by_key(const AttendChunk& a, float* st, int64_t padded, float* alph
         _mm256_blendv_ps(_mm256_set1_ps(1.0f), vec_exp(_mm256_sub_ps(m_old, mx_safe)), seen);
     __m256 sum = _mm256_setzero_ps();
     for (int64_t c = 0; c < a.num_keys; ++c) {
-      const __m256 valid =
-          _mm256_castsi256_ps(_mm256_cmpgt_epi32(limit, _mm256_set1_epi32((int)c)));
+      const __m256 valid = visible(c);
       float* sp = st + c * padded + r0;
       const __m256 p = _mm256_and_ps(valid, vec_exp(_mm256_sub_ps(_mm256_loadu_ps(sp), mx_safe)));
       _mm256_storeu_ps(sp, p);
@@ -312,7 +320,9 @@ void softmax_by_row(const AttendChunk& a, float* s, float* alpha) {
   for (int64_t r = 0; r < a.num_rows; ++r) {
     float* sr = s + r * kAttendChunkKeys;
     const int64_t num_valid = std::clamp<int64_t>(a.row_pos[r] - a.kv_pos + 1, 0, a.num_keys);
-    if (num_valid == 0) {
+    const int64_t first =
+        a.row_first_pos ? std::clamp<int64_t>(a.row_first_pos[r] - a.kv_pos, 0, num_valid) : 0;
+    if (first == num_valid) {
       for (int i = 0; i < kVecs; ++i) _mm256_storeu_ps(sr + 8 * i, _mm256_setzero_ps());
       alpha[r] = 1.0f;
       continue;
@@ -320,7 +330,8 @@ void softmax_by_row(const AttendChunk& a, float* s, float* alpha) {
     __m256 x[kVecs], valid[kVecs];
     __m256 vmax = neg_inf;
     for (int i = 0; i < kVecs; ++i) {
-      valid[i] = _mm256_castsi256_ps(low_mask(num_valid - 8 * i));
+      valid[i] = _mm256_castsi256_ps(
+          _mm256_andnot_si256(low_mask(first - 8 * i), low_mask(num_valid - 8 * i)));
       x[i] = _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(sr + 8 * i), valid[i]);
       vmax = _mm256_max_ps(vmax, x[i]);
     }

@@ -297,15 +297,24 @@ void softmax_by_key(const AttendChunk& a, float* st, int64_t padded, float* alph
   const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t r0 = 0; r0 < a.num_rows; r0 += 16) {
     const __mmask16 rows = low_mask(a.num_rows - r0);
-    // Key c is visible to a row when c < row_pos - kv_pos + 1; lanes past num_rows see none.
+    // Key c is visible to a row when start <= c < limit, limit = row_pos - kv_pos + 1 and
+    // start = row_first_pos - kv_pos (0 without a window); lanes past num_rows see none.
     const __m512i limit = _mm512_mask_sub_epi32(_mm512_setzero_si512(), rows,
                                                 _mm512_maskz_loadu_epi32(rows, a.row_pos + r0),
                                                 _mm512_set1_epi32((int)a.kv_pos - 1));
+    const __m512i start =
+        a.row_first_pos ? _mm512_sub_epi32(_mm512_maskz_loadu_epi32(rows, a.row_first_pos + r0),
+                                           _mm512_set1_epi32((int)a.kv_pos))
+                        : _mm512_setzero_si512();
+    auto visible = [&](int64_t c) {
+      const __m512i cv = _mm512_set1_epi32((int)c);
+      return _mm512_mask_cmple_epi32_mask(_mm512_cmpgt_epi32_mask(limit, cv), start, cv);
+    };
     const __m512 m_old = _mm512_mask_loadu_ps(neg_inf, rows, a.m + r0);
     const int64_t num_keys = a.num_keys;
     __m512 mx = m_old;
     for (int64_t c = 0; c < num_keys; ++c) {
-      const __mmask16 valid = _mm512_cmpgt_epi32_mask(limit, _mm512_set1_epi32((int)c));
+      const __mmask16 valid = visible(c);
       mx = _mm512_mask_max_ps(mx, valid, mx, _mm512_loadu_ps(st + c * padded + r0));
     }
     // Rows that have seen no key yet keep -inf; give exp a finite maximum to subtract.
@@ -315,7 +324,7 @@ void softmax_by_key(const AttendChunk& a, float* st, int64_t padded, float* alph
         _mm512_mask_blend_ps(seen, _mm512_set1_ps(1.0f), vec_exp(_mm512_sub_ps(m_old, mx_safe)));
     __m512 sum = _mm512_setzero_ps();
     for (int64_t c = 0; c < num_keys; ++c) {
-      const __mmask16 valid = _mm512_cmpgt_epi32_mask(limit, _mm512_set1_epi32((int)c));
+      const __mmask16 valid = visible(c);
       float* sp = st + c * padded + r0;
       const __m512 p =
           _mm512_maskz_mov_ps(valid, vec_exp(_mm512_sub_ps(_mm512_loadu_ps(sp), mx_safe)));
@@ -336,13 +345,16 @@ void softmax_by_row(const AttendChunk& a, float* s, float* alpha) {
   for (int64_t r = 0; r < a.num_rows; ++r) {
     float* sr = s + r * kAttendChunkKeys;
     const int64_t num_valid = std::clamp<int64_t>(a.row_pos[r] - a.kv_pos + 1, 0, a.num_keys);
-    if (num_valid == 0) {
+    const int64_t first =
+        a.row_first_pos ? std::clamp<int64_t>(a.row_first_pos[r] - a.kv_pos, 0, num_valid) : 0;
+    if (first == num_valid) {
       _mm512_storeu_ps(sr, _mm512_setzero_ps());
       _mm512_storeu_ps(sr + 16, _mm512_setzero_ps());
       alpha[r] = 1.0f;
       continue;
     }
-    const __mmask16 m0 = low_mask(num_valid), m1 = low_mask(num_valid - 16);
+    const __mmask16 m0 = (__mmask16)(low_mask(num_valid) & ~low_mask(first));
+    const __mmask16 m1 = (__mmask16)(low_mask(num_valid - 16) & ~low_mask(first - 16));
     const __m512 s0 = _mm512_mask_loadu_ps(neg_inf, m0, sr);
     const __m512 s1 = _mm512_mask_loadu_ps(neg_inf, m1, sr + 16);
     const float mx = std::max(a.m[r], _mm512_reduce_max_ps(_mm512_max_ps(s0, s1)));

@@ -45,17 +45,19 @@ void load_queries(const QueryTile& t, float* q) {
   }
 }
 
-// The definition of one online-softmax step: each row sees keys [0, num_valid) of the
+// The definition of one online-softmax step: each row sees keys [first, num_valid) of the
 // chunk; a new maximum rescales what the row has accumulated so far.
 void attend_chunk(const AttendChunk& a) {
   const int64_t dim = a.head_dim;
   float* s = a.work;
   for (int64_t r = 0; r < a.num_rows; ++r) {
     const int64_t num_valid = std::clamp<int64_t>(a.row_pos[r] - a.kv_pos + 1, 0, a.num_keys);
-    if (num_valid == 0) continue;
+    const int64_t first =
+        a.row_first_pos ? std::clamp<int64_t>(a.row_first_pos[r] - a.kv_pos, 0, num_valid) : 0;
+    if (first == num_valid) continue;
     const float* q = a.q + r * dim;
     float mx = a.m[r];
-    for (int64_t c = 0; c < num_valid; ++c) {
+    for (int64_t c = first; c < num_valid; ++c) {
       float acc = 0;
       for (int64_t d = 0; d < dim; ++d) acc += q[d] * a.k_rows[c][d];
       s[c] = acc;
@@ -63,12 +65,12 @@ void attend_chunk(const AttendChunk& a) {
     }
     const float alpha = mx == a.m[r] ? 1.0f : std::exp(a.m[r] - mx);
     float sum = 0;
-    for (int64_t c = 0; c < num_valid; ++c) sum += (s[c] = std::exp(s[c] - mx));
+    for (int64_t c = first; c < num_valid; ++c) sum += (s[c] = std::exp(s[c] - mx));
     a.m[r] = mx;
     a.l[r] = a.l[r] * alpha + sum;
     float* o = a.o + r * dim;
     for (int64_t d = 0; d < dim; ++d) o[d] *= alpha;
-    for (int64_t c = 0; c < num_valid; ++c)
+    for (int64_t c = first; c < num_valid; ++c)
       for (int64_t d = 0; d < dim; ++d) o[d] += s[c] * a.v_rows[c][d];
   }
 }
