@@ -364,3 +364,23 @@ def test_sentencepiece_space_prefix_matches_reference(kiln, texts, gemma3, tmp_p
     write_gguf_metadata(path, variant)
     v = dict(v, add_space_prefix=True)
     compare(kiln, str(path), v, sentencepiece_reference(v), texts, parse_special)
+
+
+# Qwen2.5's own byte-level vocabulary (151k tokens) with its qwen2 pre-tokenizer, from the
+# real file (KILN_MODEL_QWEN2; scripts/fetch_models_extra.sh qwen).
+@pytest.fixture(scope="module")
+def qwen2():
+    path = os.environ.get("KILN_MODEL_QWEN2")
+    if not path:
+        pytest.skip("KILN_MODEL_QWEN2 is not set (scripts/fetch_models_extra.sh qwen)")
+    assert os.path.exists(path), f"KILN_MODEL_QWEN2={path} does not exist"
+    meta = read_gguf_metadata(path)
+    v = vocab_of(meta)
+    assert (v["model"], v["pre"]) == ("gpt2", "qwen2")
+    return path, v
+
+
+@pytest.mark.parametrize("parse_special", [True, False], ids=["parse_special", "plain"])
+def test_qwen2_matches_reference(kiln, texts, qwen2, parse_special):
+    path, v = qwen2
+    compare(kiln, path, v, byte_level_reference(v, "qwen2"), texts, parse_special)
