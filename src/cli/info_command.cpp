@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "model/kv_storage.h"
 #include "gguf/file_type.h"
 #include "gguf/reader.h"
 
@@ -221,8 +222,8 @@ json build_report(const gguf::File& f, const InfoOptions& o) {
   if (o.tensors) tensors["list"] = list;
   r["tensors"] = tensors;
 
-  // Memory estimate: weights are mapped; the KV cache holds K and V in F16 for every layer
-  // and position of the context.
+  // Memory estimate: weights are mapped; the KV cache holds K and V (in KvStorage's element
+  // type) for every layer and position of the context.
   json mem = json::object();
   const int64_t n_layer = f.get_int(p + "block_count").value_or(0);
   const int64_t n_ctx = o.ctx_size > 0 ? o.ctx_size : f.get_int(p + "context_length").value_or(0);
@@ -241,7 +242,8 @@ json build_report(const gguf::File& f, const InfoOptions& o) {
     uint64_t kv = 0;
     for (int64_t l = 0; l < n_layer; ++l) {
       kv += static_cast<uint64_t>(heads_kv[static_cast<size_t>(l)]) *
-            static_cast<uint64_t>(k_len + v_len) * static_cast<uint64_t>(n_ctx) * 2;
+            static_cast<uint64_t>(k_len + v_len) * static_cast<uint64_t>(n_ctx) *
+            static_cast<uint64_t>(KvStorage::kBytesPerElement);
     }
     mem["context_length"] = n_ctx;
     mem["kv_cache_bytes"] = kv;
@@ -343,7 +345,8 @@ void print_text(const gguf::File& f, const json& r, const InfoOptions& o) {
                   : "");
   print_row("weights (mapped)", human_bytes(mem["weights_bytes"].get<uint64_t>()));
   if (mem.contains("kv_cache_bytes")) {
-    print_row("KV cache (F16)", human_bytes(mem["kv_cache_bytes"].get<uint64_t>()));
+    print_row((std::string("KV cache (") + KvStorage::kElementType + ")").c_str(),
+              human_bytes(mem["kv_cache_bytes"].get<uint64_t>()));
   }
   if (mem.contains("scratch_bytes")) {
     print_row(("scratch (rough, " + dump(mem["scratch_batch_tokens"]) + "-token batch)").c_str(),

@@ -14,6 +14,10 @@ namespace kiln {
 
 class KvStorage {
  public:
+  // What one stored K or V element takes (float32 rows today).
+  static constexpr int64_t kBytesPerElement = sizeof(float);
+  static constexpr const char* kElementType = "F32";
+
   KvStorage(const ModelConfig& config, int64_t num_blocks, int64_t block_size);
   KvStorage(const KvStorage&) = delete;
   KvStorage& operator=(const KvStorage&) = delete;
@@ -36,7 +40,7 @@ class KvStorage {
 
   // Bytes one token's K and V take across all layers.
   static int64_t bytes_per_token(const ModelConfig& config) {
-    return 2 * config.num_layers * config.num_kv_heads * config.head_dim * (int64_t)sizeof(float);
+    return 2 * config.num_layers * config.num_kv_heads * config.head_dim * kBytesPerElement;
   }
 
  private:
