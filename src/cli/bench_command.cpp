@@ -1,6 +1,7 @@
 // `kiln bench offline MODEL`: prompt-processing and generation throughput of one sequence,
 // measured like llama-bench's pp/tg tests (random token ids, no sampling) so the figures
-// compare directly with llama.cpp's.
+// compare directly with llama.cpp's. With --requests N it drives the serving engine
+// instead (bench_engine.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench_engine.h"
 #include "cli/commands.h"
 #include "cli/loaded_model.h"
 #include "engine/session.h"
@@ -24,6 +26,7 @@ struct BenchOptions {
   std::vector<int> threads{1, 2};
   int repeats = 3;
   bool json = false;
+  EngineBenchOptions engine;  // used when engine.requests > 0
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -45,7 +48,7 @@ int run_offline(const BenchOptions& o) {
     std::uniform_int_distribution<int32_t> pick(0, (int32_t)vocab - 1);
     std::vector<int32_t> prompt(o.prompt_tokens);
     for (auto& id : prompt) id = pick(rng);
-    Session session(*loaded->model, std::max(o.prompt_tokens, o.gen_tokens) + 1);
+    Session session(*loaded->model, std::max(o.prompt_tokens, o.gen_tokens) + 1, o.engine.engine.kv_cache_dtype);
 
     auto run_pp = [&]() -> double {
       session.reset();
@@ -114,7 +117,36 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   offline->add_option("-r,--repeats", opts->repeats, "timed repeats (median reported)")
       ->check(CLI::Range(1, 1000));
   offline->add_flag("--json", opts->json, "one JSON line per thread count");
-  offline->callback([opts, &exit_code] { exit_code = run_offline(*opts); });
+  EngineBenchOptions& e = opts->engine;
+  e.requests = 0;
+  offline->add_option("--requests", e.requests,
+                      "drive the serving engine with this many requests (default: the "
+                      "one-sequence pp/tg measurement)")
+      ->check(CLI::Range(0, 1 << 20));
+  offline->add_option("--concurrency", e.concurrency, "with --requests: requests in flight")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 16));
+  offline->add_option("--shared-prefix-tokens", e.shared_prefix_tokens,
+                      "with --requests: every prompt starts with the same this many tokens")
+      ->check(CLI::Range(0, 1 << 20));
+  offline->add_option("--length-spread", e.length_spread,
+                      "with --requests: lengths drawn from [1-s, 1+s] x -p / -n")
+      ->check(CLI::Range(0.0, 1.0));
+  offline->add_option("--seed", e.seed, "with --requests: seed of the random prompts");
+  add_engine_flags(offline, e.engine);
+  offline->callback([opts, &exit_code] {
+    if (opts->engine.requests > 0) {
+      EngineBenchOptions e = opts->engine;
+      e.model = opts->model;
+      e.threads = opts->threads.front();
+      e.prompt_tokens = opts->prompt_tokens;
+      e.gen_tokens = opts->gen_tokens;
+      e.json = opts->json;
+      exit_code = run_engine_bench(e);
+      return;
+    }
+    exit_code = run_offline(*opts);
+  });
 }
 
 }  // namespace kiln::cli

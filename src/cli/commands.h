@@ -2,8 +2,24 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "model/kv_storage.h"
 
 namespace kiln::cli {
+
+// `--kv-cache-dtype f32|f16|bf16` (default: dtype's initial value, f16 by convention) for
+// the commands that hold a KV cache; a bad name is a usage error naming the valid ones.
+inline CLI::Option* add_kv_cache_dtype_option(CLI::App* cmd, KvDType& dtype) {
+  return cmd
+      ->add_option_function<std::string>(
+          "--kv-cache-dtype", [&dtype](const std::string& name) { dtype = parse_kv_dtype(name).value(); },
+          "KV cache element type: f32, f16 (default) or bf16")
+      ->check([](const std::string& name) {
+        auto r = parse_kv_dtype(name);
+        return r.ok() ? std::string() : r.message();
+      });
+}
 
 // Each returns after adding its subcommand; the callback sets the process exit code.
 void register_info_command(CLI::App& app, int& exit_code);
@@ -13,5 +29,7 @@ void register_logits_command(CLI::App& app, int& exit_code);
 void register_bench_command(CLI::App& app, int& exit_code);
 void register_tokenize_command(CLI::App& app, int& exit_code);
 void register_template_command(CLI::App& app, int& exit_code);
+void register_serve_command(CLI::App& app, int& exit_code);
+void register_batch_command(CLI::App& app, int& exit_code);
 
 }  // namespace kiln::cli

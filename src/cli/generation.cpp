@@ -5,31 +5,36 @@
 
 namespace kiln::cli {
 
-StatusOr<GenerationResult> stream_generation(Session& session, Sampler& sampler,
-                                             const Tokenizer& tokenizer, int max_tokens,
+StatusOr<GenerationResult> stream_generation(Engine& engine, GenerationRequest request,
                                              const std::atomic<bool>* stop) {
+  auto stream = engine.submit(std::move(request));
+  if (!stream.ok()) return stream.status();
   GenerationResult result;
-  IncrementalDecoder decoder(tokenizer, /*skip_special=*/true);
-  auto emit = [&](const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
+  bool cancelled = false;
+  // Tokens arrive every few milliseconds, so checking `stop` between reads is prompt enough.
+  while (auto out = (*stream)->next()) {
+    const SampleOutput& s = out->samples[0];
+    std::fwrite(s.text.data(), 1, s.text.size(), stdout);
     std::fflush(stdout);
-    result.text += text;
-  };
-  const auto start = std::chrono::steady_clock::now();
-  while (result.num_tokens < max_tokens && session.num_tokens() < session.max_tokens()) {
-    if (stop && stop->load()) {
-      result.interrupted = true;
-      break;
+    result.text += s.text;
+    result.token_ids.insert(result.token_ids.end(), s.token_ids.begin(), s.token_ids.end());
+    if (s.finish_reason == FinishReason::kAbort) result.interrupted = true;
+    if (out->finished) {
+      if (!out->error.ok()) return out->error;
+      using Seconds = std::chrono::duration<double>;
+      const RequestTimes& t = out->times;
+      result.num_prompt_tokens = out->num_prompt_tokens;
+      result.num_cached_tokens = out->num_cached_tokens;
+      if (!result.token_ids.empty()) {
+        result.prompt_seconds = Seconds(t.first_token - t.first_scheduled).count();
+        result.generation_seconds = Seconds(t.finished - t.first_token).count();
+      }
     }
-    const int32_t next = sampler.sample(session.last_logits());
-    ++result.num_tokens;
-    if (tokenizer.is_end_of_generation(next)) break;
-    emit(decoder.push(next));
-    if (Status s = session.append(std::span<const int32_t>(&next, 1)); !s.ok()) return s;
-    result.token_ids.push_back(next);
+    if (!cancelled && stop && stop->load()) {
+      engine.cancel((*stream)->id());
+      cancelled = true;
+    }
   }
-  emit(decoder.flush());
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

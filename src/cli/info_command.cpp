@@ -29,6 +29,7 @@ struct InfoOptions {
   bool metadata = false;
   bool tensors = false;
   int64_t ctx_size = 0;  // 0: the model's context_length
+  KvDType kv_dtype = KvDType::kF16;
 };
 
 // NOTE: the scratch figure assumes this many tokens per forward step (the engine's default
@@ -222,8 +223,8 @@ json build_report(const gguf::File& f, const InfoOptions& o) {
   if (o.tensors) tensors["list"] = list;
   r["tensors"] = tensors;
 
-  // Memory estimate: weights are mapped; the KV cache holds K and V (in KvStorage's element
-  // type) for every layer and position of the context.
+  // Memory estimate: weights are mapped; the KV cache holds K and V (in the element type
+  // --kv-cache-dtype picks) for every layer and position of the context.
   json mem = json::object();
   const int64_t n_layer = f.get_int(p + "block_count").value_or(0);
   const int64_t n_ctx = o.ctx_size > 0 ? o.ctx_size : f.get_int(p + "context_length").value_or(0);
@@ -243,9 +244,10 @@ json build_report(const gguf::File& f, const InfoOptions& o) {
     for (int64_t l = 0; l < n_layer; ++l) {
       kv += static_cast<uint64_t>(heads_kv[static_cast<size_t>(l)]) *
             static_cast<uint64_t>(k_len + v_len) * static_cast<uint64_t>(n_ctx) *
-            static_cast<uint64_t>(KvStorage::kBytesPerElement);
+            static_cast<uint64_t>(cpu::kv_dtype_bytes(o.kv_dtype));
     }
     mem["context_length"] = n_ctx;
+    mem["kv_cache_dtype"] = kv_dtype_name(o.kv_dtype);
     mem["kv_cache_bytes"] = kv;
     total += kv;
   }
@@ -345,7 +347,7 @@ void print_text(const gguf::File& f, const json& r, const InfoOptions& o) {
                   : "");
   print_row("weights (mapped)", human_bytes(mem["weights_bytes"].get<uint64_t>()));
   if (mem.contains("kv_cache_bytes")) {
-    print_row((std::string("KV cache (") + KvStorage::kElementType + ")").c_str(),
+    print_row(("KV cache (" + mem["kv_cache_dtype"].get<std::string>() + ")").c_str(),
               human_bytes(mem["kv_cache_bytes"].get<uint64_t>()));
   }
   if (mem.contains("scratch_bytes")) {
@@ -403,6 +405,7 @@ void register_info_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx-size", opts->ctx_size,
                   "context length for the KV-cache estimate (default: the model's)")
       ->check(CLI::NonNegativeNumber);
+  add_kv_cache_dtype_option(cmd, opts->kv_dtype);
   cmd->callback([opts, &exit_code] { exit_code = run_info(*opts); });
 }
 

@@ -20,6 +20,7 @@ void register_logits_command(CLI::App& app, int& exit_code) {
     int num_generate = 0;
     int threads = 0;
     int batch = 512;
+    KvDType kv_dtype = KvDType::kF16;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
@@ -30,13 +31,15 @@ void register_logits_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0, 100000));
   cmd->add_option("-t,--threads", opts->threads, "compute threads (default: all cores)");
   cmd->add_option("--batch", opts->batch, "max tokens per forward pass")->check(CLI::Range(1, 65536));
+  add_kv_cache_dtype_option(cmd, opts->kv_dtype);
   cmd->callback([opts, &exit_code] {
     auto loaded = load_model(opts->model, opts->threads, opts->batch);
     if (!loaded) {
       exit_code = 1;
       return;
     }
-    Session session(*loaded->model, (int64_t)opts->ids.size() + opts->num_generate);
+    Session session(*loaded->model, (int64_t)opts->ids.size() + opts->num_generate,
+                    opts->kv_dtype);
     if (Status s = session.append(opts->ids); !s.ok()) {
       print_error(opts->model + ": " + s.message());
       exit_code = 1;

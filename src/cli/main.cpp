@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   kiln::cli::register_logits_command(app, exit_code);
   kiln::cli::register_tokenize_command(app, exit_code);
   kiln::cli::register_template_command(app, exit_code);
+  kiln::cli::register_serve_command(app, exit_code);
+  kiln::cli::register_batch_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

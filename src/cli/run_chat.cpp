@@ -16,7 +16,6 @@
 
 #include "chat/chat_template.h"
 #include "cli/generation.h"
-#include "engine/session.h"
 
 namespace kiln::cli {
 namespace {
@@ -57,24 +56,14 @@ std::optional<std::string> read_line(bool interactive) {
   return text;
 }
 
-size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  size_t n = 0;
-  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
-  return n;
-}
-
 class ChatLoop {
  public:
-  ChatLoop(const RunOptions& o, LoadedModel& loaded, const Tokenizer& tokenizer,
-           chat::ChatTemplate tmpl)
-      : o_(o),
-        tokenizer_(tokenizer),
-        template_(std::move(tmpl)),
-        session_(*loaded.model, (int64_t)o.context),
-        sampler_(o.sampling) {
+  ChatLoop(const RunOptions& o, RunningEngine& running, chat::ChatTemplate tmpl)
+      : o_(o), running_(running), template_(std::move(tmpl)) {
     reset();
-    if (tokenizer.bos_id() >= 0) bos_ = std::string(tokenizer.token_text(tokenizer.bos_id()));
-    if (tokenizer.eos_id() >= 0) eos_ = std::string(tokenizer.token_text(tokenizer.eos_id()));
+    const Tokenizer& tok = *running.tokenizer;
+    if (tok.bos_id() >= 0) bos_ = std::string(tok.token_text(tok.bos_id()));
+    if (tok.eos_id() >= 0) eos_ = std::string(tok.token_text(tok.eos_id()));
   }
 
   void reset() {
@@ -83,7 +72,9 @@ class ChatLoop {
       messages_.push_back({{"role", "system"}, {"content", o_.system_prompt}});
   }
 
-  // Answers one user message; false on an error that ends the chat.
+  // Answers one user message; false on an error that ends the chat. The conversation so
+  // far is re-sent every turn; the engine's prefix cache supplies the KV of the part it
+  // has seen, so only the new message is computed.
   bool answer(const std::string& user_text) {
     messages_.push_back({{"role", "user"}, {"content", user_text}});
     auto prompt = chat::apply_chat_template(template_, messages_, nullptr, true, bos_, eos_);
@@ -91,34 +82,29 @@ class ChatLoop {
       print_error("chat template: " + prompt.message());
       return false;
     }
-    std::vector<int32_t> ids = tokenizer_.encode(*prompt, /*add_special=*/false,
-                                                 /*parse_special=*/true);
-    if ((int64_t)ids.size() >= session_.max_tokens()) {
-      print_error("the conversation has " + std::to_string(ids.size()) +
-                  " tokens, more than the context of " + std::to_string(session_.max_tokens()) +
+    GenerationRequest request;
+    request.prompt = running_.tokenizer->encode(*prompt, /*add_special=*/false,
+                                                /*parse_special=*/true);
+    const int32_t context = running_.engine->max_model_len();
+    if ((int64_t)request.prompt.size() >= context) {
+      print_error("the conversation has " + std::to_string(request.prompt.size()) +
+                  " tokens, more than the context of " + std::to_string(context) +
                   " allows; /reset to start over");
       messages_.erase(messages_.size() - 1);
       return true;
     }
-    // Keep the KV of whatever the new prompt shares with what the session already holds,
-    // but recompute at least the last prompt token to get fresh logits.
-    const size_t keep = std::min(common_prefix(history_, ids), ids.size() - 1);
-    session_.truncate((int64_t)keep);
-    history_.resize(keep);
-    if (Status s = session_.append(std::span<const int32_t>(ids).subspan(keep)); !s.ok()) {
-      print_error(s.message());
-      return false;
-    }
-    history_ = ids;
+    request.sampling = o_.sampling;
+    request.sampling.seed = o_.seed + num_answers_++;  // reproducible, different per answer
+    request.sampling.max_tokens =
+        std::min<int32_t>(o_.num_predict, context - (int32_t)request.prompt.size());
     g_stop.store(false);
     g_generating.store(true);
-    auto result = stream_generation(session_, sampler_, tokenizer_, o_.num_predict, &g_stop);
+    auto result = stream_generation(*running_.engine, std::move(request), &g_stop);
     g_generating.store(false);
     if (!result.ok()) {
       print_error(result.message());
       return false;
     }
-    history_.insert(history_.end(), result->token_ids.begin(), result->token_ids.end());
     std::fputs(result->interrupted ? " [stopped]\n" : "\n", stdout);
     std::fflush(stdout);
     messages_.push_back({{"role", "assistant"}, {"content", result->text}});
@@ -127,18 +113,17 @@ class ChatLoop {
 
  private:
   const RunOptions& o_;
-  const Tokenizer& tokenizer_;
+  RunningEngine& running_;
   chat::ChatTemplate template_;
-  Session session_;
-  Sampler sampler_;
   std::string bos_, eos_;
   nlohmann::json messages_;
-  std::vector<int32_t> history_;  // the tokens whose KV the session holds
+  uint64_t num_answers_ = 0;
 };
 
 }  // namespace
 
-int run_chat(const RunOptions& o, LoadedModel& loaded, const Tokenizer& tokenizer) {
+int run_chat(const RunOptions& o, RunningEngine& running) {
+  const LoadedModel& loaded = running.loaded;
   std::string source;
   if (auto text = loaded.file->get_string("tokenizer.chat_template")) {
     source = std::string(*text);
@@ -154,7 +139,7 @@ int run_chat(const RunOptions& o, LoadedModel& loaded, const Tokenizer& tokenize
     print_error(o.model + ": " + tmpl.message());
     return 1;
   }
-  ChatLoop chat(o, loaded, tokenizer, std::move(*tmpl));
+  ChatLoop chat(o, running, std::move(*tmpl));
 
   struct sigaction action {};
   action.sa_handler = on_sigint;

@@ -2,13 +2,24 @@
 // template.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
-#include "cli/loaded_model.h"
+#include "cli/engine_setup.h"
 #include "engine/sampler.h"
+#include "model/kv_storage.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kiln::cli {
+
+// `kiln run`'s own defaults (llama.cpp's), not the OpenAI ones SamplingParams starts with.
+inline SamplingParams cli_sampling_defaults() {
+  SamplingParams p;
+  p.temperature = 0.8f;
+  p.top_k = 40;
+  p.top_p = 0.95f;
+  return p;
+}
 
 struct RunOptions {
   std::string model;
@@ -19,11 +30,13 @@ struct RunOptions {
   int num_predict = 128;
   int threads = 0;
   int context = 4096;
-  SamplingParams sampling;
+  KvDType kv_dtype = KvDType::kF16;
+  SamplingParams sampling = cli_sampling_defaults();
+  uint64_t seed = 0;  // fixed by default, so a run is reproducible
 };
 
 // Interactive (line editing and history through readline when stdin is a terminal) unless
 // a prompt was given, in which case it answers that one message and returns.
-int run_chat(const RunOptions& options, LoadedModel& loaded, const Tokenizer& tokenizer);
+int run_chat(const RunOptions& options, RunningEngine& running);
 
 }  // namespace kiln::cli

@@ -1,69 +1,67 @@
 // `kiln run MODEL -p PROMPT`: stream a continuation of the prompt to stdout, then report
 // prompt and generation speed on stderr. With --chat, a conversation in the model's own
 // chat template (run_chat.cpp).
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/engine_setup.h"
 #include "cli/generation.h"
-#include "cli/loaded_model.h"
 #include "cli/run_chat.h"
-#include "engine/sampler.h"
-#include "engine/session.h"
-#include "tokenizer/tokenizer.h"
 
 namespace kiln::cli {
 namespace {
 
-int run_completion(const RunOptions& o, LoadedModel& loaded, const Tokenizer& tokenizer) {
+int run_completion(const RunOptions& o, RunningEngine& running) {
   std::string prompt = o.prompt;
   if (!o.prompt_given) prompt.assign(std::istreambuf_iterator<char>(std::cin), {});
-  const std::vector<int32_t> ids = tokenizer.encode(prompt, /*add_special=*/true,
-                                                    /*parse_special=*/true);
-  if (ids.empty()) {
+  GenerationRequest request;
+  request.prompt = running.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  if (request.prompt.empty()) {
     print_error("the prompt is empty");
     return 1;
   }
-  Session session(*loaded.model, (int64_t)o.context);
-  if ((int64_t)ids.size() >= session.max_tokens()) {
-    print_error("the prompt has " + std::to_string(ids.size()) +
-                " tokens, more than the context of " + std::to_string(session.max_tokens()) +
-                " allows (see --ctx-size)");
+  request.sampling = o.sampling;
+  request.sampling.seed = o.seed;
+  request.sampling.max_tokens = o.num_predict;
+  if ((int64_t)request.prompt.size() >= running.engine->max_model_len()) {
+    print_error("the prompt has " + std::to_string(request.prompt.size()) +
+                " tokens, more than the context of " +
+                std::to_string(running.engine->max_model_len()) + " allows (see --ctx-size)");
     return 1;
   }
-  const auto start = std::chrono::steady_clock::now();
-  if (Status s = session.append(ids); !s.ok()) {
-    print_error(o.model + ": " + s.message());
-    return 1;
-  }
-  const double prompt_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  Sampler sampler(o.sampling);
-  auto result = stream_generation(session, sampler, tokenizer, o.num_predict, nullptr);
+  // The output may run to the end of the context, not past it.
+  request.sampling.max_tokens = std::min<int32_t>(
+      request.sampling.max_tokens, running.engine->max_model_len() - (int32_t)request.prompt.size());
+  if (request.sampling.max_tokens == 0) return 0;
+  auto result = stream_generation(*running.engine, std::move(request), nullptr);
   if (!result.ok()) {
-    print_error(result.message());
+    print_error(o.model + ": " + result.message());
     return 1;
   }
   std::fputc('\n', stdout);
-  std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s | generation: %d tokens, %.1f tokens/s\n",
-               ids.size(), ids.size() / prompt_seconds, result->num_tokens,
-               result->num_tokens > 0 ? result->num_tokens / result->seconds : 0.0);
+  const double gen_tokens = (double)result->token_ids.size() - 1;
+  std::fprintf(stderr, "prompt: %d tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s\n",
+               result->num_prompt_tokens,
+               result->prompt_seconds > 0 ? result->num_prompt_tokens / result->prompt_seconds : 0.0,
+               result->token_ids.size(),
+               result->generation_seconds > 0 ? gen_tokens / result->generation_seconds : 0.0);
   return 0;
 }
 
 int run(const RunOptions& o) {
-  auto loaded = load_model(o.model, o.threads);
-  if (!loaded) return 1;
-  auto tokenizer = Tokenizer::from_gguf(*loaded->file);
-  if (!tokenizer.ok()) {
-    print_error(tokenizer.message());
-    return 1;
-  }
-  return o.chat ? run_chat(o, *loaded, *tokenizer) : run_completion(o, *loaded, *tokenizer);
+  // One user: a pool of one context, not the serving default.
+  EngineFlags flags;
+  flags.kv_cache_dtype = o.kv_dtype;
+  flags.max_model_len = o.context;
+  flags.max_num_seqs = 1;
+  auto running = start_engine(o.model, o.threads, flags, /*log_kv=*/false, o.context);
+  if (!running) return 1;
+  return o.chat ? run_chat(o, *running) : run_completion(o, *running);
 }
 
 }  // namespace
@@ -84,15 +82,17 @@ void register_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--top-p", opts->sampling.top_p, "top-p (1 = off)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--min-p", opts->sampling.min_p, "min-p (0 = off)")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", opts->sampling.seed, "random seed");
+  cmd->add_option("--seed", opts->seed, "random seed");
   cmd->add_option("-t,--threads", opts->threads, "compute threads (default: all cores)")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("-c,--ctx-size", opts->context, "context size in tokens")
       ->check(CLI::Range(16, 1 << 22));
+  add_kv_cache_dtype_option(cmd, opts->kv_dtype);
   cmd->callback([opts, &exit_code, cmd] {
     opts->prompt_given = cmd->count("--prompt") > 0;
     if (opts->chat && cmd->count("--n-predict") == 0) opts->num_predict = 1024;
-    if (Status s = opts->sampling.validate(); !s.ok()) {
+    // No token ids come from flags, so there is no vocabulary to check them against.
+    if (Status s = opts->sampling.validate(std::numeric_limits<int64_t>::max()); !s.ok()) {
       print_error(s.message());
       exit_code = 2;
       return;

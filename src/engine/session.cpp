@@ -13,10 +13,10 @@ int64_t clamp_context(const Model& model, int64_t max_tokens) {
 }
 }  // namespace
 
-Session::Session(Model& model, int64_t max_tokens)
+Session::Session(Model& model, int64_t max_tokens, KvDType kv_dtype)
     : model_(model),
       max_tokens_(clamp_context(model, max_tokens)),
-      kv_(model.config(), (max_tokens_ + kBlockSize - 1) / kBlockSize, kBlockSize),
+      kv_(model.config(), (max_tokens_ + kBlockSize - 1) / kBlockSize, kBlockSize, kv_dtype),
       block_table_(kv_.num_blocks()) {
   // A lone sequence owns every block, in order.
   std::iota(block_table_.begin(), block_table_.end(), 0);
@@ -31,13 +31,8 @@ Status Session::append(std::span<const int32_t> ids, bool all_logits) {
   logits_.resize((all_logits ? std::max<size_t>(ids.size(), 1) : 1) * vocab);
   for (size_t start = 0; start < ids.size(); start += chunk) {
     const size_t n = std::min<size_t>(chunk, ids.size() - start);
-    positions_.resize(n);
-    std::iota(positions_.begin(), positions_.end(), (int32_t)num_tokens_);
-    ForwardBatch batch;
-    batch.token_ids = ids.subspan(start, n);
-    batch.positions = positions_;
-    batch.block_table = block_table_;
-    batch.all_logits = all_logits;
+    const ForwardBatch& batch =
+        batch_.assign(ids.subspan(start, n), (int32_t)num_tokens_, block_table_, all_logits);
     float* out = all_logits ? logits_.data() + start * vocab : logits_.data();
     KILN_RETURN_IF_ERROR(model_.forward(batch, kv_, out));
     num_tokens_ += (int64_t)n;

@@ -16,8 +16,9 @@ class Session {
  public:
   static constexpr int64_t kBlockSize = 16;
 
-  // KV for up to max_tokens tokens (clamped to the model's trained context).
-  Session(Model& model, int64_t max_tokens);
+  // KV for up to max_tokens tokens (clamped to the model's trained context), stored as
+  // kv_dtype.
+  Session(Model& model, int64_t max_tokens, KvDType kv_dtype = KvDType::kF16);
 
   int64_t num_tokens() const { return num_tokens_; }
   int64_t max_tokens() const { return max_tokens_; }
@@ -41,7 +42,7 @@ class Session {
   int64_t max_tokens_;
   KvStorage kv_;
   std::vector<int32_t> block_table_;
-  std::vector<int32_t> positions_;
+  SingleSequenceBatch batch_;
   std::vector<float> logits_;
   int64_t num_tokens_ = 0;
 };

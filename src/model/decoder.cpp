@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -52,6 +51,7 @@ class DecoderModel final : public Model {
   // Activations for up to max_batch_tokens tokens, sized once.
   std::vector<std::vector<float>> rope_cos_sin_;  // per spec_.ropes entry
   std::vector<float> x_, xn_, q_, k_, v_, attn_, ffn_gate_, ffn_up_;
+  std::vector<cpu::AttentionSequence> attn_sequences_;  // max_batch_tokens entries
   cpu::MatmulScratch matmul_scratch_;
   cpu::AttentionScratch attention_scratch_;
 };
@@ -158,6 +158,7 @@ Status DecoderModel::load_weights(const gguf::File& file) {
   attn_.resize(n * q_dim);
   ffn_gate_.resize(n * c.ffn_dim);
   ffn_up_.resize(n * c.ffn_dim);
+  attn_sequences_.resize(n);  // every sequence has at least one token
   return Status::Ok();
 }
 
@@ -183,6 +184,12 @@ Status DecoderModel::forward(const ForwardBatch& batch, KvStorage& kv, float* lo
     cpu::matmul(w, in, rows, out, pool_, matmul_scratch_);
   };
 
+  const int64_t num_sequences = (int64_t)batch.sequences.size();
+  for (int64_t i = 0; i < num_sequences; ++i) {
+    const SequenceSlice& seq = batch.sequences[i];
+    attn_sequences_[i] = {seq.first_token, seq.num_tokens, seq.block_table.data()};
+  }
+
   embed(batch.token_ids, x_.data());
   for (size_t r = 0; r < spec_.ropes.size(); ++r)
     cpu::rope_angles(batch.positions.data(), n, inv_freq_[r].data(), c.rope_dim,
@@ -205,12 +212,12 @@ Status DecoderModel::forward(const ForwardBatch& batch, KvStorage& kv, float* lo
     const float* cos_sin = rope_cos_sin_[ls.rope].data();
     cpu::rope(q_.data(), n, q_dim, c.num_heads, c.head_dim, c.rope_dim, cos_sin, adjacent);
     cpu::rope(k_.data(), n, kv_dim, c.num_kv_heads, c.head_dim, c.rope_dim, cos_sin, adjacent);
-    for (int64_t t = 0; t < n; ++t) {
-      const int32_t pos = batch.positions[t];
-      const int32_t block = batch.block_table[pos / kv.block_size()];
-      const int64_t offset = pos % kv.block_size();
-      std::memcpy(kv.k_row(il, block, offset), k_.data() + t * kv_dim, kv_dim * sizeof(float));
-      std::memcpy(kv.v_row(il, block, offset), v_.data() + t * kv_dim, kv_dim * sizeof(float));
+    for (const SequenceSlice& seq : batch.sequences) {
+      for (int64_t t = seq.first_token; t < seq.first_token + seq.num_tokens; ++t) {
+        const int32_t pos = batch.positions[t];
+        kv.write(il, seq.block_table[pos / kv.block_size()], pos % kv.block_size(),
+                 k_.data() + t * kv_dim, v_.data() + t * kv_dim);
+      }
     }
     cpu::AttentionArgs args;
     args.q = q_.data();
@@ -218,14 +225,14 @@ Status DecoderModel::forward(const ForwardBatch& batch, KvStorage& kv, float* lo
     args.out = attn_.data();
     args.out_stride = q_dim;
     args.positions = batch.positions.data();
-    args.num_tokens = n;
     args.num_heads = c.num_heads;
     args.num_kv_heads = c.num_kv_heads;
     args.head_dim = c.head_dim;
     args.scale = spec_.attention_scale;
     args.window = ls.window;
     args.kv = kv.layer_view(il);
-    args.block_table = batch.block_table.data();
+    args.sequences = attn_sequences_.data();
+    args.num_sequences = num_sequences;
     cpu::attention(args, pool_, attention_scratch_);
     matmul(l.wo, attn_.data(), n, xn_.data());
     if (l.post_attn_norm) cpu::rms_norm(xn_.data(), l.post_attn_norm, xn_.data(), n, d, eps);
@@ -242,9 +249,10 @@ Status DecoderModel::forward(const ForwardBatch& batch, KvStorage& kv, float* lo
     if (l.post_ffn_norm) cpu::rms_norm(xn_.data(), l.post_ffn_norm, xn_.data(), n, d, eps);
     cpu::add_inplace(x_.data(), xn_.data(), n * d);
   }
-  const int64_t first = batch.all_logits ? 0 : n - 1;
-  const int64_t rows = n - first;
-  cpu::rms_norm(x_.data() + first * d, output_norm_, xn_.data(), rows, d, eps);
+  const int64_t rows = (int64_t)batch.logit_rows.size();
+  if (rows == 0) return Status::Ok();
+  for (int64_t i = 0; i < rows; ++i)
+    cpu::rms_norm(x_.data() + batch.logit_rows[i] * d, output_norm_, xn_.data() + i * d, 1, d, eps);
   matmul(output_, xn_.data(), rows, logits);
   if (spec_.final_logit_softcap > 0.0f)
     cpu::softcap(logits, spec_.final_logit_softcap, rows * c.vocab_size);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "gguf/reader.h"
 #include "model/kv_storage.h"
@@ -20,12 +21,39 @@ struct ModelOptions {
   int64_t max_batch_tokens = 512;  // largest number of tokens one forward() call may take
 };
 
-// The tokens of one sequence to run in a step. Plain data, owned by the caller.
+// One sequence's share of a step: tokens [first_token, first_token + num_tokens) of the batch.
+struct SequenceSlice {
+  int32_t first_token = 0;
+  int32_t num_tokens = 0;
+  std::span<const int32_t> block_table;  // the sequence's KV blocks, covering positions [0, its last position]
+};
+
+// The work of one step: any number of sequences, each decoding one token or prefilling a
+// chunk. Plain data, owned by the caller.
 struct ForwardBatch {
-  std::span<const int32_t> token_ids;
-  std::span<const int32_t> positions;    // absolute positions, increasing, continuing the KV
-  std::span<const int32_t> block_table;  // the sequence's KV blocks covering every position
-  bool all_logits = false;               // logits for every token, else only the last
+  std::span<const int32_t> token_ids;        // every sequence's new tokens, back to back
+  std::span<const int32_t> positions;        // per token; consecutive within a sequence, continuing its KV
+  std::span<const SequenceSlice> sequences;  // in token order, together covering token_ids exactly
+  std::span<const int32_t> logit_rows;       // increasing token indices whose logits forward() writes; row i of `logits` is logit_rows[i]
+};
+
+// A one-sequence ForwardBatch that owns the arrays it points at (for Session and tests):
+// tokens at positions [first_pos, first_pos + n), logits for every token or only the last.
+// Reusable: assign() keeps the arrays' capacity. Not copyable (the batch points into it).
+class SingleSequenceBatch {
+ public:
+  SingleSequenceBatch() = default;
+  SingleSequenceBatch(const SingleSequenceBatch&) = delete;
+  SingleSequenceBatch& operator=(const SingleSequenceBatch&) = delete;
+
+  const ForwardBatch& assign(std::span<const int32_t> token_ids, int32_t first_pos,
+                             std::span<const int32_t> block_table, bool all_logits);
+  const ForwardBatch& batch() const { return batch_; }
+
+ private:
+  std::vector<int32_t> positions_, logit_rows_;
+  SequenceSlice slice_;
+  ForwardBatch batch_;
 };
 
 class Model {
@@ -41,9 +69,10 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const ModelOptions& options() const { return options_; }
 
-  // Runs the batch, appending its K/V to `kv` at the batch's positions, and writes
-  // logits ([1 or num_tokens][vocab_size]). Errors are caller mistakes (bad ids, too many
-  // tokens), reported before anything is written.
+  // Runs the batch, writing each sequence's K/V into `kv` at its positions through its
+  // block table, and writes logits ([logit_rows.size()][vocab_size]). A sequence's logits
+  // are the same bits whatever else is in the batch. Errors are caller mistakes (bad ids,
+  // slices, positions, block tables, too many tokens), reported before anything is written.
   [[nodiscard]] virtual Status forward(const ForwardBatch& batch, KvStorage& kv, float* logits) = 0;
 
  protected:

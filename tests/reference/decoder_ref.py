@@ -33,6 +33,9 @@ builders and the Hugging Face modeling code, not from kiln:
 A sliding window of W lets a query at position p see keys at positions p - W + 1 .. p
 (llama.cpp's LLAMA_SWA_TYPE_STANDARD, HF's ``q_idx - kv_idx < sliding_window``).
 
+``kv_dtype`` ("f32", "f16", "bf16") rounds K (after norm and RoPE) and V to the engine's KV
+cache element type before attention (``llama_ref.round_kv``).
+
 CLI (manual checks)::
 
     python3 tests/reference/decoder_ref.py MODEL --ids 2,818,5279 --greedy 8
@@ -49,7 +52,7 @@ from typing import Any, Sequence
 import numpy as np
 
 import llama_ref
-from llama_ref import GGUFFile, rms_norm, silu, softmax
+from llama_ref import GGUFFile, rms_norm, round_kv, silu, softmax
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ class DecoderRef:
             out[..., h:n_rot] = x0 * sin + x1 * cos
         return out
 
-    def attention(self, h: np.ndarray, layer: int, pos: np.ndarray) -> np.ndarray:
+    def attention(self, h: np.ndarray, layer: int, pos: np.ndarray, kv_dtype: str = "f32") -> np.ndarray:
         c, a = self.cfg, self.arch
         T = h.shape[0]
         p = f"blk.{layer}."
@@ -180,7 +183,8 @@ class DecoderRef:
             k = rms_norm(k, self.norm_w(p + "attn_k_norm.weight"), c.eps)
         base, scale, window = c.layers[layer]
         q = self.rope(q, pos, base, scale)
-        k = self.rope(k, pos, base, scale)
+        k = round_kv(self.rope(k, pos, base, scale), kv_dtype)
+        v = round_kv(v, kv_dtype)
         group = c.n_head // c.n_head_kv
         k = np.repeat(k, group, axis=1)  # q head hq -> kv head hq // group
         v = np.repeat(v, group, axis=1)
@@ -198,7 +202,7 @@ class DecoderRef:
         act = silu if self.arch.ffn_act == "silu" else gelu_tanh
         return self._linear(act(self._linear(h, p + "ffn_gate")) * self._linear(h, p + "ffn_up"), p + "ffn_down")
 
-    def hidden(self, token_ids: Sequence[int]) -> np.ndarray:
+    def hidden(self, token_ids: Sequence[int], kv_dtype: str = "f32") -> np.ndarray:
         """Final-normed hidden states (T, n_embd), float64."""
         c, a = self.cfg, self.arch
         ids = np.asarray(token_ids, dtype=np.int64)
@@ -212,7 +216,7 @@ class DecoderRef:
             x = x * math.sqrt(c.n_embd)
         for layer in range(c.n_layer):
             p = f"blk.{layer}."
-            y = self.attention(rms_norm(x, self.norm_w(p + "attn_norm.weight"), c.eps), layer, pos)
+            y = self.attention(rms_norm(x, self.norm_w(p + "attn_norm.weight"), c.eps), layer, pos, kv_dtype)
             if a.post_norms:
                 y = rms_norm(y, self.norm_w(p + "post_attention_norm.weight"), c.eps)
             x = x + y
@@ -225,10 +229,11 @@ class DecoderRef:
     def output_weight_name(self) -> str:
         return "output.weight" if self.f.has_tensor("output.weight") else "token_embd.weight"
 
-    def forward(self, token_ids: Sequence[int], last_rows: int | None = None) -> np.ndarray:
+    def forward(self, token_ids: Sequence[int], last_rows: int | None = None,
+                kv_dtype: str = "f32") -> np.ndarray:
         """Logits (T, vocab), float64, for every position of token_ids (or the last
-        `last_rows` positions)."""
-        h = self.hidden(token_ids)
+        `last_rows` positions), with K and V rounded to kv_dtype."""
+        h = self.hidden(token_ids, kv_dtype)
         if last_rows is not None:
             h = h[-last_rows:]
         logits = h @ self.w(self.output_weight_name()).T.astype(np.float64, copy=False)

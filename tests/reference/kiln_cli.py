@@ -57,11 +57,15 @@ def _run(cmd: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Co
     return p
 
 
-def kiln_logits(model: str, ids: Sequence[int], n: int = 0, isa: str | None = None) -> dict[str, Any]:
-    """`kiln logits MODEL --ids ... [-n N]` -> {"prompt_ids", "logits", "generated"}, validated.
-    isa caps kiln's kernel instruction set (KILN_ISA=scalar|avx2|avx512)."""
+def kiln_logits(model: str, ids: Sequence[int], n: int = 0, isa: str | None = None,
+                kv_dtype: str = "f16") -> dict[str, Any]:
+    """`kiln logits MODEL --ids ... [-n N] --kv-cache-dtype KV` -> {"prompt_ids", "logits",
+    "generated"}, validated. isa caps kiln's kernel instruction set
+    (KILN_ISA=scalar|avx2|avx512); kv_dtype is the KV cache element type (f32|f16|bf16; f16
+    is kiln's default), which the reference must round K and V to as well."""
     binary = require_subcommand("logits")
-    cmd = [binary, "logits", str(model), "--ids", ",".join(str(int(i)) for i in ids)]
+    cmd = [binary, "logits", str(model), "--ids", ",".join(str(int(i)) for i in ids),
+           "--kv-cache-dtype", kv_dtype]
     if n:
         cmd += ["-n", str(n)]
     if os.environ.get("KILN_THREADS"):

@@ -20,6 +20,9 @@ Conventions (those of llama.cpp's ``llama`` architecture):
   ``rope_freqs.weight[i]`` when the file has that tensor (llama3 scaling as stored by
   llama.cpp's converter), or by factors computed from ``rope.scaling.*`` metadata when the
   type is "llama3" and no tensor is present; "linear" scaling multiplies by 1/factor.
+* ``kv_dtype`` ("f32", "f16", "bf16"): the element type of the engine's KV cache. K (after
+  RoPE) and V are rounded to it before attention, as an engine that stores them so reads
+  them back (see ``round_kv``); "f32" keeps them in float64.
 
 CLI (manual checks)::
 
@@ -158,6 +161,25 @@ def llama3_freq_factors(n_rot: int, base: float, factor: float, low_freq_factor:
     return np.array(out, dtype=np.float64)
 
 
+KV_DTYPES = ("f32", "f16", "bf16")
+
+
+def round_kv(x: np.ndarray, kv_dtype: str) -> np.ndarray:
+    """K or V as a KV cache of ``kv_dtype`` holds them, back in float64: the engine's float32
+    values rounded to nearest even in float16 or bfloat16. "f32" returns x unchanged (the
+    float64 reference's own values)."""
+    if kv_dtype == "f32":
+        return x
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    if kv_dtype == "f16":
+        return x32.astype(np.float16).astype(np.float64)
+    if kv_dtype == "bf16":
+        bits = x32.view(np.uint32).astype(np.uint64)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000  # round to nearest even
+        return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+    raise ValueError(f"kv_dtype must be one of {KV_DTYPES}, not {kv_dtype!r}")
+
+
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
@@ -231,7 +253,7 @@ class LlamaRef:
             out[..., h:n_rot] = x0 * sin + x1 * cos
         return out
 
-    def attention(self, h: np.ndarray, layer: int, pos: np.ndarray) -> np.ndarray:
+    def attention(self, h: np.ndarray, layer: int, pos: np.ndarray, kv_dtype: str = "f32") -> np.ndarray:
         c = self.cfg
         T = h.shape[0]
         p = f"blk.{layer}."
@@ -239,7 +261,8 @@ class LlamaRef:
         k = self._linear(h, p + "attn_k").reshape(T, c.n_head_kv, c.head_dim)
         v = self._linear(h, p + "attn_v").reshape(T, c.n_head_kv, c.head_dim_v)
         q = self.rope(q, pos)
-        k = self.rope(k, pos)
+        k = round_kv(self.rope(k, pos), kv_dtype)
+        v = round_kv(v, kv_dtype)
         group = c.n_head // c.n_head_kv
         k = np.repeat(k, group, axis=1)  # q head hq -> kv head hq // group
         v = np.repeat(v, group, axis=1)
@@ -254,7 +277,7 @@ class LlamaRef:
         p = f"blk.{layer}."
         return self._linear(silu(self._linear(h, p + "ffn_gate")) * self._linear(h, p + "ffn_up"), p + "ffn_down")
 
-    def hidden(self, token_ids: Sequence[int]) -> np.ndarray:
+    def hidden(self, token_ids: Sequence[int], kv_dtype: str = "f32") -> np.ndarray:
         """Final-normed hidden states (T, n_embd), float64."""
         c = self.cfg
         ids = np.asarray(token_ids, dtype=np.int64)
@@ -266,13 +289,14 @@ class LlamaRef:
         x = self.w("token_embd.weight")[ids].astype(np.float64)
         for layer in range(c.n_layer):
             p = f"blk.{layer}."
-            x = x + self.attention(rms_norm(x, self.w(p + "attn_norm.weight"), c.eps), layer, pos)
+            x = x + self.attention(rms_norm(x, self.w(p + "attn_norm.weight"), c.eps), layer, pos, kv_dtype)
             x = x + self.ffn(rms_norm(x, self.w(p + "ffn_norm.weight"), c.eps), layer)
         return rms_norm(x, self.w("output_norm.weight"), c.eps)
 
-    def forward(self, token_ids: Sequence[int]) -> np.ndarray:
-        """Logits (T, vocab), float64, for every position of token_ids."""
-        return self.hidden(token_ids) @ self.w(self.output_weight_name()).T.astype(np.float64, copy=False)
+    def forward(self, token_ids: Sequence[int], kv_dtype: str = "f32") -> np.ndarray:
+        """Logits (T, vocab), float64, for every position of token_ids, with K and V rounded
+        to kv_dtype."""
+        return self.hidden(token_ids, kv_dtype) @ self.w(self.output_weight_name()).T.astype(np.float64, copy=False)
 
     def greedy(self, token_ids: Sequence[int], n: int) -> list[int]:
         """n greedy tokens (full recompute per step: simple, fine for short checks)."""

@@ -18,6 +18,7 @@ import pytest
 import gguf
 import kiln_cli
 import llama_ref
+import logits_check
 
 # The tiny model: dims are multiples of 256 so every k-quant applies to every matrix.
 # Prompt (seed SEED+1): the reference's top-two gap is 0.15 .. 0.95 across the types.
@@ -155,11 +156,13 @@ def f32_model(tmp_path_factory):
 
 
 def _compare(model_path, tol: float, label: str, ref: llama_ref.LlamaRef | None = None,
-             isa: str | None = None) -> None:
+             isa: str | None = None, kv_dtype: str = "f16") -> None:
+    """kiln's KV cache in kv_dtype (f16 by default, as kiln runs), the reference's K and V
+    rounded to the same."""
     ids = prompt_ids()
-    out = kiln_cli.kiln_logits(str(model_path), ids, isa=isa)
+    out = kiln_cli.kiln_logits(str(model_path), ids, isa=isa, kv_dtype=kv_dtype)
     ref = ref or llama_ref.LlamaRef(str(model_path))
-    r = ref.forward(ids)[-1]
+    r = ref.forward(ids, kv_dtype=kv_dtype)[-1]
     k = np.asarray(out["logits"], dtype=np.float64)
     assert k.shape == r.shape, f"{label}: kiln returned {k.shape[0]} logits, vocab is {r.shape[0]}"
     assert np.all(np.isfinite(k)), f"{label}: kiln logits contain non-finite values"
@@ -194,6 +197,16 @@ def test_weight_type(qtype, isa, f32_model, tmp_path):
     del reader
     print(f"\n[{qtype}] non-layer tensors: {others}")
     _compare(out_path, TOLERANCES[qtype], f"{qtype}/{isa}", isa=None if isa == "best" else isa)
+
+
+# The other KV cache element types on every kernel tier (the tests above run kiln's default
+# F16 cache): F32 weights, the reference rounding its K and V to the same type.
+@pytest.mark.parametrize("isa", ["best", "avx2", "scalar"])
+@pytest.mark.parametrize("kv_dtype", ["f32", "bf16"])
+def test_kv_cache_dtype(kv_dtype, isa, f32_model):
+    kiln_cli.require_subcommand("logits")
+    tol = TOLERANCES["F32"] if kv_dtype == "f32" else logits_check.KV_ROUNDING_TOLERANCES[kv_dtype]["rel_tol"]
+    _compare(f32_model, tol, f"F32/kv {kv_dtype}/{isa}", isa=None if isa == "best" else isa, kv_dtype=kv_dtype)
 
 
 def test_rope_freqs_tensor(tmp_path):

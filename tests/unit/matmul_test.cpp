@@ -1,7 +1,7 @@
 // matmul against a double-precision product of the dequantized weights, for every weight
 // type with a kernel here and every ISA the CPU supports, on shapes that are not
 // multiples of the kernels' tiles, at 1 and 3 threads; plus invariance checks (threads,
-// batch of one vs many, ISA vs scalar).
+// batch of one vs many for every weight type including the k-quants, ISA vs scalar).
 #include "kernels/cpu/matmul.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/vec_dot.h"
+#include "kernels/cpu/vec_dot_internal.h"
 #include "tensor/quants.h"
 
 namespace kiln::cpu {
@@ -157,6 +158,60 @@ std::vector<Param> all_params() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest, testing::ValuesIn(all_params()),
+                         [](const testing::TestParamInfo<Param>& info) {
+                           return std::string(dtype_name(info.param.type)) + "_" +
+                                  isa_name(info.param.isa);
+                         });
+
+// Batch invariance, which lets the engine batch requests without changing their tokens: a
+// token's output row is the same bits whether the call has 1, 16 or 100 tokens and wherever
+// the token sits among them, for every weight type and ISA, on 1 or 3 threads, and (for the
+// legacy types on AVX-512 where the CPU has it) with the AMX prompt path on.
+class MatmulBatchInvarianceTest : public testing::TestWithParam<Param> {};
+
+TEST_P(MatmulBatchInvarianceTest, TokenRowDoesNotDependOnTheOtherTokens) {
+  const auto [type, isa] = GetParam();
+  if (!isa_supported(isa)) GTEST_SKIP() << "CPU lacks " << isa_name(isa);
+  const int64_t rows = 67, cols = 512, max_tokens = 100;
+  const Weights w = make_weights(type, rows, cols, 21);
+  const auto x = random_floats(max_tokens * cols, 22);
+  ThreadPool pool1(1), pool3(3);
+  MatmulScratch scratch;
+  std::vector<float> alone(max_tokens * rows);
+  for (int64_t t = 0; t < max_tokens; ++t)
+    matmul(w.matrix, &x[t * cols], 1, &alone[t * rows], pool1, scratch, isa);
+  std::vector<bool> amx_modes = {false};
+  if (isa == Isa::kAvx512 && amx_int8_available()) amx_modes.push_back(true);
+  const bool amx_was = amx_enabled();
+  for (bool amx : amx_modes) {
+    set_amx_enabled(amx);
+    for (ThreadPool* pool : {&pool1, &pool3}) {
+      for (int64_t tokens : {16, 100}) {
+        for (int64_t first : {int64_t{0}, max_tokens - tokens, (max_tokens - tokens) / 3}) {
+          std::vector<float> y(tokens * rows);
+          matmul(w.matrix, &x[first * cols], tokens, y.data(), *pool, scratch, isa);
+          for (int64_t t = 0; t < tokens; ++t)
+            for (int64_t r = 0; r < rows; ++r)
+              ASSERT_EQ(y[t * rows + r], alone[(first + t) * rows + r])
+                  << "amx " << amx << " threads " << pool->num_threads() << " tokens " << tokens
+                  << " token " << first + t << " row " << r;
+        }
+      }
+    }
+  }
+  set_amx_enabled(amx_was);
+}
+
+std::vector<Param> invariance_params() {
+  std::vector<Param> v;
+  for (DType t : kTypes)
+    for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) v.push_back({t, i});
+  for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+    for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) v.push_back({t, i});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulBatchInvarianceTest, testing::ValuesIn(invariance_params()),
                          [](const testing::TestParamInfo<Param>& info) {
                            return std::string(dtype_name(info.param.type)) + "_" +
                                   isa_name(info.param.isa);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/kv_dtype.h"
 #include "util/cpu_features.h"
 
 namespace kiln::cpu {
@@ -45,10 +46,12 @@ struct AttendChunk {
   int64_t head_dim = 0;
   int64_t kv_pos = 0;    // kv position of key 0
   int64_t num_keys = 0;  // in [1, kAttendChunkKeys]
-  // Key c's K and V rows (head_dim floats each). All kAttendChunkKeys entries are valid
-  // pointers: those at or past num_keys point at a row of zeros and contribute nothing.
-  const float* const* k_rows = nullptr;
-  const float* const* v_rows = nullptr;
+  // Key c's K and V rows (head_dim elements of kv_dtype each). All kAttendChunkKeys entries
+  // are valid pointers: those at or past num_keys point at a row of zeros (at least
+  // head_dim floats) and contribute nothing.
+  const void* const* k_rows = nullptr;
+  const void* const* v_rows = nullptr;
+  KvDType kv_dtype = KvDType::kF32;
   float* o = nullptr;     // [num_rows][head_dim]
   float* m = nullptr;     // [num_rows]
   float* l = nullptr;     // [num_rows]
@@ -77,6 +80,9 @@ struct VectorKernels {
   // reassociated).
   void (*load_queries)(const QueryTile& tile, float* q);
   void (*attend_chunk)(const AttendChunk& chunk);
+  // n floats to n elements of dtype at dst, rounded to nearest even: the same bits on
+  // every ISA.
+  void (*convert_kv)(const float* src, void* dst, int64_t n, KvDType dtype);
 };
 
 // Best available at or below isa.

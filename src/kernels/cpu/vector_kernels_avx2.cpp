@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernels/cpu/vector_kernels.h"
@@ -117,6 +118,31 @@ inline __m256i low_mask(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)std::clamp<int64_t>(n, 0, 8)), iota);
 }
 
+// Eight elements of a stored K or V row from element d, as floats.
+template <KvDType D>
+inline __m256 load_kv(const void* row, int64_t d) {
+  if constexpr (D == KvDType::kF32) {
+    return _mm256_loadu_ps(static_cast<const float*>(row) + d);
+  } else {
+    const __m128i h =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d));
+    if constexpr (D == KvDType::kF16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+
+// The first n (1..8) of those, the rest zero; mask = low_mask(n). Reads nothing past them.
+template <KvDType D>
+inline __m256 load_kv_part(const void* row, int64_t d, __m256i mask, int64_t n) {
+  if constexpr (D == KvDType::kF32) {
+    return _mm256_maskload_ps(static_cast<const float*>(row) + d, mask);
+  } else {
+    alignas(16) uint16_t tmp[8] = {};
+    std::memcpy(tmp, static_cast<const uint16_t*>(row) + d, (size_t)n * sizeof(uint16_t));
+    return load_kv<D>(tmp, 0);
+  }
+}
+
 inline float hmax(__m256 v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
@@ -195,6 +221,7 @@ inline __m256 reduce8(const __m256 (&v)[8]) {
 
 // s[r][c] = q_r . k_c, vectors along head_dim, eight keys reduced at a time. Keys past
 // num_keys are zero rows, so their scores are zeros (masked by the softmax).
+template <KvDType D>
 void scores_by_row(const AttendChunk& a, float* s) {
   const int64_t dim = a.head_dim, full = dim / 8 * 8;
   const __m256i tail = low_mask(dim - full);
@@ -202,52 +229,77 @@ void scores_by_row(const AttendChunk& a, float* s) {
   for (int64_t r = 0; r < a.num_rows; ++r) {
     const float* q = a.q + r * dim;
     for (int64_t g = 0; g < groups; ++g) {
-      const float* const* k = a.k_rows + 8 * g;
+      const void* const* k = a.k_rows + 8 * g;
       __m256 acc[8];
       for (auto& x : acc) x = _mm256_setzero_ps();
       for (int64_t d = 0; d < full; d += 8) {
         const __m256 qv = _mm256_loadu_ps(q + d);
-        for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[j] + d), acc[j]);
+        for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, load_kv<D>(k[j], d), acc[j]);
       }
       if (full < dim) {
         const __m256 qv = _mm256_maskload_ps(q + full, tail);
         for (int j = 0; j < 8; ++j)
-          acc[j] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k[j] + full, tail), acc[j]);
+          acc[j] = _mm256_fmadd_ps(qv, load_kv_part<D>(k[j], full, tail, dim - full), acc[j]);
       }
       _mm256_storeu_ps(s + r * kAttendChunkKeys + 8 * g, reduce8(acc));
     }
   }
 }
 
+// acc[i][j] += k_i[d] * q rows (vector j) for d in [d0, d_end), keys' elements broadcast
+// from k (four float rows, element d at k_i + d).
+template <int RV>
+inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4],
+                            int64_t d0, int64_t d_end, __m256 (&acc)[4][RV]) {
+  for (int64_t d = d0; d < d_end; ++d) {
+    __m256 qv[RV];
+#pragma GCC unroll 4
+    for (int j = 0; j < RV; ++j) qv[j] = _mm256_loadu_ps(qt + d * padded + 8 * j);
+    const __m256 b0 = _mm256_broadcast_ss(k[0] + d), b1 = _mm256_broadcast_ss(k[1] + d);
+    const __m256 b2 = _mm256_broadcast_ss(k[2] + d), b3 = _mm256_broadcast_ss(k[3] + d);
+#pragma GCC unroll 4
+    for (int j = 0; j < RV; ++j) {
+      acc[0][j] = _mm256_fmadd_ps(b0, qv[j], acc[0][j]);
+      acc[1][j] = _mm256_fmadd_ps(b1, qv[j], acc[1][j]);
+      acc[2][j] = _mm256_fmadd_ps(b2, qv[j], acc[2][j]);
+      acc[3][j] = _mm256_fmadd_ps(b3, qv[j], acc[3][j]);
+    }
+  }
+}
+
 // st[c][r] = q_r . k_c with a vector of eight rows (of the transposed tile) per key and the
 // key's elements broadcast: no horizontal sums. RV row vectors from rv0, keys in fours.
-template <int RV>
+// NOTE: 16-bit keys are converted eight elements at a time into a small stack tile and
+// broadcast from there, a load each, rather than converted element by element.
+template <KvDType D, int RV>
 void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_t rv0) {
   const int64_t dim = a.head_dim;
   const float* qt = a.q + 8 * rv0;
   const int64_t key_blocks = (a.num_keys + 3) / 4;
   for (int64_t kb = 0; kb < key_blocks; ++kb) {
-    const float* k0 = a.k_rows[4 * kb];
-    const float* k1 = a.k_rows[4 * kb + 1];
-    const float* k2 = a.k_rows[4 * kb + 2];
-    const float* k3 = a.k_rows[4 * kb + 3];
     __m256 acc[4][RV];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i)
 #pragma GCC unroll 4
       for (int j = 0; j < RV; ++j) acc[i][j] = _mm256_setzero_ps();
-    for (int64_t d = 0; d < dim; ++d) {
-      __m256 qv[RV];
+    if constexpr (D == KvDType::kF32) {
+      const float* const k[4] = {
+          static_cast<const float*>(a.k_rows[4 * kb]), static_cast<const float*>(a.k_rows[4 * kb + 1]),
+          static_cast<const float*>(a.k_rows[4 * kb + 2]),
+          static_cast<const float*>(a.k_rows[4 * kb + 3])};
+      key_block_steps<RV>(qt, padded, k, 0, dim, acc);
+    } else {
+      alignas(32) float tile[4][8];
+      for (int64_t d0 = 0; d0 < dim; d0 += 8) {
+        const int64_t n = std::min<int64_t>(8, dim - d0);
+        const __m256i m = low_mask(n);
 #pragma GCC unroll 4
-      for (int j = 0; j < RV; ++j) qv[j] = _mm256_loadu_ps(qt + d * padded + 8 * j);
-      const __m256 b0 = _mm256_broadcast_ss(k0 + d), b1 = _mm256_broadcast_ss(k1 + d);
-      const __m256 b2 = _mm256_broadcast_ss(k2 + d), b3 = _mm256_broadcast_ss(k3 + d);
-#pragma GCC unroll 4
-      for (int j = 0; j < RV; ++j) {
-        acc[0][j] = _mm256_fmadd_ps(b0, qv[j], acc[0][j]);
-        acc[1][j] = _mm256_fmadd_ps(b1, qv[j], acc[1][j]);
-        acc[2][j] = _mm256_fmadd_ps(b2, qv[j], acc[2][j]);
-        acc[3][j] = _mm256_fmadd_ps(b3, qv[j], acc[3][j]);
+        for (int i = 0; i < 4; ++i)
+          _mm256_store_ps(tile[i], n == 8 ? load_kv<D>(a.k_rows[4 * kb + i], d0)
+                                          : load_kv_part<D>(a.k_rows[4 * kb + i], d0, m, n));
+        // tile[i] - d0 is where element d would be: index it with d in [d0, d0 + 8).
+        const float* const k[4] = {tile[0] - d0, tile[1] - d0, tile[2] - d0, tile[3] - d0};
+        key_block_steps<RV>(qt, padded, k, d0, d0 + n, acc);
       }
     }
 #pragma GCC unroll 4
@@ -258,11 +310,12 @@ void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_
   }
 }
 
+template <KvDType D>
 void scores_by_key(const AttendChunk& a, float* st, int64_t padded) {
   const int64_t vecs = (a.num_rows + 7) / 8;
   int64_t rv = 0;
-  for (; rv + 2 <= vecs; rv += 2) scores_by_key_block<2>(a, st, padded, rv);
-  if (rv < vecs) scores_by_key_block<1>(a, st, padded, rv);
+  for (; rv + 2 <= vecs; rv += 2) scores_by_key_block<D, 2>(a, st, padded, rv);
+  if (rv < vecs) scores_by_key_block<D, 1>(a, st, padded, rv);
 }
 
 // Online softmax over scores laid out [key][row], eight rows per vector: the maximum and
@@ -351,10 +404,11 @@ void softmax_by_row(const AttendChunk& a, float* s, float* alpha) {
 }
 
 // o[r][d0, d0 + 8 NV) = alpha[r] o[r][...] + sum_c p[r][c] v_c[...] for RB rows from r0;
-// the last vector is masked by `last`. p[r][c] is at p + r * p_row + c * p_key.
-template <int RB, int NV>
+// the last vector has last_n elements, masked by `last`. p[r][c] is at p + r * p_row +
+// c * p_key.
+template <KvDType D, int RB, int NV>
 void pv_block(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key,
-              const float* alpha, int64_t r0, int64_t d0, __m256i last) {
+              const float* alpha, int64_t r0, int64_t d0, __m256i last, int64_t last_n) {
   const int64_t dim = a.head_dim;
   __m256 acc[RB][NV];
   for (int r = 0; r < RB; ++r) {
@@ -365,10 +419,11 @@ void pv_block(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key
           al, j + 1 < NV ? _mm256_loadu_ps(o + 8 * j) : _mm256_maskload_ps(o + 8 * j, last));
   }
   for (int64_t c = 0; c < a.num_keys; ++c) {
-    const float* v = a.v_rows[c] + d0;
+    const void* v = a.v_rows[c];
     __m256 vv[NV];
     for (int j = 0; j < NV; ++j)
-      vv[j] = j + 1 < NV ? _mm256_loadu_ps(v + 8 * j) : _mm256_maskload_ps(v + 8 * j, last);
+      vv[j] = j + 1 < NV || last_n == 8 ? load_kv<D>(v, d0 + 8 * j)
+                                        : load_kv_part<D>(v, d0 + 8 * j, last, last_n);
     for (int r = 0; r < RB; ++r) {
       const __m256 pr = _mm256_broadcast_ss(p + (r0 + r) * p_row + c * p_key);
       for (int j = 0; j < NV; ++j) acc[r][j] = _mm256_fmadd_ps(pr, vv[j], acc[r][j]);
@@ -381,53 +436,104 @@ void pv_block(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key
   }
 }
 
-template <int RB>
+template <KvDType D, int RB>
 void pv_rows(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key, const float* alpha,
              int64_t r0) {
   const int64_t dim = a.head_dim;
   for (int64_t d0 = 0; d0 < dim; d0 += 32) {
     const int64_t n = std::min<int64_t>(32, dim - d0);
-    const __m256i last = low_mask(n - (n - 1) / 8 * 8);
+    const int64_t last_n = n - (n - 1) / 8 * 8;
+    const __m256i last = low_mask(last_n);
     switch ((n + 7) / 8) {
       case 1:
-        pv_block<RB, 1>(a, p, p_row, p_key, alpha, r0, d0, last);
+        pv_block<D, RB, 1>(a, p, p_row, p_key, alpha, r0, d0, last, last_n);
         break;
       case 2:
-        pv_block<RB, 2>(a, p, p_row, p_key, alpha, r0, d0, last);
+        pv_block<D, RB, 2>(a, p, p_row, p_key, alpha, r0, d0, last, last_n);
         break;
       case 3:
-        pv_block<RB, 3>(a, p, p_row, p_key, alpha, r0, d0, last);
+        pv_block<D, RB, 3>(a, p, p_row, p_key, alpha, r0, d0, last, last_n);
         break;
       default:
-        pv_block<RB, 4>(a, p, p_row, p_key, alpha, r0, d0, last);
+        pv_block<D, RB, 4>(a, p, p_row, p_key, alpha, r0, d0, last, last_n);
         break;
     }
   }
 }
 
+template <KvDType D>
 void pv(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key, const float* alpha) {
   int64_t r = 0;
-  for (; r + 2 <= a.num_rows; r += 2) pv_rows<2>(a, p, p_row, p_key, alpha, r);
-  if (r < a.num_rows) pv_rows<1>(a, p, p_row, p_key, alpha, r);
+  for (; r + 2 <= a.num_rows; r += 2) pv_rows<D, 2>(a, p, p_row, p_key, alpha, r);
+  if (r < a.num_rows) pv_rows<D, 1>(a, p, p_row, p_key, alpha, r);
 }
 
-void attend_chunk(const AttendChunk& a) {
+template <KvDType D>
+void attend_chunk_typed(const AttendChunk& a) {
   const int64_t padded = attend_rows_padded(a.num_rows);
   float* s = a.work;
   float* alpha = s + padded * kAttendChunkKeys;
   if (a.num_rows >= kByKeyMinRows) {
-    scores_by_key(a, s, padded);
+    scores_by_key<D>(a, s, padded);
     softmax_by_key(a, s, padded, alpha);
-    pv(a, s, 1, padded, alpha);
+    pv<D>(a, s, 1, padded, alpha);
   } else {
-    scores_by_row(a, s);
+    scores_by_row<D>(a, s);
     softmax_by_row(a, s, alpha);
-    pv(a, s, kAttendChunkKeys, 1, alpha);
+    pv<D>(a, s, kAttendChunkKeys, 1, alpha);
   }
 }
 
-constexpr VectorKernels kKernels{dot_rows, axpy_rows,    exp_sum,
-                                 silu_mul, load_queries, attend_chunk};
+void attend_chunk(const AttendChunk& a) {
+  switch (a.kv_dtype) {
+    case KvDType::kF32:
+      return attend_chunk_typed<KvDType::kF32>(a);
+    case KvDType::kF16:
+      return attend_chunk_typed<KvDType::kF16>(a);
+    case KvDType::kBF16:
+      return attend_chunk_typed<KvDType::kBF16>(a);
+  }
+}
+
+// ---- convert_kv ----
+
+// bfloat16 of each lane (in the low 16 bits of each 32-bit lane), rounded to nearest even;
+// NaNs stay (quiet) NaNs, as in fp32_to_bf16.
+inline __m256i to_bf16_lanes(__m256 x) {
+  const __m256i bits = _mm256_castps_si256(x);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_srli_epi32(
+      _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+  const __m256i nan = _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40));
+  const __m256 is_nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+  return _mm256_blendv_epi8(rounded, nan, _mm256_castps_si256(is_nan));
+}
+
+void convert_kv(const float* src, void* dst, int64_t n, KvDType dtype) {
+  if (dtype == KvDType::kF32) {
+    std::memcpy(dst, src, (size_t)n * sizeof(float));
+    return;
+  }
+  auto* out = static_cast<uint16_t*>(dst);
+  auto convert8 = [dtype](__m256 v) {
+    if (dtype == KvDType::kF16) return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256i lanes = to_bf16_lanes(v);  // values < 2^16: packus keeps them
+    return _mm_packus_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1));
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), convert8(_mm256_loadu_ps(src + i)));
+  if (i < n) {
+    alignas(32) float x[8] = {};
+    std::memcpy(x, src + i, (size_t)(n - i) * sizeof(float));
+    alignas(16) uint16_t y[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(y), convert8(_mm256_load_ps(x)));
+    std::memcpy(out + i, y, (size_t)(n - i) * sizeof(uint16_t));
+  }
+}
+
+constexpr VectorKernels kKernels{dot_rows,     axpy_rows,    exp_sum,   silu_mul,
+                                 load_queries, attend_chunk, convert_kv};
 
 }  // namespace
 

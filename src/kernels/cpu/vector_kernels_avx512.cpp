@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernels/cpu/vector_kernels.h"
@@ -117,6 +118,31 @@ inline __mmask16 low_mask(int64_t n) {
   return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
+// Sixteen elements of a stored K or V row from element d, as floats; lanes outside m are
+// zero and not read.
+template <KvDType D>
+inline __m512 load_kv(const void* row, int64_t d, __mmask16 m) {
+  if constexpr (D == KvDType::kF32) {
+    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(row) + d);
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + d);
+    if constexpr (D == KvDType::kF16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
+
+template <KvDType D>
+inline __m512 load_kv(const void* row, int64_t d) {
+  if constexpr (D == KvDType::kF32) {
+    return _mm512_loadu_ps(static_cast<const float*>(row) + d);
+  } else {
+    const __m256i h =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + d));
+    if constexpr (D == KvDType::kF16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
+
 // Sixteen vectors to one vector of their sums: lane i = sum of v[i]'s lanes.
 inline __m512 reduce16(const __m512 (&v)[16]) {
   __m512 t[8], u[4], w[2];
@@ -136,7 +162,7 @@ inline __m512 reduce16(const __m512 (&v)[16]) {
 // s[r][c] = q_r . k_c with vectors along head_dim (NV of them, the last masked by `tail`),
 // sixteen keys reduced at a time; for few rows, where a vector of rows would be mostly
 // empty. Keys past num_keys are zero rows, so their scores are zeros (masked later).
-template <int NV>
+template <KvDType D, int NV>
 void scores_by_row(const AttendChunk& a, float* s, __mmask16 tail) {
   const int halves = a.num_keys > 16 ? 2 : 1;
   for (int64_t r = 0; r < a.num_rows; ++r) {
@@ -149,14 +175,12 @@ void scores_by_row(const AttendChunk& a, float* s, __mmask16 tail) {
       __m512 acc[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) {
-        const float* k = a.k_rows[16 * half + i];
-        __m512 x = _mm512_mul_ps(qv[0], _mm512_maskz_loadu_ps(NV == 1 ? tail : 0xffff, k));
+        const void* k = a.k_rows[16 * half + i];
+        __m512 x = _mm512_mul_ps(qv[0], load_kv<D>(k, 0, NV == 1 ? tail : 0xffff));
 #pragma GCC unroll 8
         for (int j = 1; j < NV; ++j)
-          x = _mm512_fmadd_ps(
-              qv[j],
-              j + 1 < NV ? _mm512_loadu_ps(k + 16 * j) : _mm512_maskz_loadu_ps(tail, k + 16 * j),
-              x);
+          x = _mm512_fmadd_ps(qv[j], j + 1 < NV ? load_kv<D>(k, 16 * j) : load_kv<D>(k, 16 * j, tail),
+                              x);
         acc[i] = x;
       }
       _mm512_storeu_ps(s + r * kAttendChunkKeys + 16 * half, reduce16(acc));
@@ -165,6 +189,7 @@ void scores_by_row(const AttendChunk& a, float* s, __mmask16 tail) {
 }
 
 // The same for any head_dim, the query row loaded for every key.
+template <KvDType D>
 void scores_by_row_any(const AttendChunk& a, float* s) {
   const int64_t dim = a.head_dim, full = dim / 16 * 16;
   const __mmask16 tail = low_mask(dim - full);
@@ -175,12 +200,12 @@ void scores_by_row_any(const AttendChunk& a, float* s) {
       __m512 acc[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) {
-        const float* k = a.k_rows[16 * half + i];
+        const void* k = a.k_rows[16 * half + i];
         __m512 x = _mm512_setzero_ps();
         for (int64_t d = 0; d < full; d += 16)
-          x = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(k + d), x);
-        acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + full),
-                                 _mm512_maskz_loadu_ps(tail, k + full), x);
+          x = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), load_kv<D>(k, d), x);
+        acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + full), load_kv<D>(k, full, tail),
+                                 x);
       }
       _mm512_storeu_ps(s + r * kAttendChunkKeys + 16 * half, reduce16(acc));
     }
@@ -244,35 +269,57 @@ void load_queries(const QueryTile& t, float* q) {
   }
 }
 
+// acc[i][j] += k_i[d] * q rows (vector j) for d in [d0, d_end), keys' elements broadcast
+// from k (four float rows, element d at k_i + d).
+template <int RV>
+inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4],
+                            int64_t d0, int64_t d_end, __m512 (&acc)[4][RV]) {
+  for (int64_t d = d0; d < d_end; ++d) {
+    __m512 qv[RV];
+#pragma GCC unroll 4
+    for (int j = 0; j < RV; ++j) qv[j] = _mm512_loadu_ps(qt + d * padded + 16 * j);
+    const __m512 b0 = _mm512_set1_ps(k[0][d]), b1 = _mm512_set1_ps(k[1][d]);
+    const __m512 b2 = _mm512_set1_ps(k[2][d]), b3 = _mm512_set1_ps(k[3][d]);
+#pragma GCC unroll 4
+    for (int j = 0; j < RV; ++j) {
+      acc[0][j] = _mm512_fmadd_ps(b0, qv[j], acc[0][j]);
+      acc[1][j] = _mm512_fmadd_ps(b1, qv[j], acc[1][j]);
+      acc[2][j] = _mm512_fmadd_ps(b2, qv[j], acc[2][j]);
+      acc[3][j] = _mm512_fmadd_ps(b3, qv[j], acc[3][j]);
+    }
+  }
+}
+
 // st[c][r] = q_r . k_c with a vector of sixteen rows (of the transposed tile) per key and
 // the key's elements broadcast: no horizontal sums. RV row vectors from rv0, keys in fours.
-template <int RV>
+// NOTE: 16-bit keys are converted sixteen elements at a time into a small stack tile and
+// broadcast from there, a load each, rather than converted element by element.
+template <KvDType D, int RV>
 void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_t rv0) {
   const int64_t dim = a.head_dim;
   const float* qt = a.q + 16 * rv0;
   const int64_t key_blocks = (a.num_keys + 3) / 4;
   for (int64_t kb = 0; kb < key_blocks; ++kb) {
-    const float* k0 = a.k_rows[4 * kb];
-    const float* k1 = a.k_rows[4 * kb + 1];
-    const float* k2 = a.k_rows[4 * kb + 2];
-    const float* k3 = a.k_rows[4 * kb + 3];
     __m512 acc[4][RV];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i)
 #pragma GCC unroll 4
       for (int j = 0; j < RV; ++j) acc[i][j] = _mm512_setzero_ps();
-    for (int64_t d = 0; d < dim; ++d) {
-      __m512 qv[RV];
+    if constexpr (D == KvDType::kF32) {
+      const float* const k[4] = {
+          static_cast<const float*>(a.k_rows[4 * kb]), static_cast<const float*>(a.k_rows[4 * kb + 1]),
+          static_cast<const float*>(a.k_rows[4 * kb + 2]),
+          static_cast<const float*>(a.k_rows[4 * kb + 3])};
+      key_block_steps<RV>(qt, padded, k, 0, dim, acc);
+    } else {
+      alignas(64) float tile[4][16];
+      for (int64_t d0 = 0; d0 < dim; d0 += 16) {
+        const __mmask16 m = low_mask(dim - d0);
 #pragma GCC unroll 4
-      for (int j = 0; j < RV; ++j) qv[j] = _mm512_loadu_ps(qt + d * padded + 16 * j);
-      const __m512 b0 = _mm512_set1_ps(k0[d]), b1 = _mm512_set1_ps(k1[d]);
-      const __m512 b2 = _mm512_set1_ps(k2[d]), b3 = _mm512_set1_ps(k3[d]);
-#pragma GCC unroll 4
-      for (int j = 0; j < RV; ++j) {
-        acc[0][j] = _mm512_fmadd_ps(b0, qv[j], acc[0][j]);
-        acc[1][j] = _mm512_fmadd_ps(b1, qv[j], acc[1][j]);
-        acc[2][j] = _mm512_fmadd_ps(b2, qv[j], acc[2][j]);
-        acc[3][j] = _mm512_fmadd_ps(b3, qv[j], acc[3][j]);
+        for (int i = 0; i < 4; ++i) _mm512_store_ps(tile[i], load_kv<D>(a.k_rows[4 * kb + i], d0, m));
+        // tile[i] - d0 is where element d would be: index it with d in [d0, d0 + 16).
+        const float* const k[4] = {tile[0] - d0, tile[1] - d0, tile[2] - d0, tile[3] - d0};
+        key_block_steps<RV>(qt, padded, k, d0, std::min<int64_t>(dim, d0 + 16), acc);
       }
     }
 #pragma GCC unroll 4
@@ -283,12 +330,13 @@ void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_
   }
 }
 
+template <KvDType D>
 void scores_by_key(const AttendChunk& a, float* st, int64_t padded) {
   const int64_t vecs = padded / 16;
   int64_t rv = 0;
-  for (; rv + 3 <= vecs; rv += 3) scores_by_key_block<3>(a, st, padded, rv);
-  if (vecs - rv == 2) scores_by_key_block<2>(a, st, padded, rv);
-  if (vecs - rv == 1) scores_by_key_block<1>(a, st, padded, rv);
+  for (; rv + 3 <= vecs; rv += 3) scores_by_key_block<D, 3>(a, st, padded, rv);
+  if (vecs - rv == 2) scores_by_key_block<D, 2>(a, st, padded, rv);
+  if (vecs - rv == 1) scores_by_key_block<D, 1>(a, st, padded, rv);
 }
 
 // Online softmax over scores laid out [key][row], sixteen rows per vector: the maximum and
@@ -372,7 +420,7 @@ void softmax_by_row(const AttendChunk& a, float* s, float* alpha) {
 
 // o[r][d0, d0 + 16 NV) = alpha[r] o[r][...] + sum_c p[r][c] v_c[...] for RB rows from r0;
 // the last vector is masked by `last`. p[r][c] is at p + r * p_row + c * p_key.
-template <int RB, int NV>
+template <KvDType D, int RB, int NV>
 void pv_block(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key,
               const float* alpha, int64_t r0, int64_t d0, __mmask16 last) {
   const int64_t dim = a.head_dim;
@@ -387,11 +435,11 @@ void pv_block(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key
   }
   const float* pc = p + r0 * p_row;
   for (int64_t c = 0; c < a.num_keys; ++c, pc += p_key) {
-    const float* v = a.v_rows[c] + d0;
+    const void* v = a.v_rows[c];
     __m512 vv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
-      vv[j] = _mm512_maskz_loadu_ps(j + 1 < NV ? 0xffff : last, v + 16 * j);
+      vv[j] = j + 1 < NV ? load_kv<D>(v, d0 + 16 * j) : load_kv<D>(v, d0 + 16 * j, last);
 #pragma GCC unroll 4
     for (int r = 0; r < RB; ++r) {
       const __m512 pr = _mm512_set1_ps(pc[r * p_row]);
@@ -408,7 +456,7 @@ void pv_block(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key
   }
 }
 
-template <int RB>
+template <KvDType D, int RB>
 void pv_rows(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key, const float* alpha,
              int64_t r0) {
   const int64_t dim = a.head_dim;
@@ -417,86 +465,128 @@ void pv_rows(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key,
     const __mmask16 last = low_mask(n - (n - 1) / 16 * 16);
     switch ((n + 15) / 16) {
       case 1:
-        pv_block<RB, 1>(a, p, p_row, p_key, alpha, r0, d0, last);
+        pv_block<D, RB, 1>(a, p, p_row, p_key, alpha, r0, d0, last);
         break;
       case 2:
-        pv_block<RB, 2>(a, p, p_row, p_key, alpha, r0, d0, last);
+        pv_block<D, RB, 2>(a, p, p_row, p_key, alpha, r0, d0, last);
         break;
       case 3:
-        pv_block<RB, 3>(a, p, p_row, p_key, alpha, r0, d0, last);
+        pv_block<D, RB, 3>(a, p, p_row, p_key, alpha, r0, d0, last);
         break;
       default:
-        pv_block<RB, 4>(a, p, p_row, p_key, alpha, r0, d0, last);
+        pv_block<D, RB, 4>(a, p, p_row, p_key, alpha, r0, d0, last);
         break;
     }
   }
 }
 
+template <KvDType D>
 void pv(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key, const float* alpha) {
   int64_t r = 0;
-  for (; r + 4 <= a.num_rows; r += 4) pv_rows<4>(a, p, p_row, p_key, alpha, r);
+  for (; r + 4 <= a.num_rows; r += 4) pv_rows<D, 4>(a, p, p_row, p_key, alpha, r);
   switch (a.num_rows - r) {
     case 3:
-      pv_rows<3>(a, p, p_row, p_key, alpha, r);
+      pv_rows<D, 3>(a, p, p_row, p_key, alpha, r);
       break;
     case 2:
-      pv_rows<2>(a, p, p_row, p_key, alpha, r);
+      pv_rows<D, 2>(a, p, p_row, p_key, alpha, r);
       break;
     case 1:
-      pv_rows<1>(a, p, p_row, p_key, alpha, r);
+      pv_rows<D, 1>(a, p, p_row, p_key, alpha, r);
       break;
     default:
       break;
   }
 }
 
-void attend_chunk(const AttendChunk& a) {
+template <KvDType D>
+void attend_chunk_typed(const AttendChunk& a) {
   const int64_t padded = attend_rows_padded(a.num_rows);
   float* s = a.work;
   float* alpha = s + padded * kAttendChunkKeys;
   if (a.num_rows >= kByKeyMinRows) {
-    scores_by_key(a, s, padded);
+    scores_by_key<D>(a, s, padded);
     softmax_by_key(a, s, padded, alpha);
-    pv(a, s, 1, padded, alpha);
+    pv<D>(a, s, 1, padded, alpha);
     return;
   }
   const int64_t nv = (a.head_dim + 15) / 16;
   const __mmask16 tail = low_mask(a.head_dim - (nv - 1) * 16);
   switch (nv) {
     case 1:
-      scores_by_row<1>(a, s, tail);
+      scores_by_row<D, 1>(a, s, tail);
       break;
     case 2:
-      scores_by_row<2>(a, s, tail);
+      scores_by_row<D, 2>(a, s, tail);
       break;
     case 3:
-      scores_by_row<3>(a, s, tail);
+      scores_by_row<D, 3>(a, s, tail);
       break;
     case 4:
-      scores_by_row<4>(a, s, tail);
+      scores_by_row<D, 4>(a, s, tail);
       break;
     case 5:
-      scores_by_row<5>(a, s, tail);
+      scores_by_row<D, 5>(a, s, tail);
       break;
     case 6:
-      scores_by_row<6>(a, s, tail);
+      scores_by_row<D, 6>(a, s, tail);
       break;
     case 7:
-      scores_by_row<7>(a, s, tail);
+      scores_by_row<D, 7>(a, s, tail);
       break;
     case 8:
-      scores_by_row<8>(a, s, tail);
+      scores_by_row<D, 8>(a, s, tail);
       break;
     default:
-      scores_by_row_any(a, s);
+      scores_by_row_any<D>(a, s);
       break;
   }
   softmax_by_row(a, s, alpha);
-  pv(a, s, kAttendChunkKeys, 1, alpha);
+  pv<D>(a, s, kAttendChunkKeys, 1, alpha);
 }
 
-constexpr VectorKernels kKernels{dot_rows, axpy_rows,    exp_sum,
-                                 silu_mul, load_queries, attend_chunk};
+void attend_chunk(const AttendChunk& a) {
+  switch (a.kv_dtype) {
+    case KvDType::kF32:
+      return attend_chunk_typed<KvDType::kF32>(a);
+    case KvDType::kF16:
+      return attend_chunk_typed<KvDType::kF16>(a);
+    case KvDType::kBF16:
+      return attend_chunk_typed<KvDType::kBF16>(a);
+  }
+}
+
+// ---- convert_kv ----
+
+// bfloat16 of each lane, rounded to nearest even; NaNs stay (quiet) NaNs, as in fp32_to_bf16.
+inline __m256i to_bf16(__m512 x) {
+  const __m512i bits = _mm512_castps_si512(x);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i rounded =
+      _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  const __m512i nan = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
+  const __mmask16 is_nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, is_nan, nan));
+}
+
+void convert_kv(const float* src, void* dst, int64_t n, KvDType dtype) {
+  if (dtype == KvDType::kF32) {
+    std::memcpy(dst, src, (size_t)n * sizeof(float));
+    return;
+  }
+  auto* out = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = low_mask(n - i);
+    const __m512 x = _mm512_maskz_loadu_ps(m, src + i);
+    const __m256i h = dtype == KvDType::kF16
+                          ? _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+                          : to_bf16(x);
+    _mm256_mask_storeu_epi16(out + i, m, h);
+  }
+}
+
+constexpr VectorKernels kKernels{dot_rows,     axpy_rows,    exp_sum,   silu_mul,
+                                 load_queries, attend_chunk, convert_kv};
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "kernels/cpu/vector_kernels.h"
+#include "util/fp16.h"
 
 namespace kiln::cpu {
 namespace {
@@ -45,9 +46,18 @@ void load_queries(const QueryTile& t, float* q) {
   }
 }
 
+// Element d of a stored K or V row, as a float.
+template <KvDType D>
+inline float kv_at(const void* row, int64_t d) {
+  if constexpr (D == KvDType::kF32) return static_cast<const float*>(row)[d];
+  if constexpr (D == KvDType::kF16) return fp16_to_fp32(static_cast<const uint16_t*>(row)[d]);
+  return bf16_to_fp32(static_cast<const uint16_t*>(row)[d]);
+}
+
 // The definition of one online-softmax step: each row sees keys [first, num_valid) of the
 // chunk; a new maximum rescales what the row has accumulated so far.
-void attend_chunk(const AttendChunk& a) {
+template <KvDType D>
+void attend_chunk_typed(const AttendChunk& a) {
   const int64_t dim = a.head_dim;
   float* s = a.work;
   for (int64_t r = 0; r < a.num_rows; ++r) {
@@ -59,7 +69,7 @@ void attend_chunk(const AttendChunk& a) {
     float mx = a.m[r];
     for (int64_t c = first; c < num_valid; ++c) {
       float acc = 0;
-      for (int64_t d = 0; d < dim; ++d) acc += q[d] * a.k_rows[c][d];
+      for (int64_t d = 0; d < dim; ++d) acc += q[d] * kv_at<D>(a.k_rows[c], d);
       s[c] = acc;
       mx = std::max(mx, acc);
     }
@@ -71,12 +81,33 @@ void attend_chunk(const AttendChunk& a) {
     float* o = a.o + r * dim;
     for (int64_t d = 0; d < dim; ++d) o[d] *= alpha;
     for (int64_t c = first; c < num_valid; ++c)
-      for (int64_t d = 0; d < dim; ++d) o[d] += s[c] * a.v_rows[c][d];
+      for (int64_t d = 0; d < dim; ++d) o[d] += s[c] * kv_at<D>(a.v_rows[c], d);
   }
 }
 
-constexpr VectorKernels kKernels{dot_rows, axpy_rows,    exp_sum,
-                                 silu_mul, load_queries, attend_chunk};
+void attend_chunk(const AttendChunk& a) {
+  switch (a.kv_dtype) {
+    case KvDType::kF32:
+      return attend_chunk_typed<KvDType::kF32>(a);
+    case KvDType::kF16:
+      return attend_chunk_typed<KvDType::kF16>(a);
+    case KvDType::kBF16:
+      return attend_chunk_typed<KvDType::kBF16>(a);
+  }
+}
+
+void convert_kv(const float* src, void* dst, int64_t n, KvDType dtype) {
+  if (dtype == KvDType::kF32) {
+    std::copy(src, src + n, static_cast<float*>(dst));
+    return;
+  }
+  auto* out = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = dtype == KvDType::kF16 ? fp32_to_fp16(src[i]) : fp32_to_bf16(src[i]);
+}
+
+constexpr VectorKernels kKernels{dot_rows,     axpy_rows,    exp_sum,   silu_mul,
+                                 load_queries, attend_chunk, convert_kv};
 
 }  // namespace
 

@@ -1,0 +1,92 @@
+#include "cli/engine_setup.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace kiln::cli {
+
+void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
+  cmd->add_option("--kv-cache-memory", f.kv_cache_memory,
+                  "KV cache size, e.g. 2GiB (default: a quarter of available memory, at most "
+                  "4 GiB, at least one full context)");
+  add_kv_cache_dtype_option(cmd, f.kv_cache_dtype);
+  cmd->add_option("--block-size", f.block_size, "tokens per KV cache block")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--max-num-seqs", f.max_num_seqs, "sequences running at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-num-batched-tokens", f.max_num_batched_tokens,
+                  "tokens computed per engine step (prompt chunks plus decodes)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  cmd->add_option("--max-model-len", f.max_model_len,
+                  "longest sequence, prompt plus output (default and limit: the model's context)")
+      ->check(CLI::Range(1, 1 << 24));
+  cmd->add_flag("--no-prefix-caching", f.no_prefix_caching,
+                "do not reuse the KV of prompt prefixes across requests");
+  cmd->add_flag("--no-chunked-prefill", f.no_chunked_prefill,
+                "compute each prompt in one step instead of in chunks");
+}
+
+std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int num_threads,
+                                            const EngineFlags& f, bool log_kv,
+                                            int64_t default_kv_tokens) {
+  auto r = std::make_unique<RunningEngine>();
+  auto loaded = load_model(model_path, num_threads, f.max_num_batched_tokens);
+  if (!loaded) return nullptr;
+  r->loaded = std::move(*loaded);
+  auto tokenizer = Tokenizer::from_gguf(*r->loaded.file);
+  if (!tokenizer.ok()) {
+    print_error(model_path + ": " + tokenizer.message());
+    return nullptr;
+  }
+  r->tokenizer = std::make_unique<Tokenizer>(std::move(*tokenizer));
+
+  const ModelConfig& config = r->loaded.model->config();
+  int64_t max_model_len = config.context_length > 0 ? config.context_length : 4096;
+  // Never past what the model was trained for.
+  if (f.max_model_len > 0)
+    max_model_len = config.context_length > 0 ? std::min<int64_t>(f.max_model_len, config.context_length)
+                                              : f.max_model_len;
+  r->kv_bytes_per_token = KvStorage::bytes_per_token(config, f.kv_cache_dtype);
+  int64_t requested = 0;
+  if (!f.kv_cache_memory.empty()) {
+    auto bytes = parse_byte_size(f.kv_cache_memory);
+    if (!bytes.ok()) {
+      print_error("--kv-cache-memory: " + bytes.message());
+      return nullptr;
+    }
+    requested = *bytes;
+  } else if (default_kv_tokens > 0) {
+    requested = std::max(default_kv_tokens, max_model_len) * r->kv_bytes_per_token;
+  }
+  auto budget = plan_kv_budget(requested, r->kv_bytes_per_token, f.block_size, max_model_len,
+                               available_memory_bytes());
+  if (!budget.ok()) {
+    print_error(budget.message());
+    return nullptr;
+  }
+  r->kv_budget = *budget;
+  if (log_kv)
+    std::fprintf(stderr,
+                 "kiln: KV cache %s (%s): %d blocks of %d tokens, %lld tokens in all, "
+                 "%lld bytes per token; max model length %lld\n",
+                 format_bytes(budget->bytes).c_str(), kv_dtype_name(f.kv_cache_dtype),
+                 budget->num_blocks, f.block_size, (long long)budget->num_tokens,
+                 (long long)r->kv_bytes_per_token, (long long)max_model_len);
+  r->backend = std::make_unique<ModelBackend>(*r->loaded.model, budget->num_blocks, f.block_size,
+                                              f.kv_cache_dtype);
+  EngineConfig ec;
+  ec.scheduler.max_num_seqs = f.max_num_seqs;
+  ec.scheduler.max_num_batched_tokens = f.max_num_batched_tokens;
+  ec.scheduler.chunked_prefill = !f.no_chunked_prefill;
+  ec.prefix_caching = !f.no_prefix_caching;
+  ec.max_model_len = (int32_t)max_model_len;
+  r->engine = std::make_unique<Engine>(*r->backend, r->tokenizer.get(), ec);
+  return r;
+}
+
+}  // namespace kiln::cli

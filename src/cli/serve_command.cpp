@@ -1,0 +1,168 @@
+// `kiln serve MODEL`: the OpenAI- and Anthropic-compatible HTTP server (src/server/) in front
+// of the engine. It listens first, so /health can say 503 while the model loads, then loads
+// the model and serves until SIGTERM or SIGINT, which drain it (exit code 0).
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chat/chat_template.h"
+#include "cli/commands.h"
+#include "cli/engine_setup.h"
+#include "engine/kv_sizing.h"
+#include "server/json_util.h"
+#include "server/server.h"
+
+namespace kiln::cli {
+namespace {
+
+struct ServeOptions {
+  std::string model;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::vector<std::string> api_keys;
+  std::vector<std::string> served_model_names;
+  int threads = 0;
+  int io_threads = 2;
+  int64_t max_queue = 1024;
+  double drain_timeout = 30;
+  std::string max_body_size = "16MiB";
+  std::string max_header_size = "16KiB";
+  EngineFlags engine;
+};
+
+// The model file's own template, else its family's default (as `kiln run --chat` does).
+std::optional<chat::ChatTemplate> chat_template_for(const LoadedModel& loaded,
+                                                    const std::string& path) {
+  std::string source;
+  if (auto text = loaded.file->get_string("tokenizer.chat_template")) {
+    source = std::string(*text);
+  } else {
+    const std::string arch = loaded.model->config().arch;
+    spdlog::info("{} has no chat template; using the default for '{}'", path, arch);
+    source = chat::default_template_for_architecture(arch);
+  }
+  auto tmpl = chat::ChatTemplate::parse(source);
+  if (!tmpl.ok()) {
+    print_error(path + ": " + tmpl.message());
+    return std::nullopt;
+  }
+  return std::move(*tmpl);
+}
+
+std::optional<size_t> byte_size_flag(const std::string& flag, const std::string& text) {
+  auto bytes = parse_byte_size(text);
+  if (!bytes.ok() || *bytes <= 0) {
+    print_error(flag + ": " + (bytes.ok() ? "must be positive" : bytes.message()));
+    return std::nullopt;
+  }
+  return (size_t)*bytes;
+}
+
+// Each connection is a file descriptor; the usual soft limit of 1024 would cap the server
+// far below the thousands of streaming connections it is built to hold.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) spdlog::warn("could not raise the open-file limit");
+}
+
+int serve(const ServeOptions& o) {
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
+  raise_open_file_limit();
+  server::ServerOptions so;
+  so.host = o.host;
+  so.port = (uint16_t)o.port;
+  so.num_io_threads = o.io_threads;
+  so.drain_timeout_seconds = o.drain_timeout;
+  so.api.api_keys = o.api_keys;
+  so.api.max_queue = o.max_queue;
+  auto body = byte_size_flag("--max-body-size", o.max_body_size);
+  auto header = byte_size_flag("--max-header-size", o.max_header_size);
+  if (!body || !header) return 2;
+  so.http.max_body_bytes = *body;
+  so.http.max_header_bytes = *header;
+
+  // Declared before the server so that it is destroyed after it: the server's connections
+  // cancel their requests in the engine as they close.
+  std::unique_ptr<RunningEngine> engine;
+  server::Server server(so);
+  if (Status s = server.start(); !s.ok()) {
+    print_error(s.message());
+    return 1;
+  }
+  spdlog::info("listening on http://{}:{} (loading {})", o.host, server.port(), o.model);
+
+  const auto load_start = std::chrono::steady_clock::now();
+  engine = start_engine(o.model, o.threads, o.engine, /*log_kv=*/true);
+  if (!engine) return 1;
+  auto tmpl = chat_template_for(engine->loaded, o.model);
+  if (!tmpl) return 1;
+
+  server::ModelContext ctx;
+  ctx.engine = engine->engine.get();
+  ctx.tokenizer = engine->tokenizer.get();
+  ctx.chat_template = std::move(*tmpl);
+  const Tokenizer& tok = *engine->tokenizer;
+  if (tok.bos_id() >= 0) ctx.bos_token = std::string(tok.token_text(tok.bos_id()));
+  if (tok.eos_id() >= 0) ctx.eos_token = std::string(tok.token_text(tok.eos_id()));
+  ctx.served_names = o.served_model_names;
+  if (ctx.served_names.empty())
+    ctx.served_names.push_back(std::filesystem::path(o.model).stem().string());
+  ctx.max_model_len = engine->engine->max_model_len();
+  ctx.max_num_seqs = o.engine.max_num_seqs;
+  ctx.created = server::unix_seconds();
+  const std::string name = ctx.name();
+  server.set_model(std::move(ctx));
+  spdlog::info("ready in {:.1f}s: serving '{}' on http://{}:{}{}",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count(),
+               name, o.host, server.port(), o.api_keys.empty() ? "" : " (API key required)");
+
+  server.run_until_signal();
+  return 0;
+}
+
+}  // namespace
+
+void register_serve_command(CLI::App& app, int& exit_code) {
+  auto opts = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "Serve a model over HTTP: OpenAI- and Anthropic-compatible API (docs/api.md)");
+  cmd->add_option("model", opts->model, "GGUF model file")->required();
+  cmd->add_option("--host", opts->host, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", opts->port, "port to listen on (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-key", opts->api_keys,
+                  "require this key (Authorization: Bearer KEY or x-api-key: KEY); repeatable")
+      ->envname("KILN_API_KEY");
+  cmd->add_option("--served-model-name", opts->served_model_names,
+                  "the model name(s) clients use (default: the file name without .gguf)");
+  cmd->add_option("-t,--threads", opts->threads, "compute threads (default: all cores)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--io-threads", opts->io_threads, "threads serving HTTP connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--max-queue", opts->max_queue,
+                  "sequences that may wait beyond --max-num-seqs; past that, 429")
+      ->capture_default_str()
+      ->check(CLI::Range((int64_t)0, (int64_t)1 << 30));
+  cmd->add_option("--drain-timeout", opts->drain_timeout,
+                  "seconds running requests get to finish after SIGTERM before they are cancelled")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--max-body-size", opts->max_body_size, "largest request body (413 beyond)")
+      ->capture_default_str();
+  cmd->add_option("--max-header-size", opts->max_header_size, "largest request head (431 beyond)")
+      ->capture_default_str();
+  add_engine_flags(cmd, opts->engine);
+  cmd->callback([opts, &exit_code] { exit_code = serve(*opts); });
+}
+
+}  // namespace kiln::cli

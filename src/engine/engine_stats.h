@@ -1,0 +1,32 @@
+// Engine-wide counters and gauges, copied out after every step for the metrics endpoint,
+// the benchmarks and the tests. Counters only grow.
+#pragma once
+
+#include <cstdint>
+
+namespace kiln {
+
+struct EngineStats {
+  // Gauges, as of the end of the last step.
+  int32_t num_running = 0;  // sequences scheduled or holding KV
+  int32_t num_waiting = 0;  // sequences queued, including preempted ones
+  int32_t kv_blocks_total = 0;
+  int32_t kv_blocks_used = 0;  // referenced by some sequence (cached free blocks excluded)
+
+  // Counters.
+  int64_t num_steps = 0;
+  int64_t num_batched_tokens = 0;   // tokens computed, summed over steps
+  int32_t max_step_tokens = 0;      // the largest step so far
+  int64_t prompt_tokens_computed = 0;  // prompt tokens run through the model (not cached)
+  int64_t generation_tokens = 0;
+  int64_t prefix_queried_tokens = 0;
+  int64_t prefix_hit_tokens = 0;
+  int64_t num_preemptions = 0;
+  int64_t requests_finished_stop = 0, requests_finished_length = 0, requests_finished_abort = 0;
+  // KV slots held by running sequences, and of those the ones holding no token yet (the
+  // unused tail of each last block), summed over steps: their ratio is the KV waste.
+  int64_t kv_slots_held = 0;
+  int64_t kv_slots_unused = 0;
+};
+
+}  // namespace kiln

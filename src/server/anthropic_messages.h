@@ -1,0 +1,56 @@
+// POST /v1/messages and /v1/messages/count_tokens in Anthropic's Messages format: system,
+// messages of text content blocks, max_tokens, stop_sequences, temperature/top_p/top_k,
+// stream with Anthropic's event sequence (message_start, content_block_start, ping,
+// content_block_delta..., content_block_stop, message_delta, message_stop) and usage. A final
+// assistant message is a prefill: the answer continues it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/request.h"
+#include "server/errors.h"
+#include "server/generation_job.h"
+#include "server/json_util.h"
+#include "server/model_context.h"
+#include "server/response_meta.h"
+
+namespace kiln::server {
+
+struct MessagesRequest {
+  std::string model;
+  GenerationRequest generation;
+  std::vector<std::string> stop_sequences;
+  bool stream = false;
+};
+
+// for_count_tokens: /v1/messages/count_tokens, where max_tokens and sampling are not asked.
+ApiResult<MessagesRequest> parse_messages_request(const Json& body, const ModelContext& model,
+                                                  bool for_count_tokens);
+
+std::unique_ptr<ResponseFormatter> make_messages_formatter(const MessagesRequest& request,
+                                                           ResponseMeta meta);
+
+// Anthropic names the stop sequence that ended a message; the engine's outputs do not. So
+// the engine is asked to keep stop strings in the text (include_stop_str_in_output) and this
+// takes the one that ended it off again. The engine holds a stop string back until it is
+// complete and stops right after it, so a complete stop string can only ever be the end of
+// the text: text ending in one is held back here until the finish says whether it stopped.
+class StopSequenceSplitter {
+ public:
+  explicit StopSequenceSplitter(std::vector<std::string> stops) : stops_(std::move(stops)) {}
+  // The text safe to show now.
+  std::string push(std::string_view delta);
+  // At the finish: the stop sequence that ended the text, if one did; `tail` receives held
+  // text that turned out not to be one.
+  std::optional<std::string> finish(bool stopped, std::string& tail);
+
+ private:
+  std::vector<std::string> stops_;
+  std::string held_;
+};
+
+}  // namespace kiln::server

@@ -1,0 +1,42 @@
+#include "server/auth.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace kiln::server {
+namespace {
+
+// NOTE: compares every byte whatever the first mismatch, so the time taken does not tell an
+// attacker how much of a guessed key was right.
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= (unsigned char)(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+bool ApiKeys::allows(const HttpRequest& request) const {
+  if (keys_.empty()) return true;
+  std::string_view offered;
+  if (const std::string* auth = request.header("authorization")) {
+    std::string_view v = *auth;
+    constexpr std::string_view kBearer = "Bearer ";
+    if (v.size() > kBearer.size() && std::equal(kBearer.begin(), kBearer.end(), v.begin(),
+                                                [](char x, char y) { return std::tolower(x) == std::tolower(y); }))
+      offered = v.substr(kBearer.size());
+  }
+  if (offered.empty())
+    if (const std::string* key = request.header("x-api-key")) offered = *key;
+  if (offered.empty()) return false;
+  bool ok = false;
+  for (const std::string& key : keys_) ok |= equal_constant_time(offered, key);
+  return ok;
+}
+
+bool path_needs_key(std::string_view path) {
+  return path.starts_with("/v1/") || path == "/tokenize" || path == "/detokenize";
+}
+
+}  // namespace kiln::server

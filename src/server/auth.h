@@ -1,0 +1,29 @@
+// --api-key: which paths need a key and whether a request carries one. Keys are accepted
+// as OpenAI's "Authorization: Bearer KEY" or Anthropic's "x-api-key: KEY" on any protected
+// path, so either SDK works against either API.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/http_types.h"
+
+namespace kiln::server {
+
+class ApiKeys {
+ public:
+  explicit ApiKeys(std::vector<std::string> keys) : keys_(std::move(keys)) {}
+  bool enabled() const { return !keys_.empty(); }
+  // True when keys are off or the request carries one of them.
+  bool allows(const HttpRequest& request) const;
+
+ private:
+  std::vector<std::string> keys_;
+};
+
+// The API itself (/v1/..., /tokenize, /detokenize) needs a key; /health, /metrics and
+// /openapi.json stay open for probes and scrapers, as in vLLM.
+bool path_needs_key(std::string_view path);
+
+}  // namespace kiln::server

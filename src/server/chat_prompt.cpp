@@ -1,0 +1,123 @@
+#include "server/chat_prompt.h"
+
+namespace kiln::server {
+namespace {
+
+bool known_role(const std::string& role) {
+  return role == "system" || role == "developer" || role == "user" || role == "assistant" ||
+         role == "tool" || role == "function";
+}
+
+// Text parts joined with "\n"; anything else is refused.
+ApiResult<std::string> flatten_parts(const Json& parts, const std::string& where) {
+  std::string text;
+  for (size_t j = 0; j < parts.size(); ++j) {
+    const std::string at = where + "[" + std::to_string(j) + "]";
+    const Json& part = parts[j];
+    if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+      return ApiError::bad_request(at + " must be an object with a string `type`", at);
+    const std::string type = part["type"].get<std::string>();
+    if (type != "text" && type != "input_text")
+      return ApiError::bad_request(at + ": content parts of type \"" + type +
+                                       "\" are not supported (kiln serves text-only models)",
+                                   at);
+    if (!part.contains("text") || !part["text"].is_string())
+      return ApiError::bad_request(at + ".text must be a string", at + ".text");
+    if (j > 0) text += "\n";
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+}  // namespace
+
+ApiResult<Json> normalize_openai_messages(const Json& messages) {
+  if (!messages.is_array())
+    return ApiError::bad_request("messages must be an array", "messages");
+  if (messages.empty())
+    return ApiError::bad_request("messages must contain at least one message", "messages");
+  Json out = Json::array();
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const std::string at = "messages[" + std::to_string(i) + "]";
+    const Json& m = messages[i];
+    if (!m.is_object()) return ApiError::bad_request(at + " must be an object", at);
+    if (!m.contains("role") || !m["role"].is_string())
+      return ApiError::bad_request(at + ".role must be a string", at + ".role");
+    std::string role = m["role"].get<std::string>();
+    if (!known_role(role))
+      return ApiError::bad_request(at + ".role \"" + role +
+                                       "\" is not one of system, developer, user, assistant, tool",
+                                   at + ".role");
+    Json msg = m;  // keeps tool_calls, tool_call_id, name, ... for templates that use them
+    if (role == "developer") msg["role"] = "system";
+    auto content = m.find("content");
+    if (content == m.end() || content->is_null()) {
+      const bool may_omit = role == "assistant" && m.contains("tool_calls");
+      if (!may_omit) return ApiError::bad_request(at + ".content is required", at + ".content");
+    } else if (content->is_array()) {
+      auto text = flatten_parts(*content, at + ".content");
+      if (!text.ok()) return text.error();
+      msg["content"] = *text;
+    } else if (!content->is_string()) {
+      return ApiError::bad_request(at + ".content must be a string or an array of content parts",
+                                   at + ".content");
+    }
+    out.push_back(std::move(msg));
+  }
+  return out;
+}
+
+ApiResult<std::string> render_chat_prompt(const ModelContext& model, const Json& messages,
+                                          const ChatPromptOptions& options) {
+  chat::ChatTemplateInputs in;
+  in.messages = messages;
+  in.tools = options.tools;
+  in.add_generation_prompt = options.add_generation_prompt && !options.continue_final_message;
+  in.bos_token = model.bos_token;
+  in.eos_token = model.eos_token;
+  for (const auto& [key, value] : options.template_kwargs.items()) {
+    // The template's own inputs may not be replaced (ChatTemplateInputs' rule).
+    if (key == "messages" || key == "tools" || key == "documents" ||
+        key == "add_generation_prompt" || key == "bos_token" || key == "eos_token")
+      return ApiError::bad_request("chat_template_kwargs may not set \"" + key + "\"",
+                                   "chat_template_kwargs");
+    in.extra_context[key] = value;
+  }
+  auto rendered = chat::apply_chat_template(*model.chat_template, in);
+  if (!rendered.ok())
+    return ApiError::bad_request("the chat template failed to render these messages: " +
+                                     rendered.message(),
+                                 "messages");
+  if (!options.continue_final_message) return *rendered;
+
+  const Json& last = messages.back();
+  if (!last.contains("content") || !last["content"].is_string() || last.value("role", "") != "assistant")
+    return ApiError::bad_request(
+        "continuing the final message needs the last message to be the assistant's text",
+        "messages");
+  std::string final_text = last["content"].get<std::string>();
+  std::string& text = *rendered;
+  size_t at = final_text.empty() ? std::string::npos : text.rfind(final_text);
+  if (at == std::string::npos) {
+    // Templates commonly strip the content; try its stripped form.
+    const size_t b = final_text.find_first_not_of(" \t\r\n");
+    const size_t e = final_text.find_last_not_of(" \t\r\n");
+    if (b != std::string::npos) {
+      final_text = final_text.substr(b, e - b + 1);
+      at = text.rfind(final_text);
+    }
+  }
+  if (at == std::string::npos)
+    return ApiError::bad_request(
+        "cannot continue the final assistant message: the chat template does not render its "
+        "text verbatim",
+        "messages");
+  text.resize(at + final_text.size());
+  return std::move(text);
+}
+
+std::vector<int32_t> tokenize_chat_prompt(const ModelContext& model, const std::string& text) {
+  return model.tokenizer->encode(text, /*add_special=*/false, /*parse_special=*/true);
+}
+
+}  // namespace kiln::server

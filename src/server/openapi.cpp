@@ -1,0 +1,229 @@
+#include "server/openapi.h"
+
+#include "server/json_util.h"
+
+namespace kiln::server {
+namespace {
+
+Json type(const char* t, const char* description = nullptr) {
+  Json j = {{"type", t}};
+  if (description) j["description"] = description;
+  return j;
+}
+
+Json array_of(Json items) { return {{"type", "array"}, {"items", std::move(items)}}; }
+
+Json one_of(std::initializer_list<Json> options) {
+  Json list = Json::array();
+  for (const Json& o : options) list.push_back(o);
+  return {{"oneOf", std::move(list)}};
+}
+
+Json object(Json properties, std::initializer_list<const char*> required = {}) {
+  Json j = {{"type", "object"}, {"properties", std::move(properties)}};
+  if (required.size() > 0) {
+    j["required"] = Json::array();
+    for (const char* r : required) j["required"].push_back(r);
+  }
+  return j;
+}
+
+Json ref(const char* name) { return {{"$ref", std::string("#/components/schemas/") + name}}; }
+
+// The sampling fields chat and completions share (openai_sampling.h).
+Json sampling_properties() {
+  Json stop = one_of({type("string"), array_of(type("string"))});
+  return {{"temperature", type("number", "0: greedy; default 1")},
+          {"top_p", type("number", "(0, 1]")},
+          {"top_k", type("integer", "vLLM extension; 0 or -1: off")},
+          {"min_p", type("number", "vLLM extension; [0, 1]")},
+          {"presence_penalty", type("number", "[-2, 2]")},
+          {"frequency_penalty", type("number", "[-2, 2]")},
+          {"repetition_penalty", type("number", "vLLM extension; > 0, 1: off")},
+          {"logit_bias", {{"type", "object"}, {"additionalProperties", type("number")},
+                          {"description", "token id (as a string) -> bias in [-100, 100]"}}},
+          {"seed", type("integer")},
+          {"n", type("integer", "samples per prompt, [1, --max-num-seqs]")},
+          {"max_tokens", type("integer")},
+          {"min_tokens", type("integer", "vLLM extension")},
+          {"stop", stop},
+          {"stop_token_ids", array_of(type("integer"))},
+          {"ignore_eos", type("boolean")},
+          {"include_stop_str_in_output", type("boolean")},
+          {"skip_special_tokens", type("boolean")},
+          {"priority", type("integer", "lower runs first")},
+          {"cache_salt", type("string", "requests with different salts never share cached KV")},
+          {"user", type("string", "accepted, not used")},
+          {"stream", type("boolean")},
+          {"stream_options", object({{"include_usage", type("boolean")}})}};
+}
+
+Json error_responses(bool anthropic) {
+  const Json e = {{"content", {{"application/json", {{"schema", ref(anthropic ? "AnthropicError" : "Error")}}}}}};
+  Json r = Json::object();
+  for (const char* code : {"400", "401", "404", "413", "429", "503"}) {
+    Json x = e;
+    x["description"] = code;
+    r[code] = x;
+  }
+  return r;
+}
+
+Json post(const char* summary, Json body_schema, Json ok_schema, bool streams, bool anthropic = false) {
+  Json ok_content = {{"application/json", {{"schema", std::move(ok_schema)}}}};
+  if (streams) ok_content["text/event-stream"] = {{"schema", type("string", "server-sent events")}};
+  Json responses = error_responses(anthropic);
+  responses["200"] = {{"description", "OK"}, {"content", std::move(ok_content)}};
+  return {{"post",
+           {{"summary", summary},
+            {"requestBody",
+             {{"required", true}, {"content", {{"application/json", {{"schema", std::move(body_schema)}}}}}}},
+            {"responses", std::move(responses)}}}};
+}
+
+Json get(const char* summary, Json ok_content) {
+  return {{"get",
+           {{"summary", summary},
+            {"responses", {{"200", {{"description", "OK"}, {"content", std::move(ok_content)}}}}}}}};
+}
+
+Json build() {
+  Json chat = object({{"model", type("string")},
+                      {"messages", array_of(ref("ChatMessage"))},
+                      {"max_completion_tokens", type("integer")},
+                      {"logprobs", type("boolean")},
+                      {"top_logprobs", type("integer", "[0, 20]")},
+                      {"tools", array_of(type("object"))},
+                      {"tool_choice", type("string", "none or auto")},
+                      {"add_generation_prompt", type("boolean")},
+                      {"continue_final_message", type("boolean")},
+                      {"chat_template_kwargs", type("object")}},
+                     {"model", "messages"});
+  const Json sampling = sampling_properties();
+  for (const auto& [k, v] : sampling.items()) chat["properties"][k] = v;
+
+  Json completion = object(
+      {{"model", type("string")},
+       {"prompt", one_of({type("string"), array_of(type("string")), array_of(type("integer")),
+                          array_of(array_of(type("integer")))})},
+       {"logprobs", type("integer", "[0, 20]")},
+       {"echo", type("boolean", "only false")},
+       {"suffix", type("string", "not supported")}},
+      {"model", "prompt"});
+  for (const auto& [k, v] : sampling.items()) completion["properties"][k] = v;
+
+  Json text_blocks = one_of({type("string"), array_of(object({{"type", type("string")}, {"text", type("string")}}))});
+  Json messages = object({{"model", type("string")},
+                          {"max_tokens", type("integer")},
+                          {"system", text_blocks},
+                          {"messages", array_of(object({{"role", type("string", "user or assistant")},
+                                                        {"content", text_blocks}}))},
+                          {"stop_sequences", array_of(type("string"))},
+                          {"temperature", type("number", "[0, 1]")},
+                          {"top_p", type("number")},
+                          {"top_k", type("integer")},
+                          {"stream", type("boolean")},
+                          {"metadata", type("object")}},
+                         {"model", "max_tokens", "messages"});
+  Json count = messages;
+  count["required"] = {"model", "messages"};
+
+  Json schemas = {
+      {"ChatMessage",
+       object({{"role", type("string", "system, developer, user, assistant or tool")},
+               {"content", one_of({type("string"), array_of(object({{"type", type("string")}, {"text", type("string")}})),
+                                   type("null")})},
+               {"name", type("string")},
+               {"tool_calls", array_of(type("object"))},
+               {"tool_call_id", type("string")}},
+              {"role"})},
+      {"Usage", object({{"prompt_tokens", type("integer")},
+                        {"completion_tokens", type("integer")},
+                        {"total_tokens", type("integer")},
+                        {"prompt_tokens_details", object({{"cached_tokens", type("integer")}})}})},
+      {"Error", object({{"error", object({{"message", type("string")},
+                                          {"type", type("string")},
+                                          {"param", type("string")},
+                                          {"code", type("string")}})}})},
+      {"AnthropicError", object({{"type", type("string")},
+                                 {"error", object({{"type", type("string")}, {"message", type("string")}})}})},
+      {"ChatCompletion", object({{"id", type("string")},
+                                 {"object", type("string")},
+                                 {"created", type("integer")},
+                                 {"model", type("string")},
+                                 {"choices", array_of(type("object"))},
+                                 {"usage", ref("Usage")}})},
+      {"Completion", object({{"id", type("string")},
+                             {"object", type("string")},
+                             {"created", type("integer")},
+                             {"model", type("string")},
+                             {"choices", array_of(type("object"))},
+                             {"usage", ref("Usage")}})},
+      {"Message", object({{"id", type("string")},
+                          {"type", type("string")},
+                          {"role", type("string")},
+                          {"content", array_of(type("object"))},
+                          {"stop_reason", type("string")},
+                          {"stop_sequence", type("string")},
+                          {"usage", type("object")}})},
+      {"Model", object({{"id", type("string")},
+                        {"object", type("string")},
+                        {"created", type("integer")},
+                        {"owned_by", type("string")},
+                        {"max_model_len", type("integer")}})}};
+
+  Json paths = {
+      {"/v1/chat/completions", post("Chat completion (OpenAI)", chat, ref("ChatCompletion"), true)},
+      {"/v1/completions", post("Text completion (OpenAI)", completion, ref("Completion"), true)},
+      {"/v1/messages", post("Message (Anthropic)", messages, ref("Message"), true, true)},
+      {"/v1/messages/count_tokens",
+       post("Count a message's input tokens (Anthropic)", count,
+            object({{"input_tokens", type("integer")}}), false, true)},
+      {"/tokenize",
+       post("Tokenize a prompt or chat messages (vLLM)",
+            object({{"model", type("string")},
+                    {"prompt", type("string")},
+                    {"messages", array_of(ref("ChatMessage"))},
+                    {"add_special_tokens", type("boolean")},
+                    {"add_generation_prompt", type("boolean")},
+                    {"return_token_strs", type("boolean")}}),
+            object({{"count", type("integer")},
+                    {"max_model_len", type("integer")},
+                    {"tokens", array_of(type("integer"))},
+                    {"token_strs", array_of(type("string"))}}),
+            false)},
+      {"/detokenize", post("Token ids to text (vLLM)",
+                           object({{"model", type("string")}, {"tokens", array_of(type("integer"))}}, {"tokens"}),
+                           object({{"prompt", type("string")}}), false)},
+      {"/v1/models", get("List the served model names",
+                         {{"application/json", {{"schema", object({{"object", type("string")},
+                                                                    {"data", array_of(ref("Model"))}})}}}})},
+      {"/v1/models/{id}", get("One served model", {{"application/json", {{"schema", ref("Model")}}}})},
+      {"/health", get("200 when ready; 503 while loading or shutting down",
+                      {{"text/plain", {{"schema", type("string")}}}})},
+      {"/metrics", get("Prometheus metrics (vLLM's names, prefix kiln:)",
+                       {{"text/plain", {{"schema", type("string")}}}})},
+      {"/openapi.json", get("This document", {{"application/json", {{"schema", type("object")}}}})}};
+  paths["/v1/models/{id}"]["get"]["parameters"] =
+      Json::array({{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", type("string")}}});
+
+  return {{"openapi", "3.1.0"},
+          {"info", {{"title", "kiln"}, {"version", "0.1.0"},
+                    {"description", "OpenAI- and Anthropic-compatible LLM serving. See docs/api.md."}}},
+          {"paths", std::move(paths)},
+          {"components",
+           {{"schemas", std::move(schemas)},
+            {"securitySchemes",
+             {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}},
+              {"x-api-key", {{"type", "apiKey"}, {"in", "header"}, {"name", "x-api-key"}}}}}}},
+          {"security", Json::array({{{"bearer", Json::array()}}, {{"x-api-key", Json::array()}}})}};
+}
+
+}  // namespace
+
+const std::string& openapi_document() {
+  static const std::string document = dump_json(build());
+  return document;
+}
+
+}  // namespace kiln::server

@@ -1,0 +1,77 @@
+# `kiln serve`'s operational endpoints: /health, /metrics (vLLM's names with the kiln:
+# prefix, parsed by prometheus_client, counters moving), /tokenize, /detokenize and
+# /openapi.json.
+import httpx
+
+from kiln_server import metric, metric_values
+
+GAUGES = ["kiln:num_requests_running", "kiln:num_requests_waiting", "kiln:kv_cache_usage_perc"]
+COUNTERS = ["kiln:prompt_tokens_total", "kiln:generation_tokens_total",
+            "kiln:num_preemptions_total", "kiln:prefix_cache_queries_total",
+            "kiln:prefix_cache_hits_total"]
+HISTOGRAMS = ["kiln:time_to_first_token_seconds", "kiln:inter_token_latency_seconds",
+              "kiln:e2e_request_latency_seconds", "kiln:request_queue_time_seconds",
+              "kiln:time_per_output_token_seconds", "kiln:request_time_per_output_token_seconds"]
+
+
+def test_health(server):
+    r = httpx.get(server.base_url + "/health")
+    assert r.status_code == 200
+
+
+def test_metrics_parse_and_move(server):
+    from prometheus_client.parser import text_string_to_metric_families
+    r = httpx.get(server.base_url + "/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    for name in GAUGES:
+        assert families[name].type == "gauge"
+    for name in COUNTERS + ["kiln:request_success_total"]:
+        # prometheus_client names a counter family without its _total suffix.
+        assert families[name.removesuffix("_total")].type == "counter", name
+    for name in HISTOGRAMS:
+        assert families[name].type == "histogram"
+    for f in families.values():
+        for s in f.samples:
+            assert s.labels["model_name"] == "smollm2"
+
+    before = metric_values(r.text)
+    out = server.openai().completions.create(model="smollm2", prompt="Once upon a time",
+                                             max_tokens=5, temperature=0)
+    assert out.usage.completion_tokens == 5
+    after = metric_values(httpx.get(server.base_url + "/metrics").text)
+    def grew(name, by=None, **labels):
+        delta = metric(after, name, **labels) - metric(before, name, **labels)
+        assert delta > 0 if by is None else delta == by, (name, delta)
+    grew("kiln:prompt_tokens_total", by=out.usage.prompt_tokens)
+    grew("kiln:generation_tokens_total", by=5)
+    grew("kiln:request_success_total", by=1, finished_reason="length")
+    grew("kiln:prefix_cache_queries_total")
+    for h in ["kiln:time_to_first_token_seconds", "kiln:e2e_request_latency_seconds",
+              "kiln:request_queue_time_seconds", "kiln:request_time_per_output_token_seconds"]:
+        grew(h + "_count", by=1)
+    grew("kiln:inter_token_latency_seconds_count", by=4)
+    assert metric(after, "kiln:num_requests_running") == 0
+    assert 0 <= metric(after, "kiln:kv_cache_usage_perc") <= 1
+
+
+def test_tokenize_detokenize_round_trip(server):
+    r = server.post("/tokenize", {"model": "smollm2", "prompt": "Hello world",
+                                  "return_token_strs": True}).json()
+    assert r["count"] == len(r["tokens"]) > 0 and r["max_model_len"] == 2048
+    assert "".join(r["token_strs"]).endswith("Hello world")
+    text = server.post("/detokenize", {"tokens": r["tokens"]}).json()["prompt"]
+    assert text.endswith("Hello world")
+    chat = server.post("/tokenize", {"messages": [{"role": "user", "content": "Hi"}]}).json()
+    assert chat["count"] > r["count"]
+    assert server.post("/detokenize", {"tokens": [10 ** 9]}).status_code == 400
+    assert server.post("/tokenize", {"model": "other", "prompt": "x"}).status_code == 404
+
+
+def test_openapi_lists_every_route(server):
+    doc = httpx.get(server.base_url + "/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    for path in ["/v1/chat/completions", "/v1/completions", "/v1/messages",
+                 "/v1/messages/count_tokens", "/v1/models", "/v1/models/{id}", "/tokenize",
+                 "/detokenize", "/health", "/metrics", "/openapi.json"]:
+        assert path in doc["paths"], path

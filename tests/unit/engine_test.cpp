@@ -1,0 +1,108 @@
+// The threaded engine API: concurrent submitters and readers, cancellation, stats.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "fake_backend.h"
+
+namespace kiln {
+namespace {
+
+using testing::FakeBackend;
+using testing::reference_greedy;
+
+constexpr int64_t kVocab = 101;
+
+GenerationRequest greedy(std::vector<int32_t> prompt, int32_t max_tokens) {
+  GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.sampling.temperature = 0.0f;
+  r.sampling.max_tokens = max_tokens;
+  return r;
+}
+
+std::vector<int32_t> read_all(RequestStream& stream, RequestOutput* final_out = nullptr) {
+  std::vector<int32_t> tokens;
+  while (auto out = stream.next()) {
+    tokens.insert(tokens.end(), out->samples[0].token_ids.begin(), out->samples[0].token_ids.end());
+    if (out->finished && final_out) *final_out = *out;
+  }
+  return tokens;
+}
+
+void wait_for_idle_pool(const Engine& engine) { engine.wait_until_idle(); }
+
+TEST(Engine, ConcurrentClientsEachGetTheirOwnTokens) {
+  FakeBackend backend(256, 16, kVocab, 256);
+  EngineConfig config;
+  config.scheduler.max_num_batched_tokens = 64;
+  Engine engine(backend, nullptr, config);
+  std::vector<std::thread> clients;
+  std::vector<int> ok(24, 0);
+  for (int c = 0; c < 24; ++c) {
+    clients.emplace_back([&, c] {
+      std::mt19937 rng(c);
+      std::vector<int32_t> prompt(5 + c * 3);
+      for (auto& t : prompt) t = (int32_t)(rng() % kVocab);
+      auto stream = engine.submit(greedy(prompt, 12));
+      ASSERT_TRUE(stream.ok()) << stream.message();
+      RequestOutput final_out;
+      const auto tokens = read_all(**stream, &final_out);
+      ok[c] = tokens == reference_greedy(prompt, kVocab, 12, {}) && final_out.finished &&
+              final_out.num_prompt_tokens == (int32_t)prompt.size();
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (int c = 0; c < 24; ++c) EXPECT_TRUE(ok[c]) << "client " << c;
+  wait_for_idle_pool(engine);
+  const EngineStats stats = engine.stats();
+  EXPECT_EQ(stats.kv_blocks_used, 0);
+  EXPECT_EQ(stats.generation_tokens, 24 * 12);
+  EXPECT_EQ(stats.requests_finished_length, 24);
+}
+
+TEST(Engine, CancelEndsTheStreamAndReturnsItsBlocks) {
+  FakeBackend backend(64, 16, kVocab, 256);
+  Engine engine(backend, nullptr, EngineConfig{});
+  auto stream = engine.submit(greedy(std::vector<int32_t>(50, 3), 900));
+  ASSERT_TRUE(stream.ok());
+  auto first = (*stream)->next();  // the request is running
+  ASSERT_TRUE(first);
+  engine.cancel((*stream)->id());
+  RequestOutput final_out;
+  read_all(**stream, &final_out);
+  ASSERT_TRUE(final_out.finished);
+  ASSERT_EQ(final_out.samples.size(), 1u);
+  wait_for_idle_pool(engine);
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
+  EXPECT_EQ(engine.stats().requests_finished_abort, 1);
+}
+
+TEST(Engine, SubmitRejectsABadRequestAtOnce) {
+  FakeBackend backend(8, 16, kVocab, 256);
+  Engine engine(backend, nullptr, EngineConfig{});
+  auto r = engine.submit(greedy({}, 4));
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(Engine, DestroyingTheEngineAbortsWhatIsLeft) {
+  FakeBackend backend(64, 16, kVocab, 256);
+  std::shared_ptr<RequestStream> stream;
+  {
+    Engine engine(backend, nullptr, EngineConfig{});
+    auto s = engine.submit(greedy(std::vector<int32_t>(10, 3), 900));
+    ASSERT_TRUE(s.ok());
+    stream = *s;
+  }
+  RequestOutput final_out;
+  read_all(*stream, &final_out);
+  EXPECT_TRUE(final_out.finished);
+}
+
+}  // namespace
+}  // namespace kiln

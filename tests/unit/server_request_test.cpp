@@ -1,0 +1,264 @@
+// Request bodies into GenerationRequests: typed field reading, OpenAI's sampling fields, chat
+// messages through the template, completion prompts, Anthropic messages, and the 400/404
+// errors (with `param`) that every mistake becomes.
+#include <gtest/gtest.h>
+
+#include "server/anthropic_messages.h"
+#include "server/chat_prompt.h"
+#include "server/errors.h"
+#include "server/json_fields.h"
+#include "server/openai_chat.h"
+#include "server/openai_completions.h"
+#include "server/openai_sampling.h"
+#include "server_test_util.h"
+
+namespace kiln::server {
+namespace {
+
+using testing::byte_tokenizer;
+using testing::test_model;
+
+Json parse(const std::string& text) { return Json::parse(text); }
+
+TEST(ServerFields, ParseJsonObjectRejectsMalformedAndNonObjects) {
+  EXPECT_TRUE(parse_json_object(R"({"a": 1})").ok());
+  for (const char* bad : {"{not json", "[1]", "\"s\"", "", "{\"a\": 1} trailing"}) {
+    auto r = parse_json_object(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().status, 400);
+  }
+  // Deep nesting is refused before it can exhaust the stack of anything that recurses.
+  const std::string deep = "{\"a\": " + std::string(100, '[') + std::string(100, ']') + "}";
+  EXPECT_FALSE(parse_json_object(deep).ok());
+  const std::string brackets_in_string = "{\"a\": \"" + std::string(100, '[') + "\"}";
+  EXPECT_TRUE(parse_json_object(brackets_in_string).ok());
+}
+
+TEST(ServerFields, TypedReadersNameTheFieldOfTheFirstMistake) {
+  const Json body = parse(R"({"n": 2.0, "t": "x", "b": true, "f": 1.5, "z": null})");
+  FieldReader f(body);
+  EXPECT_EQ(f.integer("n"), 2);
+  EXPECT_EQ(f.boolean("b"), true);
+  EXPECT_EQ(f.number("f"), 1.5);
+  EXPECT_FALSE(f.has("z"));
+  EXPECT_FALSE(f.integer("z").has_value());
+  EXPECT_TRUE(f.ok());
+  EXPECT_FALSE(f.integer("f").has_value());  // 1.5 is not an integer
+  EXPECT_FALSE(f.number("t").has_value());   // the second mistake is not recorded
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error().param, "f");
+  EXPECT_EQ(f.error().message, "f must be an integer, got number");
+
+  FieldReader g(body, "stream_options.");
+  g.require("include_usage");
+  EXPECT_EQ(g.error().param, "stream_options.include_usage");
+  FieldReader h(body);
+  h.boolean("n");
+  EXPECT_EQ(h.error().message, "n must be a boolean, got number");
+}
+
+TEST(ServerFields, ValidationMessagesBecomeParams) {
+  EXPECT_EQ(ApiError::from_validation("top_p must be in (0, 1], got 1.5", "messages").param, "top_p");
+  ApiError too_long = ApiError::from_validation(
+      "this model's maximum context length is 8 tokens, but the prompt has 9 tokens", "prompt");
+  EXPECT_EQ(too_long.param, "prompt");
+  EXPECT_EQ(too_long.code, "context_length_exceeded");
+  ApiError max_tokens = ApiError::from_validation(
+      "max_tokens: this model's maximum context length is 8 tokens, but ...", "messages");
+  EXPECT_EQ(max_tokens.param, "max_tokens");
+  EXPECT_EQ(max_tokens.code, "context_length_exceeded");
+  EXPECT_EQ(ApiError::from_validation("prompt contains token id 9", "messages").param, "messages");
+  EXPECT_EQ(ApiError::from_validation("Something odd", "messages").param, "");
+}
+
+TEST(ServerSampling, ReadsOpenAIAndVllmFields) {
+  const Json body = parse(R"({
+    "temperature": 0.5, "top_p": 0.9, "top_k": 40, "min_p": 0.1, "presence_penalty": 0.5,
+    "frequency_penalty": -0.5, "repetition_penalty": 1.1, "logit_bias": {"5": 10, "7": -100},
+    "seed": -1, "n": 3, "max_tokens": 7, "min_tokens": 2, "stop": "END",
+    "stop_token_ids": [9], "ignore_eos": true, "include_stop_str_in_output": true,
+    "skip_special_tokens": false, "priority": -1, "cache_salt": "s", "user": "u"})");
+  FieldReader f(body);
+  GenerationRequest r;
+  read_openai_sampling(f, {}, r);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  const SamplingParams& p = r.sampling;
+  EXPECT_FLOAT_EQ(p.temperature, 0.5f);
+  EXPECT_FLOAT_EQ(p.top_p, 0.9f);
+  EXPECT_EQ(p.top_k, 40);
+  EXPECT_FLOAT_EQ(p.min_p, 0.1f);
+  EXPECT_FLOAT_EQ(p.repetition_penalty, 1.1f);
+  ASSERT_EQ(p.logit_bias.size(), 2u);
+  EXPECT_EQ(p.logit_bias[0], std::make_pair(5, 10.0f));
+  EXPECT_EQ(p.seed, ~uint64_t{0});
+  EXPECT_EQ(p.n, 3);
+  EXPECT_EQ(p.max_tokens, 7);
+  EXPECT_EQ(p.min_tokens, 2);
+  EXPECT_EQ(p.stop, std::vector<std::string>{"END"});
+  EXPECT_EQ(p.stop_token_ids, std::vector<int32_t>{9});
+  EXPECT_TRUE(p.ignore_eos && p.include_stop_str_in_output && !p.skip_special_tokens);
+  EXPECT_EQ(r.priority, -1);
+  EXPECT_EQ(r.cache_salt, "s");
+}
+
+TEST(ServerSampling, MaxCompletionTokensWinsAndDefaultsApply) {
+  GenerationRequest r;
+  Json body = parse(R"({"max_tokens": 5, "max_completion_tokens": 6})");
+  FieldReader f(body);
+  read_openai_sampling(f, {16}, r);
+  EXPECT_EQ(r.sampling.max_tokens, 6);
+  GenerationRequest d;
+  Json empty = Json::object();
+  FieldReader g(empty);
+  read_openai_sampling(g, {16}, d);
+  EXPECT_EQ(d.sampling.max_tokens, 16);
+  EXPECT_FLOAT_EQ(d.sampling.temperature, 1.0f);
+}
+
+TEST(ServerSampling, RefusesWhatKilnDoesNotDo) {
+  for (const char* body : {R"({"max_tokens": 0})", R"({"logit_bias": {"x": 1}})",
+                           R"({"stop": [1]})", R"({"best_of": 3})", R"({"use_beam_search": true})",
+                           R"({"response_format": {"type": "json_object"}})",
+                           R"({"guided_json": {}})", R"({"stop_token_ids": ["a"]})"}) {
+    Json j = parse(body);
+    FieldReader f(j);
+    GenerationRequest r;
+    read_openai_sampling(f, {}, r);
+    ASSERT_FALSE(f.ok()) << body;
+    EXPECT_EQ(f.error().status, 400);
+    EXPECT_FALSE(f.error().param.empty()) << body;
+  }
+  Json ok = parse(R"({"response_format": {"type": "text"}, "best_of": 2, "n": 2})");
+  FieldReader f(ok);
+  GenerationRequest r;
+  read_openai_sampling(f, {}, r);
+  EXPECT_TRUE(f.ok());
+}
+
+TEST(ServerChat, RendersMessagesThroughTheTemplate) {
+  const ModelContext model = test_model();
+  auto r = parse_chat_completion_request(parse(R"({
+    "model": "tiny-alias", "stream": true, "stream_options": {"include_usage": true},
+    "logprobs": true, "top_logprobs": 2, "temperature": 0,
+    "messages": [{"role": "developer", "content": "Be brief."},
+                 {"role": "user", "content": [{"type": "text", "text": "Hi"},
+                                              {"type": "text", "text": "there"}]}]})"),
+                                        model);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->model, "tiny-alias");
+  EXPECT_TRUE(r->stream && r->include_usage && r->logprobs);
+  EXPECT_EQ(r->generation.sampling.logprobs, 2);
+  EXPECT_EQ(r->generation.sampling.max_tokens, -1);
+  EXPECT_EQ(byte_tokenizer().decode(r->generation.prompt),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi\nthere<|im_end|>\n"
+            "<|im_start|>assistant\n");
+  // Control tokens written by the template are parsed into their ids, not spelled out.
+  EXPECT_EQ(r->generation.prompt.front(), 256);
+}
+
+TEST(ServerChat, ContinueFinalMessageLeavesTheTurnOpen) {
+  auto r = parse_chat_completion_request(parse(R"({"model": "tiny", "continue_final_message": true,
+    "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel"}]})"),
+                                        test_model());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const std::string text = byte_tokenizer().decode(r->generation.prompt);
+  EXPECT_TRUE(text.ends_with("<|im_start|>assistant\nHel")) << text;
+}
+
+TEST(ServerChat, MistakesAreNamed) {
+  const ModelContext model = test_model();
+  struct Case {
+    const char* body;
+    int status;
+    const char* param;
+  };
+  const Case cases[] = {
+      {R"({"messages": [{"role": "user", "content": "x"}]})", 400, "model"},
+      {R"({"model": "tiny"})", 400, "messages"},
+      {R"({"model": "tiny", "messages": {}})", 400, "messages"},
+      {R"({"model": "other", "messages": []})", 404, "model"},
+      {R"({"model": "tiny", "messages": []})", 400, "messages"},
+      {R"({"model": "tiny", "messages": [{"content": "x"}]})", 400, "messages[0].role"},
+      {R"({"model": "tiny", "messages": [{"role": "wizard", "content": "x"}]})", 400, "messages[0].role"},
+      {R"({"model": "tiny", "messages": [{"role": "user"}]})", 400, "messages[0].content"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": 5}]})", 400, "messages[0].content"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", 400,
+       "messages[0].content[0]"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stream_options": {}})", 400,
+       "stream_options"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", 400,
+       "top_logprobs"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 21, "logprobs": true})",
+       400, "top_logprobs"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "tool_choice": "required"})", 400,
+       "tool_choice"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stream": "yes"})", 400, "stream"},
+  };
+  for (const Case& c : cases) {
+    auto r = parse_chat_completion_request(parse(c.body), model);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(r.error().status, c.status) << c.body;
+    EXPECT_EQ(r.error().param, c.param) << c.body << ": " << r.error().message;
+  }
+  auto missing = parse_chat_completion_request(parse(R"({"model": "other", "messages": []})"), model);
+  EXPECT_EQ(missing.error().code, "model_not_found");
+}
+
+TEST(ServerCompletions, PromptsInEveryForm) {
+  const ModelContext model = test_model();
+  auto one = parse_completion_request(parse(R"({"model": "tiny", "prompt": "ab"})"), model);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->generations.size(), 1u);
+  EXPECT_EQ(one->generations[0].prompt, (std::vector<int32_t>{'a', 'b'}));
+  EXPECT_EQ(one->generations[0].sampling.max_tokens, kCompletionsDefaultMaxTokens);
+  auto many = parse_completion_request(
+      parse(R"({"model": "tiny", "prompt": ["a", [1, 2], "c"], "n": 2, "logprobs": 3})"), model);
+  ASSERT_TRUE(many.ok()) << many.error().message;
+  ASSERT_EQ(many->generations.size(), 3u);
+  EXPECT_EQ(many->generations[1].prompt, (std::vector<int32_t>{1, 2}));
+  EXPECT_EQ(many->generations[2].sampling.n, 2);
+  EXPECT_EQ(many->generations[2].sampling.logprobs, 3);
+  auto ids = parse_completion_request(parse(R"({"model": "tiny", "prompt": [5, 6, 7]})"), model);
+  EXPECT_EQ(ids->generations.size(), 1u);
+
+  for (const char* bad : {R"({"model": "tiny", "prompt": []})", R"({"model": "tiny", "prompt": 5})",
+                          R"({"model": "tiny", "prompt": [["a"]]})", R"({"model": "tiny", "prompt": "a", "echo": true})",
+                          R"({"model": "tiny", "prompt": "a", "suffix": "b"})",
+                          R"({"model": "tiny", "prompt": "a", "logprobs": 21})", R"({"model": "tiny"})"}) {
+    auto r = parse_completion_request(parse(bad), model);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().status, 400) << bad;
+  }
+}
+
+TEST(ServerMessages, SystemMessagesAndPrefill) {
+  auto r = parse_messages_request(parse(R"({"model": "tiny", "max_tokens": 5, "system": "S",
+    "stop_sequences": ["X"], "temperature": 0.5, "top_k": 3,
+    "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+                 {"role": "assistant", "content": "Hel"}]})"),
+                                  test_model(), false);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(byte_tokenizer().decode(r->generation.prompt),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHel");
+  EXPECT_EQ(r->generation.sampling.max_tokens, 5);
+  EXPECT_EQ(r->generation.sampling.top_k, 3);
+  EXPECT_EQ(r->generation.sampling.stop, std::vector<std::string>{"X"});
+  EXPECT_TRUE(r->generation.sampling.include_stop_str_in_output);
+
+  auto count = parse_messages_request(
+      parse(R"({"model": "tiny", "messages": [{"role": "user", "content": "Hi"}]})"), test_model(), true);
+  ASSERT_TRUE(count.ok());
+  for (const char* bad :
+       {R"({"model": "tiny", "messages": [{"role": "user", "content": "Hi"}]})",
+        R"({"model": "tiny", "max_tokens": 1, "messages": [{"role": "system", "content": "Hi"}]})",
+        R"({"model": "tiny", "max_tokens": 1, "temperature": 2, "messages": [{"role": "user", "content": "Hi"}]})",
+        R"({"model": "tiny", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": "image"}]}]})",
+        R"({"model": "tiny", "max_tokens": 1, "tools": [{}], "messages": [{"role": "user", "content": "Hi"}]})"}) {
+    auto e = parse_messages_request(parse(bad), test_model(), false);
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(e.error().status, 400) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace kiln::server

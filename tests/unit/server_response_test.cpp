@@ -1,0 +1,245 @@
+// Engine outputs into the APIs' response shapes: OpenAI chat and completion objects and
+// their SSE chunks, Anthropic's message and event sequence, error bodies, SSE framing.
+#include <gtest/gtest.h>
+
+#include "server/anthropic_messages.h"
+#include "server/errors.h"
+#include "server/openai_chat.h"
+#include "server/openai_completions.h"
+#include "server/sse.h"
+#include "server_test_util.h"
+
+namespace kiln::server {
+namespace {
+
+using testing::byte_tokenizer;
+using testing::output;
+
+// The JSON payloads of "data: ..." lines (and "[DONE]" as a string).
+std::vector<Json> sse_payloads(const std::string& body, std::vector<std::string>* events = nullptr) {
+  std::vector<Json> out;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const size_t end = body.find("\n\n", pos);
+    EXPECT_NE(end, std::string::npos) << "every event ends with a blank line";
+    if (end == std::string::npos) break;
+    std::string event = body.substr(pos, end - pos);
+    pos = end + 2;
+    if (event.starts_with("event: ")) {
+      const size_t nl = event.find('\n');
+      if (events) events->push_back(event.substr(7, nl - 7));
+      event = event.substr(nl + 1);
+    }
+    EXPECT_TRUE(event.starts_with("data: ")) << event;
+    const std::string data = event.substr(6);
+    out.push_back(data == "[DONE]" ? Json("[DONE]") : Json::parse(data));
+  }
+  return out;
+}
+
+ChatCompletionRequest chat_request(bool stream, int n = 1, bool include_usage = false,
+                                   bool logprobs = false) {
+  ChatCompletionRequest r;
+  r.model = "tiny";
+  r.stream = stream;
+  r.include_usage = include_usage;
+  r.logprobs = logprobs;
+  r.generation.sampling.n = n;
+  return r;
+}
+
+const ResponseMeta kMeta{"id-1", 123, "tiny"};
+
+TEST(ServerSse, Framing) {
+  std::string out;
+  append_sse_data(out, Json{{"a", "line\nbreak"}});
+  append_sse_event(out, "ping", Json{{"type", "ping"}});
+  EXPECT_EQ(out, "data: {\"a\":\"line\\nbreak\"}\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\n");
+  EXPECT_EQ(kSseDone, "data: [DONE]\n\n");
+}
+
+TEST(ServerChatFormat, StreamChunksInOpenAIShape) {
+  auto f = make_chat_formatter(chat_request(true, 2, true), byte_tokenizer(), kMeta);
+  std::string body;
+  f->on_output(0, output({"He", ""}, {}, 10, 4), body);
+  f->on_output(0, output({"llo", "Yo"}, {FinishReason::kStop, FinishReason::kLength}, 10, 4), body);
+  f->on_finished(body);
+  const auto chunks = sse_payloads(body);
+  ASSERT_EQ(chunks.size(), 7u);  // 2 role chunks, 3 content chunks, usage, [DONE]
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(chunks[i]["object"], "chat.completion.chunk");
+    EXPECT_EQ(chunks[i]["id"], "id-1");
+    EXPECT_EQ(chunks[i]["choices"][0]["index"], i);
+    EXPECT_EQ(chunks[i]["choices"][0]["delta"], (Json{{"role", "assistant"}, {"content", ""}}));
+    EXPECT_TRUE(chunks[i]["usage"].is_null());
+  }
+  EXPECT_EQ(chunks[2]["choices"][0]["delta"]["content"], "He");
+  EXPECT_TRUE(chunks[2]["choices"][0]["finish_reason"].is_null());
+  EXPECT_EQ(chunks[3]["choices"][0]["delta"]["content"], "llo");
+  EXPECT_EQ(chunks[3]["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(chunks[4]["choices"][0]["index"], 1);
+  EXPECT_EQ(chunks[4]["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(chunks[5]["choices"], Json::array());
+  EXPECT_EQ(chunks[5]["usage"]["prompt_tokens"], 10);
+  EXPECT_EQ(chunks[5]["usage"]["completion_tokens"], 7);
+  EXPECT_EQ(chunks[5]["usage"]["total_tokens"], 17);
+  EXPECT_EQ(chunks[5]["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
+  EXPECT_EQ(chunks[6], "[DONE]");
+}
+
+TEST(ServerChatFormat, StreamWithoutUsageHasNoUsageKeyAndErrorsEndTheStream) {
+  auto f = make_chat_formatter(chat_request(true), byte_tokenizer(), kMeta);
+  std::string body;
+  f->on_output(0, output({"a"}), body);
+  f->on_stream_error(ApiError::unavailable("shutting down"), body);
+  const auto chunks = sse_payloads(body);
+  ASSERT_EQ(chunks.size(), 4u);
+  EXPECT_FALSE(chunks[1].contains("usage"));
+  EXPECT_EQ(chunks[2]["error"]["message"], "shutting down");
+  EXPECT_EQ(chunks[3], "[DONE]");
+}
+
+TEST(ServerChatFormat, BufferedCompletionWithLogprobs) {
+  auto f = make_chat_formatter(chat_request(false, 1, false, true), byte_tokenizer(), kMeta);
+  std::string body;
+  f->on_output(0, output({"h"}), body);
+  f->on_output(0, output({"i"}, {FinishReason::kLength}, 3, 0), body);
+  EXPECT_TRUE(body.empty());
+  f->on_finished(body);
+  const Json j = Json::parse(body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "hi");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  const Json& content = j["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 2u);
+  EXPECT_EQ(content[0]["token"], "h");
+  EXPECT_EQ(content[0]["bytes"], Json::array({'h'}));
+  EXPECT_FLOAT_EQ(content[0]["logprob"].get<float>(), -0.5f);
+  EXPECT_EQ(content[0]["top_logprobs"][1]["token"], "z");
+  EXPECT_EQ(j["usage"], (Json{{"prompt_tokens", 3}, {"completion_tokens", 2}, {"total_tokens", 5},
+                              {"prompt_tokens_details", {{"cached_tokens", 0}}}}));
+}
+
+TEST(ServerCompletionFormat, ChoicesAreNumberedPromptMajor) {
+  CompletionRequest r;
+  r.model = "tiny";
+  r.generations.resize(2);
+  for (auto& g : r.generations) g.sampling.n = 2;
+  r.logprobs = 1;
+  auto f = make_completion_formatter(r, byte_tokenizer(), kMeta);
+  std::string body;
+  f->on_output(1, output({"c", "d"}, {FinishReason::kStop, FinishReason::kStop}, 2), body);
+  f->on_output(0, output({"ab", "e"}, {FinishReason::kLength, FinishReason::kStop}, 3), body);
+  f->on_finished(body);
+  const Json j = Json::parse(body);
+  EXPECT_EQ(j["object"], "text_completion");
+  ASSERT_EQ(j["choices"].size(), 4u);
+  EXPECT_EQ(j["choices"][0]["text"], "ab");
+  EXPECT_EQ(j["choices"][2]["index"], 2);
+  EXPECT_EQ(j["choices"][2]["text"], "c");
+  const Json& lp = j["choices"][0]["logprobs"];
+  EXPECT_EQ(lp["tokens"], Json::array({"a", "b"}));
+  EXPECT_EQ(lp["text_offset"], Json::array({0, 1}));
+  EXPECT_EQ(lp["top_logprobs"][0].size(), 2u);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 5);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 5);
+}
+
+TEST(ServerCompletionFormat, StreamOffsetsContinueAcrossChunks) {
+  CompletionRequest r;
+  r.model = "tiny";
+  r.stream = true;
+  r.generations.resize(1);
+  r.logprobs = 0;
+  auto f = make_completion_formatter(r, byte_tokenizer(), kMeta);
+  std::string body;
+  f->on_output(0, output({"ab"}), body);
+  f->on_output(0, output({"c"}, {FinishReason::kStop}), body);
+  f->on_finished(body);
+  const auto chunks = sse_payloads(body);
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[1]["choices"][0]["logprobs"]["text_offset"], Json::array({2}));
+  EXPECT_EQ(chunks[1]["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(chunks[2], "[DONE]");
+}
+
+TEST(ServerMessagesFormat, StopSequenceSplitterHoldsACompletedStop) {
+  StopSequenceSplitter s({"END", "D"});
+  std::string tail;
+  EXPECT_EQ(s.push("abc"), "abc");
+  EXPECT_EQ(s.push("xEN"), "xEN");  // no stop completed (the engine holds prefixes back itself)
+  EXPECT_EQ(s.push("D"), "");       // "D" completes here
+  auto stop = s.finish(true, tail);
+  ASSERT_TRUE(stop.has_value());
+  EXPECT_EQ(*stop, "D");
+
+  StopSequenceSplitter t({"END", "ND"});
+  EXPECT_EQ(t.push("xxEND"), "xx");  // the longest completed stop is the one that started first
+  EXPECT_EQ(*t.finish(true, tail), "END");
+
+  StopSequenceSplitter u({"E"});
+  EXPECT_EQ(u.push("aE"), "a");
+  EXPECT_FALSE(u.finish(false, tail).has_value());  // ended for another reason: shown after all
+  EXPECT_EQ(tail, "E");
+}
+
+TEST(ServerMessagesFormat, StreamEventSequence) {
+  MessagesRequest r;
+  r.model = "tiny";
+  r.stream = true;
+  r.stop_sequences = {"!"};
+  auto f = make_messages_formatter(r, {"msg_1", 0, "tiny"});
+  std::string body;
+  f->on_output(0, output({"Hi"}, {}, 12, 8), body);
+  f->on_output(0, output({" there!"}, {FinishReason::kStop}, 12, 8), body);
+  f->on_finished(body);
+  std::vector<std::string> events;
+  const auto payloads = sse_payloads(body, &events);
+  EXPECT_EQ(events, (std::vector<std::string>{"message_start", "content_block_start", "ping",
+                                              "content_block_delta", "content_block_delta",
+                                              "content_block_stop", "message_delta", "message_stop"}));
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(payloads[i]["type"], events[i]);
+  EXPECT_EQ(payloads[0]["message"]["usage"]["input_tokens"], 4);
+  EXPECT_EQ(payloads[0]["message"]["usage"]["cache_read_input_tokens"], 8);
+  EXPECT_EQ(payloads[3]["delta"], (Json{{"type", "text_delta"}, {"text", "Hi"}}));
+  EXPECT_EQ(payloads[4]["delta"]["text"], " there");
+  EXPECT_EQ(payloads[6]["delta"]["stop_reason"], "stop_sequence");
+  EXPECT_EQ(payloads[6]["delta"]["stop_sequence"], "!");
+  EXPECT_EQ(payloads[6]["usage"]["output_tokens"], 9);
+}
+
+TEST(ServerMessagesFormat, BufferedMessage) {
+  MessagesRequest r;
+  r.model = "tiny";
+  auto f = make_messages_formatter(r, {"msg_1", 0, "tiny"});
+  std::string body;
+  f->on_output(0, output({"Hello"}, {FinishReason::kLength}, 5, 0), body);
+  f->on_finished(body);
+  const Json j = Json::parse(body);
+  EXPECT_EQ(j["type"], "message");
+  EXPECT_EQ(j["role"], "assistant");
+  EXPECT_EQ(j["content"], Json::array({{{"type", "text"}, {"text", "Hello"}}}));
+  EXPECT_EQ(j["stop_reason"], "max_tokens");
+  EXPECT_TRUE(j["stop_sequence"].is_null());
+  EXPECT_EQ(j["usage"]["output_tokens"], 5);
+}
+
+TEST(ServerErrors, BodiesInEachFlavor) {
+  ApiError e = ApiError::bad_request("top_p must be in (0, 1]", "top_p");
+  EXPECT_EQ(Json::parse(error_body(e, ApiFlavor::kOpenAI)),
+            (Json{{"error", {{"message", "top_p must be in (0, 1]"}, {"type", "invalid_request_error"},
+                             {"param", "top_p"}, {"code", nullptr}}}}));
+  EXPECT_EQ(Json::parse(error_body(e, ApiFlavor::kAnthropic)),
+            (Json{{"type", "error"},
+                  {"error", {{"type", "invalid_request_error"}, {"message", "top_p must be in (0, 1]"}}}}));
+  HttpReply limited = error_reply(ApiError::rate_limited("full", 2), ApiFlavor::kOpenAI);
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.headers, (HeaderList{{"Retry-After", "2"}}));
+  EXPECT_EQ(Json::parse(error_reply(ApiError::unauthorized(), ApiFlavor::kAnthropic).body)["error"]["type"],
+            "authentication_error");
+  EXPECT_EQ(flavor_for_path("/v1/messages/count_tokens"), ApiFlavor::kAnthropic);
+  EXPECT_EQ(flavor_for_path("/v1/chat/completions"), ApiFlavor::kOpenAI);
+}
+
+}  // namespace
+}  // namespace kiln::server
