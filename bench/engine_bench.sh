@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:-$(scripts/fetch_model.sh)}"
 threads="${2:-2}"
-kiln=build/release/kiln
+kiln="${KILN_BIN:-build/release/kiln}"
 echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# model $model, $threads threads"
 run() { echo "## $*"; "$kiln" bench offline "$model" -t "$threads" --kv-cache-memory 2GiB "$@"; }
