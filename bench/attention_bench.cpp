@@ -143,17 +143,17 @@ const bool registered = [] {
     const char* name;
     int64_t depth, tokens, num_seqs;
   };
-  const Shape shapes[] = {{"prefill512", 0, 512, 1},      {"prefill32_at1k", 1024, 32, 1},
-                          {"decode_at1k", 1024, 1, 1},    {"decode_at4k", 4096, 1, 1},
-                          {"decode_at8k", 8192, 1, 1},    {"decode32seqs_at1k", 1024, 1, 32}};
+  const Shape shapes[] = {{"prefill512", 0, 512, 1},   {"prefill32_at1k", 1024, 32, 1},
+                          {"decode_at1k", 1024, 1, 1}, {"decode_at4k", 4096, 1, 1},
+                          {"decode_at8k", 8192, 1, 1}, {"decode32seqs_at1k", 1024, 1, 32}};
   for (const Shape& s : shapes) {
     for (const char* kind : {"old", "flash", "flash_f16"}) {
       const bool old = kind[0] == 'o';
       if (old && s.num_seqs > 1) continue;
       const KvDType dtype = std::string(kind) == "flash_f16" ? KvDType::kF16 : KvDType::kF32;
       for (int threads : {1, 2}) {
-        const std::string name = std::string("attention/") + kind + "/" + s.name +
-                                 "/threads:" + std::to_string(threads);
+        const std::string name =
+            std::string("attention/") + kind + "/" + s.name + "/threads:" + std::to_string(threads);
         auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_attention, old, s.depth, s.tokens,
                                                threads, dtype, s.num_seqs)
                       ->Unit(benchmark::kMicrosecond);

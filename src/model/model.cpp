@@ -88,8 +88,8 @@ Status Model::validate(const ForwardBatch& b, const KvStorage& kv) const {
     return Status::Error("sequences cover " + to_string(next_token) + " of the batch's " +
                          to_string(n) + " tokens");
   if ((int64_t)b.logit_rows.size() > n)
-    return Status::Error("logit_rows: " + to_string(b.logit_rows.size()) +
-                         " rows for a batch of " + to_string(n) + " tokens");
+    return Status::Error("logit_rows: " + to_string(b.logit_rows.size()) + " rows for a batch of " +
+                         to_string(n) + " tokens");
   for (size_t i = 0; i < b.logit_rows.size(); ++i) {
     const int32_t row = b.logit_rows[i];
     if (row < 0 || row >= n || (i > 0 && row <= b.logit_rows[i - 1]))

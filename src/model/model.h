@@ -25,16 +25,20 @@ struct ModelOptions {
 struct SequenceSlice {
   int32_t first_token = 0;
   int32_t num_tokens = 0;
-  std::span<const int32_t> block_table;  // the sequence's KV blocks, covering positions [0, its last position]
+  // The sequence's KV blocks, covering positions [0, its last position].
+  std::span<const int32_t> block_table;
 };
 
 // The work of one step: any number of sequences, each decoding one token or prefilling a
 // chunk. Plain data, owned by the caller.
 struct ForwardBatch {
-  std::span<const int32_t> token_ids;        // every sequence's new tokens, back to back
-  std::span<const int32_t> positions;        // per token; consecutive within a sequence, continuing its KV
+  std::span<const int32_t> token_ids;  // every sequence's new tokens, back to back
+  // Per token; consecutive within a sequence, continuing its KV.
+  std::span<const int32_t> positions;
   std::span<const SequenceSlice> sequences;  // in token order, together covering token_ids exactly
-  std::span<const int32_t> logit_rows;       // increasing token indices whose logits forward() writes; row i of `logits` is logit_rows[i]
+  // Increasing token indices whose logits forward() writes; row i of `logits` is
+  // logit_rows[i].
+  std::span<const int32_t> logit_rows;
 };
 
 // A one-sequence ForwardBatch that owns the arrays it points at (for Session and tests):

@@ -16,14 +16,15 @@ namespace kiln::server {
 
 class Admission {
  public:
-  Admission(int64_t max_running, int64_t max_queue)
-      : capacity_(max_running + max_queue) {}
+  Admission(int64_t max_running, int64_t max_queue) : capacity_(max_running + max_queue) {}
 
   // Holds its sequences' places until destroyed (the request finished or was cancelled).
   class Ticket {
    public:
     Ticket() = default;
-    Ticket(Ticket&& other) noexcept : owner_(other.owner_), num_(other.num_) { other.owner_ = nullptr; }
+    Ticket(Ticket&& other) noexcept : owner_(other.owner_), num_(other.num_) {
+      other.owner_ = nullptr;
+    }
     Ticket& operator=(Ticket&& other) noexcept;
     Ticket(const Ticket&) = delete;
     Ticket& operator=(const Ticket&) = delete;

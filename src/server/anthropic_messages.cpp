@@ -20,9 +20,8 @@ ApiResult<std::string> text_of(const Json& content, const std::string& where) {
       return ApiError::bad_request(at + " must be an object with a string `type`", at);
     const std::string type = block["type"].get<std::string>();
     if (type != "text")
-      return ApiError::bad_request(at + ": content blocks of type \"" + type +
-                                       "\" are not supported (text only)",
-                                   at);
+      return ApiError::bad_request(
+          at + ": content blocks of type \"" + type + "\" are not supported (text only)", at);
     if (!block.contains("text") || !block["text"].is_string())
       return ApiError::bad_request(at + ".text must be a string", at + ".text");
     if (j > 0) text += "\n";
@@ -45,7 +44,8 @@ ApiResult<Json> template_messages(FieldReader& f, const Json& messages) {
     const std::string at = "messages[" + std::to_string(i) + "]";
     const Json& m = messages[i];
     if (!m.is_object()) return ApiError::bad_request(at + " must be an object", at);
-    const std::string role = m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "";
+    const std::string role =
+        m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "";
     if (role != "user" && role != "assistant")
       return ApiError::bad_request(at + ".role must be \"user\" or \"assistant\"", at + ".role");
     if (!m.contains("content"))
@@ -76,7 +76,6 @@ class MessagesFormatterBase : public ResponseFormatter {
       : meta_(std::move(meta)), splitter_(r.stop_sequences) {}
 
  protected:
-
   // Notes counts and finish; returns the text to show.
   std::string take(const RequestOutput& out) {
     prompt_tokens_ = out.num_prompt_tokens;
@@ -98,10 +97,14 @@ class MessagesFormatterBase : public ResponseFormatter {
     return stop_reason_name(finish_.value_or(FinishReason::kAbort), stop_sequence_.has_value());
   }
   Json message_json(Json content, Json stop_reason, Json stop_sequence, Json usage) const {
-    return {{"id", meta_.id},           {"type", "message"},
-            {"role", "assistant"},      {"model", meta_.model},
-            {"content", std::move(content)}, {"stop_reason", std::move(stop_reason)},
-            {"stop_sequence", std::move(stop_sequence)}, {"usage", std::move(usage)}};
+    return {{"id", meta_.id},
+            {"type", "message"},
+            {"role", "assistant"},
+            {"model", meta_.model},
+            {"content", std::move(content)},
+            {"stop_reason", std::move(stop_reason)},
+            {"stop_sequence", std::move(stop_sequence)},
+            {"usage", std::move(usage)}};
   }
 
   const ResponseMeta meta_;
@@ -128,10 +131,11 @@ class MessagesStreamFormatter final : public MessagesFormatterBase {
   void on_finished(std::string& body) override {
     start(body);
     append_sse_event(body, "content_block_stop", {{"type", "content_block_stop"}, {"index", 0}});
-    append_sse_event(body, "message_delta",
-                     {{"type", "message_delta"},
-                      {"delta", {{"stop_reason", stop_reason()}, {"stop_sequence", stop_sequence_json()}}},
-                      {"usage", usage_json(prompt_tokens_, cached_tokens_, output_tokens_)}});
+    append_sse_event(
+        body, "message_delta",
+        {{"type", "message_delta"},
+         {"delta", {{"stop_reason", stop_reason()}, {"stop_sequence", stop_sequence_json()}}},
+         {"usage", usage_json(prompt_tokens_, cached_tokens_, output_tokens_)}});
     append_sse_event(body, "message_stop", {{"type", "message_stop"}});
   }
 
@@ -210,11 +214,12 @@ ApiResult<MessagesRequest> parse_messages_request(const Json& body, const ModelC
 
   if (const Json* tools = f.array("tools"); tools && !tools->empty())
     f.fail("tools", "are not supported: kiln does not parse tool use yet");
-  if (const Json* thinking = f.object("thinking"); thinking && thinking->value("type", "") == "enabled")
+  if (const Json* thinking = f.object("thinking");
+      thinking && thinking->value("type", "") == "enabled")
     f.fail("thinking", "is not supported: kiln has no extended thinking");
   f.object("metadata");
-  if (const Json* output = f.object("output_config"); output && output->contains("format") &&
-                                                      !(*output)["format"].is_null())
+  if (const Json* output = f.object("output_config");
+      output && output->contains("format") && !(*output)["format"].is_null())
     f.fail("output_config", "format is not supported: kiln has no structured output yet");
 
   SamplingParams& p = r.generation.sampling;

@@ -113,16 +113,19 @@ HandlerResult Api::route(const HttpRequest& req) {
   if (path == "/health") {
     if (!get) return method_not_allowed("GET", flavor);
     if (state == State::kReady) return text_reply("text/plain", "");
-    return error_reply(ApiError::unavailable(state == State::kLoading ? "the model is loading"
-                                                                      : "the server is shutting down"),
-                       flavor);
+    return error_reply(
+        ApiError::unavailable(state == State::kLoading ? "the model is loading"
+                                                       : "the server is shutting down"),
+        flavor);
   }
   if (path == "/openapi.json") {
     if (!get) return method_not_allowed("GET", flavor);
     return text_reply("application/json", openapi_document());
   }
-  if (path_needs_key(path) && !keys_.allows(req)) return error_reply(ApiError::unauthorized(), flavor);
-  if (state == State::kLoading) return error_reply(ApiError::unavailable("the model is loading"), flavor);
+  if (path_needs_key(path) && !keys_.allows(req))
+    return error_reply(ApiError::unauthorized(), flavor);
+  if (state == State::kLoading)
+    return error_reply(ApiError::unavailable("the model is loading"), flavor);
 
   if (path == "/metrics") {
     if (!get) return method_not_allowed("GET", flavor);
@@ -203,12 +206,12 @@ HandlerResult Api::start_generation(std::vector<GenerationRequest> requests,
   for (const GenerationRequest& r : requests) num_seqs += std::max(1, r.sampling.n);
   std::optional<Admission::Ticket> ticket = admission_->try_admit(num_seqs);
   if (!ticket)
-    return error_reply(
-        ApiError::rate_limited("the server is at capacity: " + std::to_string(admission_->capacity()) +
-                                   " sequences running or queued (--max-num-seqs + --max-queue); "
-                                   "retry later",
-                               1),
-        flavor);
+    return error_reply(ApiError::rate_limited(
+                           "the server is at capacity: " + std::to_string(admission_->capacity()) +
+                               " sequences running or queued (--max-num-seqs + --max-queue); "
+                               "retry later",
+                           1),
+                       flavor);
   Engine& engine = *model_->engine;
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (GenerationRequest& r : requests) {
@@ -219,9 +222,9 @@ HandlerResult Api::start_generation(std::vector<GenerationRequest> requests,
     }
     streams.push_back(std::move(*stream));
   }
-  auto job = std::make_shared<GenerationJob>(engine, metrics_, std::move(streams),
-                                             std::move(formatter), stream, flavor,
-                                             std::move(*ticket));
+  auto job =
+      std::make_shared<GenerationJob>(engine, metrics_, std::move(streams), std::move(formatter),
+                                      stream, flavor, std::move(*ticket));
   std::lock_guard lock(jobs_mu_);
   std::erase_if(jobs_, [](const auto& j) { return j.expired(); });
   jobs_.push_back(job);

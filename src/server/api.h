@@ -60,7 +60,7 @@ class Api final : public HttpHandler {
   const ApiOptions options_;
   const ApiKeys keys_;
   std::atomic<State> state_{State::kLoading};
-  std::unique_ptr<ModelContext> model_;    // set once, before state_ becomes kReady
+  std::unique_ptr<ModelContext> model_;   // set once, before state_ becomes kReady
   std::unique_ptr<Admission> admission_;  // likewise
   ServerMetrics metrics_;
 

@@ -23,8 +23,9 @@ bool ApiKeys::allows(const HttpRequest& request) const {
   if (const std::string* auth = request.header("authorization")) {
     std::string_view v = *auth;
     constexpr std::string_view kBearer = "Bearer ";
-    if (v.size() > kBearer.size() && std::equal(kBearer.begin(), kBearer.end(), v.begin(),
-                                                [](char x, char y) { return std::tolower(x) == std::tolower(y); }))
+    if (v.size() > kBearer.size() &&
+        std::equal(kBearer.begin(), kBearer.end(), v.begin(),
+                   [](char x, char y) { return std::tolower(x) == std::tolower(y); }))
       offered = v.substr(kBearer.size());
   }
   if (offered.empty())

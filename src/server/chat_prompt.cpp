@@ -32,8 +32,7 @@ ApiResult<std::string> flatten_parts(const Json& parts, const std::string& where
 }  // namespace
 
 ApiResult<Json> normalize_openai_messages(const Json& messages) {
-  if (!messages.is_array())
-    return ApiError::bad_request("messages must be an array", "messages");
+  if (!messages.is_array()) return ApiError::bad_request("messages must be an array", "messages");
   if (messages.empty())
     return ApiError::bad_request("messages must contain at least one message", "messages");
   Json out = Json::array();
@@ -45,9 +44,9 @@ ApiResult<Json> normalize_openai_messages(const Json& messages) {
       return ApiError::bad_request(at + ".role must be a string", at + ".role");
     std::string role = m["role"].get<std::string>();
     if (!known_role(role))
-      return ApiError::bad_request(at + ".role \"" + role +
-                                       "\" is not one of system, developer, user, assistant, tool",
-                                   at + ".role");
+      return ApiError::bad_request(
+          at + ".role \"" + role + "\" is not one of system, developer, user, assistant, tool",
+          at + ".role");
     Json msg = m;  // keeps tool_calls, tool_call_id, name, ... for templates that use them
     if (role == "developer") msg["role"] = "system";
     auto content = m.find("content");
@@ -85,13 +84,13 @@ ApiResult<std::string> render_chat_prompt(const ModelContext& model, const Json&
   }
   auto rendered = chat::apply_chat_template(*model.chat_template, in);
   if (!rendered.ok())
-    return ApiError::bad_request("the chat template failed to render these messages: " +
-                                     rendered.message(),
-                                 "messages");
+    return ApiError::bad_request(
+        "the chat template failed to render these messages: " + rendered.message(), "messages");
   if (!options.continue_final_message) return *rendered;
 
   const Json& last = messages.back();
-  if (!last.contains("content") || !last["content"].is_string() || last.value("role", "") != "assistant")
+  if (!last.contains("content") || !last["content"].is_string() ||
+      last.value("role", "") != "assistant")
     return ApiError::bad_request(
         "continuing the final message needs the last message to be the assistant's text",
         "messages");

@@ -49,7 +49,8 @@ ApiError ApiError::not_found(std::string message, std::string code) {
 }
 
 ApiError ApiError::model_not_found(std::string_view model) {
-  ApiError e = not_found("The model `" + std::string(model) + "` does not exist.", "model_not_found");
+  ApiError e =
+      not_found("The model `" + std::string(model) + "` does not exist.", "model_not_found");
   e.param = "model";
   return e;
 }
@@ -57,8 +58,9 @@ ApiError ApiError::model_not_found(std::string_view model) {
 ApiError ApiError::unauthorized() {
   ApiError e;
   e.status = 401;
-  e.message = "Incorrect or missing API key. Send it as 'Authorization: Bearer KEY' (or "
-              "'x-api-key: KEY').";
+  e.message =
+      "Incorrect or missing API key. Send it as 'Authorization: Bearer KEY' (or "
+      "'x-api-key: KEY').";
   e.code = "invalid_api_key";
   return e;
 }
@@ -96,23 +98,35 @@ ApiError ApiError::internal(std::string message) {
 
 const char* openai_error_type(int status) {
   switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "invalid_request_error";
-    case 429: return "rate_limit_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "invalid_request_error";
+    case 429:
+      return "rate_limit_error";
+    default:
+      return status >= 500 ? "server_error" : "invalid_request_error";
   }
 }
 
 const char* anthropic_error_type(int status) {
   switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 503: return "overloaded_error";
-    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "not_found_error";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_error";
+    case 503:
+      return "overloaded_error";
+    default:
+      return status >= 500 ? "api_error" : "invalid_request_error";
   }
 }
 

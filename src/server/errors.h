@@ -18,8 +18,8 @@ enum class ApiFlavor { kOpenAI, kAnthropic };
 struct ApiError {
   int status = 400;
   std::string message;
-  std::string param;  // the request field at fault; empty: null
-  std::string code;   // OpenAI's machine-readable code; empty: null
+  std::string param;            // the request field at fault; empty: null
+  std::string code;             // OpenAI's machine-readable code; empty: null
   int retry_after_seconds = 0;  // > 0: a Retry-After header (429, 503)
 
   static ApiError bad_request(std::string message, std::string param = {});
@@ -41,7 +41,7 @@ struct ApiError {
 template <typename T>
 class [[nodiscard]] ApiResult {
  public:
-  ApiResult(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+  ApiResult(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   ApiResult(ApiError error) : v_(std::move(error)) {}  // NOLINT
   bool ok() const { return std::holds_alternative<T>(v_); }
   const ApiError& error() const { return std::get<ApiError>(v_); }

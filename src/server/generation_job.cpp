@@ -83,7 +83,8 @@ void GenerationJob::record(Progress& p, const RequestOutput& out, Clock::time_po
   }
   bool aborted = false;
   int32_t num_generated = 0;
-  for (const SampleOutput& s : out.samples) num_generated = std::max(num_generated, s.num_generated);
+  for (const SampleOutput& s : out.samples)
+    num_generated = std::max(num_generated, s.num_generated);
   for (const SampleOutput& s : out.samples) aborted |= s.finish_reason == FinishReason::kAbort;
   if (!aborted) metrics_.on_request_finished(out.times, out.num_prompt_tokens, num_generated);
 }
@@ -133,8 +134,10 @@ std::string GenerationJob::summary() const {
   std::string s = "prompt=" + std::to_string(usage_.prompt_tokens) +
                   " cached=" + std::to_string(usage_.cached_tokens) +
                   " completion=" + std::to_string(usage_.completion_tokens);
-  if (error_) s += " error=\"" + error_->message + "\"";
-  else if (cancelled_) s += " cancelled";
+  if (error_)
+    s += " error=\"" + error_->message + "\"";
+  else if (cancelled_)
+    s += " cancelled";
   return s;
 }
 

@@ -67,7 +67,10 @@ void append_chunk(std::string& out, std::string_view data) {
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(net::io_context& io, HttpHandler& handler, HttpServerOptions options)
-      : io(io), handler(handler), options(options), acceptor(net::make_strand(io)),
+      : io(io),
+        handler(handler),
+        options(options),
+        acceptor(net::make_strand(io)),
         retry_timer(acceptor.get_executor()) {}
 
   void accept();
@@ -110,10 +113,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->header_limit((std::uint32_t)std::min<size_t>(options().max_header_bytes, UINT32_MAX));
     parser_->body_limit(options().max_body_bytes);
     stream_.expires_after(options().read_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->on_head(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_head(ec); });
   }
 
   void on_head(beast::error_code ec) {
@@ -136,10 +138,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void read_body() {
     if (closed_) return;
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->on_body(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
   }
 
   void on_body(beast::error_code ec) {
@@ -157,8 +158,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return reject(431, "the request head is larger than the server's limit of " +
                              std::to_string(options().max_header_bytes) + " bytes");
     // end_of_stream: the client closed between requests; partial_message: mid-request.
-    const bool parse_error = ec.category() == http::make_error_code(http::error::bad_method).category() &&
-                             ec != http::error::end_of_stream && ec != http::error::partial_message;
+    const bool parse_error =
+        ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message;
     if (parse_error) return reject(400, "malformed HTTP request: " + ec.message());
     close();
   }
@@ -297,10 +299,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void write_out() {
     writing_ = true;
     stream_.expires_after(options().write_timeout);
-    net::async_write(stream_, net::buffer(out_),
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->on_stream_written(ec);
-                     });
+    net::async_write(
+        stream_, net::buffer(out_),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_stream_written(ec); });
   }
 
   void on_stream_written(beast::error_code ec) {
@@ -320,9 +321,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (watching_ || closed_ || buffer_.size() >= kMaxReadAhead) return;
     watching_ = true;
     stream_.socket().async_read_some(
-        buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
-          self->on_watch(ec, n);
-        });
+        buffer_.prepare(4096),
+        [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_watch(ec, n); });
   }
 
   void on_watch(beast::error_code ec, size_t n) {
@@ -458,8 +458,8 @@ HttpServer::~HttpServer() = default;
 Status HttpServer::listen(const std::string& host, uint16_t port) {
   beast::error_code ec;
   tcp::resolver resolver(impl_->io);
-  const auto results = resolver.resolve(host, std::to_string(port),
-                                        tcp::resolver::numeric_service | tcp::resolver::passive, ec);
+  const auto results = resolver.resolve(
+      host, std::to_string(port), tcp::resolver::numeric_service | tcp::resolver::passive, ec);
   if (ec || results.empty())
     return Status::Error("--host " + host + ": cannot resolve: " + ec.message());
   const tcp::endpoint endpoint = results.begin()->endpoint();

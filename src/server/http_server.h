@@ -29,8 +29,8 @@ struct HttpServerOptions {
   // A request's head and body must arrive within this; it is also how long an idle
   // keep-alive connection is kept.
   std::chrono::seconds read_timeout{60};
-  // A write that makes no progress for this long (a client that stopped reading) closes the
-  // connection, which cancels its request.
+  // A write not done within this (a client that stopped reading) closes the connection,
+  // which cancels its request.
   std::chrono::seconds write_timeout{60};
 };
 

@@ -32,7 +32,7 @@ struct HttpReply {
   std::string content_type = "application/json";
   HeaderList headers;  // beyond Content-Type and Content-Length
   std::string body;
-  bool close = false;  // close the connection after this reply
+  bool close = false;    // close the connection after this reply
   std::string log_note;  // not sent: what the access log adds (an error's message)
 };
 

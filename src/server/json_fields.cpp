@@ -13,9 +13,12 @@ int nesting_depth(std::string_view text, int limit) {
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -38,8 +41,7 @@ ApiResult<Json> parse_json_object(std::string_view body) {
     return ApiError::bad_request("the request body nests deeper than " + std::to_string(kMaxDepth) +
                                  " levels");
   Json value = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded())
-    return ApiError::bad_request("the request body is not valid JSON");
+  if (value.is_discarded()) return ApiError::bad_request("the request body is not valid JSON");
   if (!value.is_object()) return ApiError::bad_request("the request body must be a JSON object");
   return value;
 }

@@ -8,15 +8,15 @@ namespace kiln::server {
 namespace {
 
 // vLLM's bucket boundaries, so the two servers' histograms can be compared directly.
-const std::vector<double> kTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
-                                          0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  7.5,  10.0,
+const std::vector<double> kTtftBuckets = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.08, 0.1,
+                                          0.25,  0.5,   0.75, 1.0,   2.5,   5.0,   7.5,  10.0,
                                           20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
 const std::vector<double> kTokenLatencyBuckets = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,
                                                   0.3,  0.4,   0.5,  0.75,  1.0, 2.5,  5.0,
                                                   7.5,  10.0,  20.0, 40.0,  80.0};
-const std::vector<double> kRequestLatencyBuckets = {0.3,  0.5,  0.8,  1.0,   1.5,   2.0,   2.5,
-                                                    5.0,  10.0, 15.0, 20.0,  30.0,  40.0,  50.0,
-                                                    60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+const std::vector<double> kRequestLatencyBuckets = {
+    0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
+    30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 // 1-2-5 steps up to a million tokens (vLLM's build_1_2_5_buckets).
 std::vector<double> token_count_buckets() {
   std::vector<double> b;
@@ -37,8 +37,7 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 
 bool stamped(Clock::time_point t) { return t.time_since_epoch().count() != 0; }
 
-void header(std::string& out, std::string_view name, std::string_view type,
-            std::string_view help) {
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
   out.append("# HELP ").append(name).append(" ").append(help).append("\n");
   out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
 }
@@ -106,7 +105,8 @@ void ServerMetrics::on_request_finished(const RequestTimes& t, int32_t num_promp
   if (stamped(t.first_token)) {
     ttft_.observe(seconds_between(t.arrival, t.first_token));
     decode_.observe(seconds_between(t.first_token, t.finished));
-    if (stamped(t.first_scheduled)) prefill_.observe(seconds_between(t.first_scheduled, t.first_token));
+    if (stamped(t.first_scheduled))
+      prefill_.observe(seconds_between(t.first_scheduled, t.first_token));
     if (num_generated > 1)
       request_tpot_.observe(seconds_between(t.first_token, t.finished) / (num_generated - 1));
   }
@@ -127,8 +127,7 @@ std::string ServerMetrics::render(std::string_view model_name, const EngineStats
   };
   gauge("kiln:num_requests_running", "Number of requests in model execution batches.",
         s.num_running);
-  gauge("kiln:num_requests_waiting", "Number of requests waiting to be processed.",
-        s.num_waiting);
+  gauge("kiln:num_requests_waiting", "Number of requests waiting to be processed.", s.num_waiting);
   gauge("kiln:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.",
         s.kv_blocks_total > 0 ? (double)s.kv_blocks_used / s.kv_blocks_total : 0.0);
 
@@ -188,10 +187,14 @@ std::string ServerMetrics::render(std::string_view model_name, const EngineStats
 std::string escape_label_value(std::string_view value) {
   std::string out;
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }

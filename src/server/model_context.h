@@ -19,7 +19,7 @@ struct ModelContext {
   Engine* engine = nullptr;
   const Tokenizer* tokenizer = nullptr;
   std::optional<chat::ChatTemplate> chat_template;
-  std::string bos_token, eos_token;  // the texts templates see as bos_token / eos_token
+  std::string bos_token, eos_token;       // the texts templates see as bos_token / eos_token
   std::vector<std::string> served_names;  // the first is the id /v1/models lists first
   int32_t max_model_len = 0;
   int32_t max_num_seqs = 0;

@@ -20,8 +20,9 @@ void read_tools(FieldReader& f, ChatPromptOptions& options) {
     if (c == "none" || c == "auto") return;
     if (c != "required") return f.fail("tool_choice", "must be \"none\", \"auto\" or \"required\"");
   }
-  f.fail("tool_choice", "\"required\" and named functions are not supported: kiln does not parse "
-                        "tool calls yet");
+  f.fail("tool_choice",
+         "\"required\" and named functions are not supported: kiln does not parse "
+         "tool calls yet");
 }
 
 void read_stream_options(FieldReader& f, ChatCompletionRequest& r) {
@@ -40,16 +41,18 @@ void read_logprobs(FieldReader& f, ChatCompletionRequest& r) {
   if (top && (*top < 0 || *top > SamplingParams::kMaxLogprobs))
     return f.fail("top_logprobs", "must be in [0, " + std::to_string(SamplingParams::kMaxLogprobs) +
                                       "], got " + std::to_string(*top));
-  if (top && *top > 0 && !r.logprobs)
-    return f.fail("top_logprobs", "needs logprobs set to true");
+  if (top && *top > 0 && !r.logprobs) return f.fail("top_logprobs", "needs logprobs set to true");
   r.generation.sampling.logprobs = r.logprobs ? (int32_t)top.value_or(0) : -1;
 }
 
 class ChatStreamFormatter final : public ResponseFormatter {
  public:
   ChatStreamFormatter(const ChatCompletionRequest& r, const Tokenizer& tokenizer, ResponseMeta meta)
-      : tokenizer_(tokenizer), meta_(std::move(meta)), n_(r.generation.sampling.n),
-        include_usage_(r.include_usage), logprobs_(r.logprobs) {}
+      : tokenizer_(tokenizer),
+        meta_(std::move(meta)),
+        n_(r.generation.sampling.n),
+        include_usage_(r.include_usage),
+        logprobs_(r.logprobs) {}
 
   void on_output(size_t, const RequestOutput& out, std::string& body) override {
     usage_.prompt_tokens = out.num_prompt_tokens;
@@ -92,11 +95,15 @@ class ChatStreamFormatter final : public ResponseFormatter {
 
  private:
   Json base() const {
-    return {{"id", meta_.id}, {"object", "chat.completion.chunk"}, {"created", meta_.created},
+    return {{"id", meta_.id},
+            {"object", "chat.completion.chunk"},
+            {"created", meta_.created},
             {"model", meta_.model}};
   }
   Json choice(int32_t index, Json delta, Json logprobs, Json finish) const {
-    return {{"index", index}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
+    return {{"index", index},
+            {"delta", std::move(delta)},
+            {"logprobs", std::move(logprobs)},
             {"finish_reason", std::move(finish)}};
   }
   void append(std::string& body, Json choice) const {
@@ -137,7 +144,8 @@ class ChatBufferedFormatter final : public ResponseFormatter {
           {{"index", i},
            {"message", {{"role", "assistant"}, {"content", s.text}, {"refusal", nullptr}}},
            {"logprobs", std::move(logprobs)},
-           {"finish_reason", openai_finish_reason(s.finish_reason.value_or(FinishReason::kAbort))}});
+           {"finish_reason",
+            openai_finish_reason(s.finish_reason.value_or(FinishReason::kAbort))}});
     }
     body = dump_json({{"id", meta_.id},
                       {"object", "chat.completion"},
@@ -173,7 +181,8 @@ ApiResult<ChatCompletionRequest> parse_chat_completion_request(const Json& body,
   read_tools(f, prompt_options);
   prompt_options.add_generation_prompt = f.boolean("add_generation_prompt").value_or(true);
   prompt_options.continue_final_message = f.boolean("continue_final_message").value_or(false);
-  if (const Json* kwargs = f.object("chat_template_kwargs")) prompt_options.template_kwargs = *kwargs;
+  if (const Json* kwargs = f.object("chat_template_kwargs"))
+    prompt_options.template_kwargs = *kwargs;
   if (f.boolean("echo").value_or(false))
     f.fail("echo", "is not supported: kiln does not return the prompt with the answer");
   if (const Json* modalities = f.array("modalities"))

@@ -42,9 +42,12 @@ ApiResult<std::vector<std::vector<int32_t>>> read_prompts(const Json& prompt,
     out.push_back(token_list(prompt));
   } else if (prompt.is_array() && !prompt.empty()) {
     for (const Json& p : prompt) {
-      if (p.is_string()) out.push_back(tokenizer.encode(p.get<std::string>(), true, true));
-      else if (is_token_list(p)) out.push_back(token_list(p));
-      else return bad();
+      if (p.is_string())
+        out.push_back(tokenizer.encode(p.get<std::string>(), true, true));
+      else if (is_token_list(p))
+        out.push_back(token_list(p));
+      else
+        return bad();
     }
   } else {
     return bad();
@@ -73,7 +76,9 @@ class CompletionFormatterBase : public ResponseFormatter {
     return u;
   }
   Json base() const {
-    return {{"id", meta_.id}, {"object", "text_completion"}, {"created", meta_.created},
+    return {{"id", meta_.id},
+            {"object", "text_completion"},
+            {"created", meta_.created},
             {"model", meta_.model}};
   }
   void note(size_t index, const RequestOutput& out) {
@@ -160,12 +165,11 @@ class CompletionBufferedFormatter final : public CompletionFormatterBase {
           logprob_state_[choice].add(tokenizer_, s.logprobs);
           logprobs = logprob_state_[choice].take();
         }
-        choices.push_back(
-            {{"index", choice},
-             {"text", s.text},
-             {"logprobs", std::move(logprobs)},
-             {"finish_reason",
-              openai_finish_reason(s.finish_reason.value_or(FinishReason::kAbort))}});
+        choices.push_back({{"index", choice},
+                           {"text", s.text},
+                           {"logprobs", std::move(logprobs)},
+                           {"finish_reason",
+                            openai_finish_reason(s.finish_reason.value_or(FinishReason::kAbort))}});
       }
     }
     Json response = base();

@@ -43,11 +43,11 @@ void refuse_unsupported(FieldReader& fields) {
     const std::string type = f.string("type").value_or("text");
     if (!f.ok()) return fields.fail(f.error());
     if (type != "text")
-      fields.fail("response_format", "type \"" + type +
-                                         "\" is not supported: kiln has no structured output yet");
+      fields.fail("response_format",
+                  "type \"" + type + "\" is not supported: kiln has no structured output yet");
   }
-  for (const char* key : {"guided_json", "guided_regex", "guided_choice", "guided_grammar",
-                          "structured_outputs"})
+  for (const char* key :
+       {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"})
     if (fields.has(key)) fields.fail(key, "is not supported: kiln has no structured output yet");
 }
 
@@ -95,13 +95,15 @@ void read_openai_sampling(FieldReader& f, const OpenAISamplingDefaults& defaults
       p.max_tokens = (int32_t)std::min<int64_t>(*max_tokens, INT32_MAX);
     }
   }
-  if (auto v = f.integer("min_tokens")) p.min_tokens = (int32_t)std::clamp<int64_t>(*v, -1, INT32_MAX);
+  if (auto v = f.integer("min_tokens"))
+    p.min_tokens = (int32_t)std::clamp<int64_t>(*v, -1, INT32_MAX);
   read_stop_strings(f, "stop", p.stop);
   read_token_ids(f, "stop_token_ids", p.stop_token_ids);
   if (auto v = f.boolean("ignore_eos")) p.ignore_eos = *v;
   if (auto v = f.boolean("include_stop_str_in_output")) p.include_stop_str_in_output = *v;
   if (auto v = f.boolean("skip_special_tokens")) p.skip_special_tokens = *v;
-  if (auto v = f.integer("priority")) request.priority = (int32_t)std::clamp<int64_t>(*v, INT32_MIN, INT32_MAX);
+  if (auto v = f.integer("priority"))
+    request.priority = (int32_t)std::clamp<int64_t>(*v, INT32_MIN, INT32_MAX);
   if (auto v = f.string("cache_salt")) request.cache_salt = *v;
   f.string("user");  // accepted for its type only: kiln keeps no per-user state
   refuse_unsupported(f);

@@ -40,8 +40,10 @@ Json sampling_properties() {
           {"presence_penalty", type("number", "[-2, 2]")},
           {"frequency_penalty", type("number", "[-2, 2]")},
           {"repetition_penalty", type("number", "vLLM extension; > 0, 1: off")},
-          {"logit_bias", {{"type", "object"}, {"additionalProperties", type("number")},
-                          {"description", "token id (as a string) -> bias in [-100, 100]"}}},
+          {"logit_bias",
+           {{"type", "object"},
+            {"additionalProperties", type("number")},
+            {"description", "token id (as a string) -> bias in [-100, 100]"}}},
           {"seed", type("integer")},
           {"n", type("integer", "samples per prompt, [1, --max-num-seqs]")},
           {"max_tokens", type("integer")},
@@ -59,7 +61,9 @@ Json sampling_properties() {
 }
 
 Json error_responses(bool anthropic) {
-  const Json e = {{"content", {{"application/json", {{"schema", ref(anthropic ? "AnthropicError" : "Error")}}}}}};
+  const Json e = {
+      {"content",
+       {{"application/json", {{"schema", ref(anthropic ? "AnthropicError" : "Error")}}}}}};
   Json r = Json::object();
   for (const char* code : {"400", "401", "404", "413", "429", "503"}) {
     Json x = e;
@@ -69,7 +73,8 @@ Json error_responses(bool anthropic) {
   return r;
 }
 
-Json post(const char* summary, Json body_schema, Json ok_schema, bool streams, bool anthropic = false) {
+Json post(const char* summary, Json body_schema, Json ok_schema, bool streams,
+          bool anthropic = false) {
   Json ok_content = {{"application/json", {{"schema", std::move(ok_schema)}}}};
   if (streams) ok_content["text/event-stream"] = {{"schema", type("string", "server-sent events")}};
   Json responses = error_responses(anthropic);
@@ -77,14 +82,16 @@ Json post(const char* summary, Json body_schema, Json ok_schema, bool streams, b
   return {{"post",
            {{"summary", summary},
             {"requestBody",
-             {{"required", true}, {"content", {{"application/json", {{"schema", std::move(body_schema)}}}}}}},
+             {{"required", true},
+              {"content", {{"application/json", {{"schema", std::move(body_schema)}}}}}}},
             {"responses", std::move(responses)}}}};
 }
 
 Json get(const char* summary, Json ok_content) {
-  return {{"get",
-           {{"summary", summary},
-            {"responses", {{"200", {{"description", "OK"}, {"content", std::move(ok_content)}}}}}}}};
+  return {
+      {"get",
+       {{"summary", summary},
+        {"responses", {{"200", {{"description", "OK"}, {"content", std::move(ok_content)}}}}}}}};
 }
 
 Json build() {
@@ -102,37 +109,41 @@ Json build() {
   const Json sampling = sampling_properties();
   for (const auto& [k, v] : sampling.items()) chat["properties"][k] = v;
 
-  Json completion = object(
-      {{"model", type("string")},
-       {"prompt", one_of({type("string"), array_of(type("string")), array_of(type("integer")),
-                          array_of(array_of(type("integer")))})},
-       {"logprobs", type("integer", "[0, 20]")},
-       {"echo", type("boolean", "only false")},
-       {"suffix", type("string", "not supported")}},
-      {"model", "prompt"});
+  Json completion =
+      object({{"model", type("string")},
+              {"prompt", one_of({type("string"), array_of(type("string")),
+                                 array_of(type("integer")), array_of(array_of(type("integer")))})},
+              {"logprobs", type("integer", "[0, 20]")},
+              {"echo", type("boolean", "only false")},
+              {"suffix", type("string", "not supported")}},
+             {"model", "prompt"});
   for (const auto& [k, v] : sampling.items()) completion["properties"][k] = v;
 
-  Json text_blocks = one_of({type("string"), array_of(object({{"type", type("string")}, {"text", type("string")}}))});
-  Json messages = object({{"model", type("string")},
-                          {"max_tokens", type("integer")},
-                          {"system", text_blocks},
-                          {"messages", array_of(object({{"role", type("string", "user or assistant")},
-                                                        {"content", text_blocks}}))},
-                          {"stop_sequences", array_of(type("string"))},
-                          {"temperature", type("number", "[0, 1]")},
-                          {"top_p", type("number")},
-                          {"top_k", type("integer")},
-                          {"stream", type("boolean")},
-                          {"metadata", type("object")}},
-                         {"model", "max_tokens", "messages"});
+  Json text_blocks = one_of(
+      {type("string"), array_of(object({{"type", type("string")}, {"text", type("string")}}))});
+  Json messages =
+      object({{"model", type("string")},
+              {"max_tokens", type("integer")},
+              {"system", text_blocks},
+              {"messages", array_of(object({{"role", type("string", "user or assistant")},
+                                            {"content", text_blocks}}))},
+              {"stop_sequences", array_of(type("string"))},
+              {"temperature", type("number", "[0, 1]")},
+              {"top_p", type("number")},
+              {"top_k", type("integer")},
+              {"stream", type("boolean")},
+              {"metadata", type("object")}},
+             {"model", "max_tokens", "messages"});
   Json count = messages;
   count["required"] = {"model", "messages"};
 
   Json schemas = {
       {"ChatMessage",
        object({{"role", type("string", "system, developer, user, assistant or tool")},
-               {"content", one_of({type("string"), array_of(object({{"type", type("string")}, {"text", type("string")}})),
-                                   type("null")})},
+               {"content",
+                one_of({type("string"),
+                        array_of(object({{"type", type("string")}, {"text", type("string")}})),
+                        type("null")})},
                {"name", type("string")},
                {"tool_calls", array_of(type("object"))},
                {"tool_call_id", type("string")}},
@@ -145,8 +156,9 @@ Json build() {
                                           {"type", type("string")},
                                           {"param", type("string")},
                                           {"code", type("string")}})}})},
-      {"AnthropicError", object({{"type", type("string")},
-                                 {"error", object({{"type", type("string")}, {"message", type("string")}})}})},
+      {"AnthropicError",
+       object({{"type", type("string")},
+               {"error", object({{"type", type("string")}, {"message", type("string")}})}})},
       {"ChatCompletion", object({{"id", type("string")},
                                  {"object", type("string")},
                                  {"created", type("integer")},
@@ -176,40 +188,44 @@ Json build() {
       {"/v1/chat/completions", post("Chat completion (OpenAI)", chat, ref("ChatCompletion"), true)},
       {"/v1/completions", post("Text completion (OpenAI)", completion, ref("Completion"), true)},
       {"/v1/messages", post("Message (Anthropic)", messages, ref("Message"), true, true)},
-      {"/v1/messages/count_tokens",
-       post("Count a message's input tokens (Anthropic)", count,
-            object({{"input_tokens", type("integer")}}), false, true)},
-      {"/tokenize",
-       post("Tokenize a prompt or chat messages (vLLM)",
-            object({{"model", type("string")},
-                    {"prompt", type("string")},
-                    {"messages", array_of(ref("ChatMessage"))},
-                    {"add_special_tokens", type("boolean")},
-                    {"add_generation_prompt", type("boolean")},
-                    {"return_token_strs", type("boolean")}}),
-            object({{"count", type("integer")},
-                    {"max_model_len", type("integer")},
-                    {"tokens", array_of(type("integer"))},
-                    {"token_strs", array_of(type("string"))}}),
-            false)},
-      {"/detokenize", post("Token ids to text (vLLM)",
-                           object({{"model", type("string")}, {"tokens", array_of(type("integer"))}}, {"tokens"}),
-                           object({{"prompt", type("string")}}), false)},
+      {"/v1/messages/count_tokens", post("Count a message's input tokens (Anthropic)", count,
+                                         object({{"input_tokens", type("integer")}}), false, true)},
+      {"/tokenize", post("Tokenize a prompt or chat messages (vLLM)",
+                         object({{"model", type("string")},
+                                 {"prompt", type("string")},
+                                 {"messages", array_of(ref("ChatMessage"))},
+                                 {"add_special_tokens", type("boolean")},
+                                 {"add_generation_prompt", type("boolean")},
+                                 {"return_token_strs", type("boolean")}}),
+                         object({{"count", type("integer")},
+                                 {"max_model_len", type("integer")},
+                                 {"tokens", array_of(type("integer"))},
+                                 {"token_strs", array_of(type("string"))}}),
+                         false)},
+      {"/detokenize",
+       post("Token ids to text (vLLM)",
+            object({{"model", type("string")}, {"tokens", array_of(type("integer"))}}, {"tokens"}),
+            object({{"prompt", type("string")}}), false)},
       {"/v1/models", get("List the served model names",
-                         {{"application/json", {{"schema", object({{"object", type("string")},
-                                                                    {"data", array_of(ref("Model"))}})}}}})},
-      {"/v1/models/{id}", get("One served model", {{"application/json", {{"schema", ref("Model")}}}})},
+                         {{"application/json",
+                           {{"schema", object({{"object", type("string")},
+                                               {"data", array_of(ref("Model"))}})}}}})},
+      {"/v1/models/{id}",
+       get("One served model", {{"application/json", {{"schema", ref("Model")}}}})},
       {"/health", get("200 when ready; 503 while loading or shutting down",
                       {{"text/plain", {{"schema", type("string")}}}})},
       {"/metrics", get("Prometheus metrics (vLLM's names, prefix kiln:)",
                        {{"text/plain", {{"schema", type("string")}}}})},
-      {"/openapi.json", get("This document", {{"application/json", {{"schema", type("object")}}}})}};
-  paths["/v1/models/{id}"]["get"]["parameters"] =
-      Json::array({{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", type("string")}}});
+      {"/openapi.json",
+       get("This document", {{"application/json", {{"schema", type("object")}}}})}};
+  paths["/v1/models/{id}"]["get"]["parameters"] = Json::array(
+      {{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", type("string")}}});
 
   return {{"openapi", "3.1.0"},
-          {"info", {{"title", "kiln"}, {"version", "0.1.0"},
-                    {"description", "OpenAI- and Anthropic-compatible LLM serving. See docs/api.md."}}},
+          {"info",
+           {{"title", "kiln"},
+            {"version", "0.1.0"},
+            {"description", "OpenAI- and Anthropic-compatible LLM serving. See docs/api.md."}}},
           {"paths", std::move(paths)},
           {"components",
            {{"schemas", std::move(schemas)},

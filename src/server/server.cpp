@@ -71,8 +71,8 @@ void Server::run_until_signal() {
   const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                     std::chrono::duration<double>(options_.drain_timeout_seconds));
   size_t active = api_.num_active_jobs();
-  spdlog::info("draining: no new requests; waiting up to {:.0f}s for {} running", options_.drain_timeout_seconds,
-               active);
+  spdlog::info("draining: no new requests; waiting up to {:.0f}s for {} running",
+               options_.drain_timeout_seconds, active);
   auto wait_until = [&](std::chrono::steady_clock::time_point until) {
     lock.lock();
     const int signals_before = num_signals_;

@@ -82,6 +82,16 @@ class KilnServer:
               "timeout": 120, **kw}
         return anthropic.Anthropic(**kw)
 
+    def wait_idle(self, timeout=30):
+        """Until no request runs or waits (e.g. after a test's client went away)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            v = metric_values(self.get("/metrics").text)
+            if metric(v, "kiln:num_requests_running") == 0 and metric(v, "kiln:num_requests_waiting") == 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError("the server did not become idle")
+
     def terminate(self, timeout=60):
         """SIGTERM, then wait; returns the exit code."""
         if self.proc.poll() is None:

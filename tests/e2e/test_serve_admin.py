@@ -21,6 +21,7 @@ def test_health(server):
 
 def test_metrics_parse_and_move(server):
     from prometheus_client.parser import text_string_to_metric_families
+    server.wait_idle()  # nothing else may move the counters meanwhile
     r = httpx.get(server.base_url + "/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(r.text)}

@@ -197,6 +197,7 @@ def test_slow_reader_does_not_block_others(server):
         assert r.choices[0].finish_reason == "length"
     finally:
         sock.close()
+    server.wait_idle()  # the stalled request is cancelled once its client is gone
 
 
 def test_bad_model_file_fails_at_start(kiln_bin, tmp_path):

@@ -94,7 +94,8 @@ std::vector<double> naive_attention(const AttentionArgs& a) {
         for (int64_t j = first; j < keys; ++j) {
           const uint8_t* kr = a.kv.k_row(seq.block_table[j / bs], j % bs);
           double acc = 0;
-          for (int64_t d = 0; d < dim; ++d) acc += (double)q[d] * stored(a.kv.dtype, kr, kvh * dim + d);
+          for (int64_t d = 0; d < dim; ++d)
+            acc += (double)q[d] * stored(a.kv.dtype, kr, kvh * dim + d);
           sc[j] = acc * a.scale;
           mx = std::max(mx, sc[j]);
         }
@@ -102,7 +103,8 @@ std::vector<double> naive_attention(const AttentionArgs& a) {
         double* o = &out[(t * heads + h) * dim];
         for (int64_t j = first; j < keys; ++j) {
           const uint8_t* vr = a.kv.v_row(seq.block_table[j / bs], j % bs);
-          for (int64_t d = 0; d < dim; ++d) o[d] += sc[j] / sum * stored(a.kv.dtype, vr, kvh * dim + d);
+          for (int64_t d = 0; d < dim; ++d)
+            o[d] += sc[j] / sum * stored(a.kv.dtype, vr, kvh * dim + d);
         }
       }
     }

@@ -211,7 +211,8 @@ std::vector<Param> invariance_params() {
   return v;
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulBatchInvarianceTest, testing::ValuesIn(invariance_params()),
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulBatchInvarianceTest,
+                         testing::ValuesIn(invariance_params()),
                          [](const testing::TestParamInfo<Param>& info) {
                            return std::string(dtype_name(info.param.type)) + "_" +
                                   isa_name(info.param.isa);

@@ -130,9 +130,11 @@ TEST_P(RaggedBatchTest, EachSequenceGetsTheBitsItGetsAlone) {
     size_t row = 0;
     for (const Chunk& c : *step) {
       const std::vector<float> alone = run_step(model, kv_alone, {c}, tables_alone, last_only);
-      ASSERT_TRUE(std::all_of(alone.begin(), alone.end(), [](float x) { return std::isfinite(x); }));
+      ASSERT_TRUE(
+          std::all_of(alone.begin(), alone.end(), [](float x) { return std::isfinite(x); }));
       ASSERT_LE((row * vocab + alone.size()), batch.size());
-      EXPECT_EQ(0, std::memcmp(alone.data(), batch.data() + row * vocab, alone.size() * sizeof(float)))
+      EXPECT_EQ(0,
+                std::memcmp(alone.data(), batch.data() + row * vocab, alone.size() * sizeof(float)))
           << "sequence " << c.seq << " at position " << c.first_pos << " (" << c.ids.size()
           << " tokens)";
       row += alone.size() / vocab;
@@ -148,7 +150,8 @@ std::vector<BatchParam> batch_params() {
   return v;
 }
 
-INSTANTIATE_TEST_SUITE_P(ArchitecturesAndKvTypes, RaggedBatchTest, testing::ValuesIn(batch_params()),
+INSTANTIATE_TEST_SUITE_P(ArchitecturesAndKvTypes, RaggedBatchTest,
+                         testing::ValuesIn(batch_params()),
                          [](const testing::TestParamInfo<BatchParam>& info) {
                            return info.param.arch + "_" + kv_dtype_name(info.param.dtype);
                          });
@@ -168,7 +171,8 @@ TEST(KvDTypeTest, ReducedPrecisionKvIsCloseToF32AndDistinct) {
     EXPECT_TRUE(session.append(ids).ok());
     return std::vector<float>(session.last_logits().begin(), session.last_logits().end());
   };
-  const auto f32 = logits(KvDType::kF32), f16 = logits(KvDType::kF16), bf16 = logits(KvDType::kBF16);
+  const auto f32 = logits(KvDType::kF32), f16 = logits(KvDType::kF16),
+             bf16 = logits(KvDType::kBF16);
   EXPECT_EQ(f16, logits(KvDType::kF16));
   auto rel = [&](const std::vector<float>& x) {
     double num = 0, den = 0;
@@ -204,24 +208,27 @@ TEST(ForwardValidationTest, RejectsMalformedBatchesBeforeWriting) {
   };
   const ForwardBatch good{ids, positions, slices, rows};
   const std::vector<int32_t> two_rows = {1, 3}, bad_ids = {1, 2, 99, 4}, neg_pos = {-1, 0, 1, 2},
-                             gap_pos = {0, 1, 3, 4}, far_pos = {12, 13, 14, 15},
-                             nine(9, 1), nine_pos = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+                             gap_pos = {0, 1, 3, 4}, far_pos = {12, 13, 14, 15}, nine(9, 1),
+                             nine_pos = {0, 1, 2, 3, 4, 5, 6, 7, 8};
   const std::vector<SequenceSlice> split = {{0, 2, table}, {2, 2, table}},
-                                   short_cover = {{0, 3, table}}, gap = {{0, 2, table}, {3, 1, table}},
+                                   short_cover = {{0, 3, table}},
+                                   gap = {{0, 2, table}, {3, 1, table}},
                                    empty_slice = {{0, 4, table}, {4, 0, table}},
                                    too_long = {{0, 5, table}}, short_tab = {{0, 4, short_table}},
                                    bad_tab = {{0, 4, bad_table}}, nine_slice = {{0, 9, table}};
   const std::vector<int32_t> decreasing = {3, 1}, repeated = {2, 2}, out_of_range = {4},
                              negative_row = {-1}, five_rows = {0, 1, 2, 3, 3};
   expect_error({ids, positions, short_cover, rows}, "cover 3 of the batch's 4 tokens");
-  expect_error({ids, positions, gap, rows}, "sequences[1]: tokens [3, 4) do not continue from token 2");
+  expect_error({ids, positions, gap, rows},
+               "sequences[1]: tokens [3, 4) do not continue from token 2");
   expect_error({ids, positions, empty_slice, rows}, "sequences[1]");
   expect_error({ids, positions, too_long, rows}, "sequences[0]");
   expect_error({ids, positions, {}, rows}, "cover 0 of the batch's 4 tokens");
   expect_error({bad_ids, positions, slices, rows}, "token_ids[2]: 99 is outside the vocabulary");
   expect_error({ids, neg_pos, slices, rows}, "negative position -1");
   expect_error({ids, gap_pos, slices, rows}, "positions[2] is 3, not 2 (consecutive)");
-  expect_error({ids, positions, short_tab, rows}, "block table of 1 blocks does not reach position 3 (needs 2)");
+  expect_error({ids, positions, short_tab, rows},
+               "block table of 1 blocks does not reach position 3 (needs 2)");
   expect_error({ids, far_pos, slices, rows}, "does not reach position 15 (needs 8)");
   expect_error({ids, positions, bad_tab, rows}, "block_table[1] = 6 is outside the KV pool of 6");
   expect_error({ids, positions, slices, decreasing}, "logit_rows[1] = 1 is not an increasing");
@@ -230,7 +237,8 @@ TEST(ForwardValidationTest, RejectsMalformedBatchesBeforeWriting) {
   expect_error({ids, positions, slices, negative_row}, "logit_rows[0] = -1");
   expect_error({ids, positions, slices, five_rows}, "logit_rows: 5 rows for a batch of 4 tokens");
   expect_error({nine, nine_pos, nine_slice, rows}, "batch of 9 tokens exceeds the maximum of 8");
-  expect_error({ids, std::span<const int32_t>(positions).first(3), slices, rows}, "positions: 3 for 4");
+  expect_error({ids, std::span<const int32_t>(positions).first(3), slices, rows},
+               "positions: 3 for 4");
   expect_error({{}, {}, {}, {}}, "empty batch");
   // Nothing of the rejected batches reached the pool.
   for (int32_t b = 0; b < kv.num_blocks(); ++b)

@@ -130,13 +130,14 @@ TEST_P(DecoderChunkingTest, OnePassEqualsTokenByTokenAndSmallBatches) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Architectures, DecoderChunkingTest,
-    testing::Combine(testing::Values("llama", "qwen2", "qwen3", "gemma3"),
-                     testing::Values(KvDType::kF32, KvDType::kF16, KvDType::kBF16)),
-    [](const auto& info) {
-      return std::get<0>(info.param) + "_" + kv_dtype_name(std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Architectures, DecoderChunkingTest,
+                         testing::Combine(testing::Values("llama", "qwen2", "qwen3", "gemma3"),
+                                          testing::Values(KvDType::kF32, KvDType::kF16,
+                                                          KvDType::kBF16)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" +
+                                  kv_dtype_name(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace kiln

@@ -2,8 +2,6 @@
 // chunked streaming driven by wake-ups from another thread, buffered jobs, size limits, and
 // a client leaving mid-stream (the job is cancelled). Clients are raw sockets so the test
 // sees the exact bytes.
-#include "server/http_server.h"
-
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -17,6 +15,8 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+
+#include "server/http_server.h"
 
 namespace kiln::server {
 namespace {
@@ -95,7 +95,8 @@ class FakeHandler final : public HttpHandler {
     r.close = true;
     return r;
   }
-  void on_done(const HttpRequest&, int status, std::string_view, double, bool client_gone) override {
+  void on_done(const HttpRequest&, int status, std::string_view, double,
+               bool client_gone) override {
     std::lock_guard lock(mu_);
     done.push_back({status, client_gone});
     cv_.notify_all();
@@ -179,8 +180,9 @@ class ServerHttp : public ::testing::Test {
 
 TEST_F(ServerHttp, PlainRepliesKeepTheConnectionAlive) {
   const int fd = connect();
-  send_all(fd, "POST /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Test: yes\r\nContent-Length: 3\r\n\r\nabc"
-               "GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  send_all(fd,
+           "POST /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Test: yes\r\nContent-Length: 3\r\n\r\nabc"
+           "GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
   const std::string out = read_until(fd);
   ::close(fd);
   EXPECT_NE(out.find("HTTP/1.1 200 OK"), std::string::npos);
@@ -191,8 +193,9 @@ TEST_F(ServerHttp, PlainRepliesKeepTheConnectionAlive) {
 
 TEST_F(ServerHttp, ExpectContinueGetsAnInterimReply) {
   const int fd = connect();
-  send_all(fd, "POST /c HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
-               "Connection: close\r\n\r\n");
+  send_all(fd,
+           "POST /c HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
+           "Connection: close\r\n\r\n");
   EXPECT_TRUE(read_until(fd, "\r\n\r\n").starts_with("HTTP/1.1 100 Continue\r\n\r\n"));
   send_all(fd, "body");
   const std::string out = read_until(fd);
@@ -225,6 +228,19 @@ TEST_F(ServerHttp, StreamingJobWritesChunksAsItIsWoken) {
   EXPECT_FALSE(job->cancelled);
 }
 
+TEST_F(ServerHttp, Http10StreamIsTheRawBodyEndedByClosing) {
+  const int fd = connect();
+  send_all(fd, "GET /stream HTTP/1.0\r\nHost: h\r\n\r\n");
+  auto job = handler_.wait_for_job();
+  ASSERT_TRUE(job);
+  job->push("data: 1\n\n", true);
+  const std::string out = read_until(fd);  // until the server closes
+  ::close(fd);
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos) << out;
+  EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+  EXPECT_TRUE(out.ends_with("\r\n\r\ndata: 1\n\n")) << out;
+}
+
 TEST_F(ServerHttp, BufferedJobRepliesOnceDone) {
   const int fd = connect();
   send_all(fd, "GET /buffered HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
@@ -253,7 +269,8 @@ TEST_F(ServerHttp, ClientLeavingMidStreamCancelsTheJob) {
 
 TEST_F(ServerHttp, LimitsOnBodyAndHead) {
   int fd = connect();
-  send_all(fd, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'a'));
+  send_all(fd,
+           "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'a'));
   std::string out = read_until(fd);
   ::close(fd);
   EXPECT_TRUE(out.starts_with("HTTP/1.1 413")) << out;

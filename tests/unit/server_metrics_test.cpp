@@ -60,8 +60,12 @@ TEST(ServerMetrics, ExpositionUsesVllmNamesWithKilnPrefix) {
   EXPECT_TRUE(has_line(text, "kiln:num_preemptions_total" + l + " 1"));
   EXPECT_TRUE(has_line(text, "kiln:prefix_cache_queries_total" + l + " 100"));
   EXPECT_TRUE(has_line(text, "kiln:prefix_cache_hits_total" + l + " 32"));
-  EXPECT_TRUE(has_line(text, "kiln:request_success_total{model_name=\"my \\\"model\\\"\",finished_reason=\"stop\"} 4"));
-  EXPECT_TRUE(has_line(text, "kiln:request_success_total{model_name=\"my \\\"model\\\"\",finished_reason=\"abort\"} 1"));
+  EXPECT_TRUE(has_line(
+      text,
+      "kiln:request_success_total{model_name=\"my \\\"model\\\"\",finished_reason=\"stop\"} 4"));
+  EXPECT_TRUE(has_line(
+      text,
+      "kiln:request_success_total{model_name=\"my \\\"model\\\"\",finished_reason=\"abort\"} 1"));
   for (const char* h : {"kiln:time_to_first_token_seconds", "kiln:inter_token_latency_seconds",
                         "kiln:e2e_request_latency_seconds", "kiln:request_queue_time_seconds",
                         "kiln:time_per_output_token_seconds"})
@@ -73,7 +77,9 @@ TEST(ServerMetrics, ExpositionUsesVllmNamesWithKilnPrefix) {
   EXPECT_TRUE(has_line(text, "kiln:request_time_per_output_token_seconds_sum" + l + " 0.05"));
   EXPECT_TRUE(has_line(text, "kiln:request_prefill_time_seconds_sum" + l + " 0.04"));
   EXPECT_TRUE(has_line(text, "kiln:request_decode_time_seconds_sum" + l + " 0.2"));
-  EXPECT_TRUE(has_line(text, "kiln:e2e_request_latency_seconds_bucket{model_name=\"my \\\"model\\\"\",le=\"0.3\"} 1"));
+  EXPECT_TRUE(has_line(
+      text,
+      "kiln:e2e_request_latency_seconds_bucket{model_name=\"my \\\"model\\\"\",le=\"0.3\"} 1"));
 }
 
 TEST(ServerAdmission, BoundsSequencesInFlight) {

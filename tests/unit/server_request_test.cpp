@@ -58,7 +58,8 @@ TEST(ServerFields, TypedReadersNameTheFieldOfTheFirstMistake) {
 }
 
 TEST(ServerFields, ValidationMessagesBecomeParams) {
-  EXPECT_EQ(ApiError::from_validation("top_p must be in (0, 1], got 1.5", "messages").param, "top_p");
+  EXPECT_EQ(ApiError::from_validation("top_p must be in (0, 1], got 1.5", "messages").param,
+            "top_p");
   ApiError too_long = ApiError::from_validation(
       "this model's maximum context length is 8 tokens, but the prompt has 9 tokens", "prompt");
   EXPECT_EQ(too_long.param, "prompt");
@@ -143,7 +144,7 @@ TEST(ServerChat, RendersMessagesThroughTheTemplate) {
     "messages": [{"role": "developer", "content": "Be brief."},
                  {"role": "user", "content": [{"type": "text", "text": "Hi"},
                                               {"type": "text", "text": "there"}]}]})"),
-                                        model);
+                                         model);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->model, "tiny-alias");
   EXPECT_TRUE(r->stream && r->include_usage && r->logprobs);
@@ -159,7 +160,7 @@ TEST(ServerChat, RendersMessagesThroughTheTemplate) {
 TEST(ServerChat, ContinueFinalMessageLeavesTheTurnOpen) {
   auto r = parse_chat_completion_request(parse(R"({"model": "tiny", "continue_final_message": true,
     "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel"}]})"),
-                                        test_model());
+                                         test_model());
   ASSERT_TRUE(r.ok()) << r.error().message;
   const std::string text = byte_tokenizer().decode(r->generation.prompt);
   EXPECT_TRUE(text.ends_with("<|im_start|>assistant\nHel")) << text;
@@ -179,20 +180,23 @@ TEST(ServerChat, MistakesAreNamed) {
       {R"({"model": "other", "messages": []})", 404, "model"},
       {R"({"model": "tiny", "messages": []})", 400, "messages"},
       {R"({"model": "tiny", "messages": [{"content": "x"}]})", 400, "messages[0].role"},
-      {R"({"model": "tiny", "messages": [{"role": "wizard", "content": "x"}]})", 400, "messages[0].role"},
+      {R"({"model": "tiny", "messages": [{"role": "wizard", "content": "x"}]})", 400,
+       "messages[0].role"},
       {R"({"model": "tiny", "messages": [{"role": "user"}]})", 400, "messages[0].content"},
-      {R"({"model": "tiny", "messages": [{"role": "user", "content": 5}]})", 400, "messages[0].content"},
-      {R"({"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", 400,
-       "messages[0].content[0]"},
-      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stream_options": {}})", 400,
-       "stream_options"},
-      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", 400,
-       "top_logprobs"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": 5}]})", 400,
+       "messages[0].content"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]})",
+       400, "messages[0].content[0]"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stream_options": {}})",
+       400, "stream_options"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})",
+       400, "top_logprobs"},
       {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 21, "logprobs": true})",
        400, "top_logprobs"},
-      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "tool_choice": "required"})", 400,
-       "tool_choice"},
-      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stream": "yes"})", 400, "stream"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "tool_choice": "required"})",
+       400, "tool_choice"},
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stream": "yes"})", 400,
+       "stream"},
   };
   for (const Case& c : cases) {
     auto r = parse_chat_completion_request(parse(c.body), model);
@@ -200,7 +204,8 @@ TEST(ServerChat, MistakesAreNamed) {
     EXPECT_EQ(r.error().status, c.status) << c.body;
     EXPECT_EQ(r.error().param, c.param) << c.body << ": " << r.error().message;
   }
-  auto missing = parse_chat_completion_request(parse(R"({"model": "other", "messages": []})"), model);
+  auto missing =
+      parse_chat_completion_request(parse(R"({"model": "other", "messages": []})"), model);
   EXPECT_EQ(missing.error().code, "model_not_found");
 }
 
@@ -221,10 +226,12 @@ TEST(ServerCompletions, PromptsInEveryForm) {
   auto ids = parse_completion_request(parse(R"({"model": "tiny", "prompt": [5, 6, 7]})"), model);
   EXPECT_EQ(ids->generations.size(), 1u);
 
-  for (const char* bad : {R"({"model": "tiny", "prompt": []})", R"({"model": "tiny", "prompt": 5})",
-                          R"({"model": "tiny", "prompt": [["a"]]})", R"({"model": "tiny", "prompt": "a", "echo": true})",
-                          R"({"model": "tiny", "prompt": "a", "suffix": "b"})",
-                          R"({"model": "tiny", "prompt": "a", "logprobs": 21})", R"({"model": "tiny"})"}) {
+  for (const char* bad :
+       {R"({"model": "tiny", "prompt": []})", R"({"model": "tiny", "prompt": 5})",
+        R"({"model": "tiny", "prompt": [["a"]]})",
+        R"({"model": "tiny", "prompt": "a", "echo": true})",
+        R"({"model": "tiny", "prompt": "a", "suffix": "b"})",
+        R"({"model": "tiny", "prompt": "a", "logprobs": 21})", R"({"model": "tiny"})"}) {
     auto r = parse_completion_request(parse(bad), model);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().status, 400) << bad;
@@ -239,21 +246,24 @@ TEST(ServerMessages, SystemMessagesAndPrefill) {
                                   test_model(), false);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(byte_tokenizer().decode(r->generation.prompt),
-            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHel");
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>"
+            "assistant\nHel");
   EXPECT_EQ(r->generation.sampling.max_tokens, 5);
   EXPECT_EQ(r->generation.sampling.top_k, 3);
   EXPECT_EQ(r->generation.sampling.stop, std::vector<std::string>{"X"});
   EXPECT_TRUE(r->generation.sampling.include_stop_str_in_output);
 
   auto count = parse_messages_request(
-      parse(R"({"model": "tiny", "messages": [{"role": "user", "content": "Hi"}]})"), test_model(), true);
+      parse(R"({"model": "tiny", "messages": [{"role": "user", "content": "Hi"}]})"), test_model(),
+      true);
   ASSERT_TRUE(count.ok());
-  for (const char* bad :
-       {R"({"model": "tiny", "messages": [{"role": "user", "content": "Hi"}]})",
-        R"({"model": "tiny", "max_tokens": 1, "messages": [{"role": "system", "content": "Hi"}]})",
-        R"({"model": "tiny", "max_tokens": 1, "temperature": 2, "messages": [{"role": "user", "content": "Hi"}]})",
-        R"({"model": "tiny", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": "image"}]}]})",
-        R"({"model": "tiny", "max_tokens": 1, "tools": [{}], "messages": [{"role": "user", "content": "Hi"}]})"}) {
+  for (
+      const char* bad :
+      {R"({"model": "tiny", "messages": [{"role": "user", "content": "Hi"}]})",
+       R"({"model": "tiny", "max_tokens": 1, "messages": [{"role": "system", "content": "Hi"}]})",
+       R"({"model": "tiny", "max_tokens": 1, "temperature": 2, "messages": [{"role": "user", "content": "Hi"}]})",
+       R"({"model": "tiny", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": "image"}]}]})",
+       R"({"model": "tiny", "max_tokens": 1, "tools": [{}], "messages": [{"role": "user", "content": "Hi"}]})"}) {
     auto e = parse_messages_request(parse(bad), test_model(), false);
     ASSERT_FALSE(e.ok()) << bad;
     EXPECT_EQ(e.error().status, 400) << bad;

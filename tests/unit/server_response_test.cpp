@@ -16,7 +16,8 @@ using testing::byte_tokenizer;
 using testing::output;
 
 // The JSON payloads of "data: ..." lines (and "[DONE]" as a string).
-std::vector<Json> sse_payloads(const std::string& body, std::vector<std::string>* events = nullptr) {
+std::vector<Json> sse_payloads(const std::string& body,
+                               std::vector<std::string>* events = nullptr) {
   std::vector<Json> out;
   size_t pos = 0;
   while (pos < body.size()) {
@@ -116,7 +117,9 @@ TEST(ServerChatFormat, BufferedCompletionWithLogprobs) {
   EXPECT_EQ(content[0]["bytes"], Json::array({'h'}));
   EXPECT_FLOAT_EQ(content[0]["logprob"].get<float>(), -0.5f);
   EXPECT_EQ(content[0]["top_logprobs"][1]["token"], "z");
-  EXPECT_EQ(j["usage"], (Json{{"prompt_tokens", 3}, {"completion_tokens", 2}, {"total_tokens", 5},
+  EXPECT_EQ(j["usage"], (Json{{"prompt_tokens", 3},
+                              {"completion_tokens", 2},
+                              {"total_tokens", 5},
                               {"prompt_tokens_details", {{"cached_tokens", 0}}}}));
 }
 
@@ -195,9 +198,10 @@ TEST(ServerMessagesFormat, StreamEventSequence) {
   f->on_finished(body);
   std::vector<std::string> events;
   const auto payloads = sse_payloads(body, &events);
-  EXPECT_EQ(events, (std::vector<std::string>{"message_start", "content_block_start", "ping",
-                                              "content_block_delta", "content_block_delta",
-                                              "content_block_stop", "message_delta", "message_stop"}));
+  EXPECT_EQ(events,
+            (std::vector<std::string>{"message_start", "content_block_start", "ping",
+                                      "content_block_delta", "content_block_delta",
+                                      "content_block_stop", "message_delta", "message_stop"}));
   for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(payloads[i]["type"], events[i]);
   EXPECT_EQ(payloads[0]["message"]["usage"]["input_tokens"], 4);
   EXPECT_EQ(payloads[0]["message"]["usage"]["cache_read_input_tokens"], 8);
@@ -227,15 +231,20 @@ TEST(ServerMessagesFormat, BufferedMessage) {
 TEST(ServerErrors, BodiesInEachFlavor) {
   ApiError e = ApiError::bad_request("top_p must be in (0, 1]", "top_p");
   EXPECT_EQ(Json::parse(error_body(e, ApiFlavor::kOpenAI)),
-            (Json{{"error", {{"message", "top_p must be in (0, 1]"}, {"type", "invalid_request_error"},
-                             {"param", "top_p"}, {"code", nullptr}}}}));
+            (Json{{"error",
+                   {{"message", "top_p must be in (0, 1]"},
+                    {"type", "invalid_request_error"},
+                    {"param", "top_p"},
+                    {"code", nullptr}}}}));
   EXPECT_EQ(Json::parse(error_body(e, ApiFlavor::kAnthropic)),
             (Json{{"type", "error"},
-                  {"error", {{"type", "invalid_request_error"}, {"message", "top_p must be in (0, 1]"}}}}));
+                  {"error",
+                   {{"type", "invalid_request_error"}, {"message", "top_p must be in (0, 1]"}}}}));
   HttpReply limited = error_reply(ApiError::rate_limited("full", 2), ApiFlavor::kOpenAI);
   EXPECT_EQ(limited.status, 429);
   EXPECT_EQ(limited.headers, (HeaderList{{"Retry-After", "2"}}));
-  EXPECT_EQ(Json::parse(error_reply(ApiError::unauthorized(), ApiFlavor::kAnthropic).body)["error"]["type"],
+  EXPECT_EQ(Json::parse(
+                error_reply(ApiError::unauthorized(), ApiFlavor::kAnthropic).body)["error"]["type"],
             "authentication_error");
   EXPECT_EQ(flavor_for_path("/v1/messages/count_tokens"), ApiFlavor::kAnthropic);
   EXPECT_EQ(flavor_for_path("/v1/chat/completions"), ApiFlavor::kOpenAI);

@@ -144,8 +144,7 @@ void run_task(const AttentionArgs& a, const VectorKernels& kern, const Attention
   const int64_t tile = plan.num_tiles - 1 - task / per_tile;
   const int64_t kv_head = task % per_tile / plan.splits, split = task % plan.splits;
   const int64_t t0 = seq.first_token + tile * plan.tile_tokens;
-  const int64_t num_tile_tokens =
-      std::min(plan.tile_tokens, seq.first_token + seq.num_tokens - t0);
+  const int64_t num_tile_tokens = std::min(plan.tile_tokens, seq.first_token + seq.num_tokens - t0);
   const int64_t rows = num_tile_tokens * group;
   // NOTE: buffers are laid out for this sequence's max_rows, not the batch's, so that
   // nothing about the sequence's arithmetic depends on its neighbours.
@@ -261,9 +260,10 @@ void attention(const AttentionArgs& a, ThreadPool& pool, AttentionScratch& scrat
   pool.parallel_for(num_tasks, [j](int64_t task, int thread) {
     // The sequence whose tasks contain `task`: the last one starting at or before it.
     const std::vector<AttentionPlan>& plans = j->scratch.plans;
-    const auto p = std::upper_bound(plans.begin(), plans.end(), task,
-                                    [](int64_t t, const AttentionPlan& q) { return t < q.first_task; }) -
-                   1;
+    const auto p =
+        std::upper_bound(plans.begin(), plans.end(), task,
+                         [](int64_t t, const AttentionPlan& q) { return t < q.first_task; }) -
+        1;
     run_task(j->a, j->kern, j->a.sequences[p - plans.begin()], *p, task - p->first_task,
              j->scratch.thread_floats[thread].data(), j->scratch.thread_positions[thread].data(),
              j->scratch);

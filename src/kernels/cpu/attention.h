@@ -69,8 +69,8 @@ struct AttentionPlan {
   int64_t splits = 0;      // tasks each (tile, KV head) context is divided into
   int64_t first_task = 0;  // the sequence's tasks: [first_task, first_task + num_tasks)
   int64_t num_tasks = 0;
-  int64_t first_job = 0;       // its (tile, KV head) counters in splits_done (splits > 1)
-  int64_t first_partial = 0;   // floats into partials (splits > 1)
+  int64_t first_job = 0;      // its (tile, KV head) counters in splits_done (splits > 1)
+  int64_t first_partial = 0;  // floats into partials (splits > 1)
 };
 
 // Buffers attention() reuses between calls: per thread a query tile and its running

@@ -249,8 +249,8 @@ void scores_by_row(const AttendChunk& a, float* s) {
 // acc[i][j] += k_i[d] * q rows (vector j) for d in [d0, d_end), keys' elements broadcast
 // from k (four float rows, element d at k_i + d).
 template <int RV>
-inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4],
-                            int64_t d0, int64_t d_end, __m256 (&acc)[4][RV]) {
+inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4], int64_t d0,
+                            int64_t d_end, __m256 (&acc)[4][RV]) {
   for (int64_t d = d0; d < d_end; ++d) {
     __m256 qv[RV];
 #pragma GCC unroll 4
@@ -283,10 +283,10 @@ void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_
 #pragma GCC unroll 4
       for (int j = 0; j < RV; ++j) acc[i][j] = _mm256_setzero_ps();
     if constexpr (D == KvDType::kF32) {
-      const float* const k[4] = {
-          static_cast<const float*>(a.k_rows[4 * kb]), static_cast<const float*>(a.k_rows[4 * kb + 1]),
-          static_cast<const float*>(a.k_rows[4 * kb + 2]),
-          static_cast<const float*>(a.k_rows[4 * kb + 3])};
+      const float* const k[4] = {static_cast<const float*>(a.k_rows[4 * kb]),
+                                 static_cast<const float*>(a.k_rows[4 * kb + 1]),
+                                 static_cast<const float*>(a.k_rows[4 * kb + 2]),
+                                 static_cast<const float*>(a.k_rows[4 * kb + 3])};
       key_block_steps<RV>(qt, padded, k, 0, dim, acc);
     } else {
       alignas(32) float tile[4][8];
@@ -516,7 +516,8 @@ void convert_kv(const float* src, void* dst, int64_t n, KvDType dtype) {
   }
   auto* out = static_cast<uint16_t*>(dst);
   auto convert8 = [dtype](__m256 v) {
-    if (dtype == KvDType::kF16) return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if (dtype == KvDType::kF16)
+      return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m256i lanes = to_bf16_lanes(v);  // values < 2^16: packus keeps them
     return _mm_packus_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1));
   };

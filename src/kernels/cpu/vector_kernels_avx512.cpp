@@ -179,8 +179,8 @@ void scores_by_row(const AttendChunk& a, float* s, __mmask16 tail) {
         __m512 x = _mm512_mul_ps(qv[0], load_kv<D>(k, 0, NV == 1 ? tail : 0xffff));
 #pragma GCC unroll 8
         for (int j = 1; j < NV; ++j)
-          x = _mm512_fmadd_ps(qv[j], j + 1 < NV ? load_kv<D>(k, 16 * j) : load_kv<D>(k, 16 * j, tail),
-                              x);
+          x = _mm512_fmadd_ps(qv[j],
+                              j + 1 < NV ? load_kv<D>(k, 16 * j) : load_kv<D>(k, 16 * j, tail), x);
         acc[i] = x;
       }
       _mm512_storeu_ps(s + r * kAttendChunkKeys + 16 * half, reduce16(acc));
@@ -204,8 +204,8 @@ void scores_by_row_any(const AttendChunk& a, float* s) {
         __m512 x = _mm512_setzero_ps();
         for (int64_t d = 0; d < full; d += 16)
           x = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), load_kv<D>(k, d), x);
-        acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + full), load_kv<D>(k, full, tail),
-                                 x);
+        acc[i] =
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + full), load_kv<D>(k, full, tail), x);
       }
       _mm512_storeu_ps(s + r * kAttendChunkKeys + 16 * half, reduce16(acc));
     }
@@ -272,8 +272,8 @@ void load_queries(const QueryTile& t, float* q) {
 // acc[i][j] += k_i[d] * q rows (vector j) for d in [d0, d_end), keys' elements broadcast
 // from k (four float rows, element d at k_i + d).
 template <int RV>
-inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4],
-                            int64_t d0, int64_t d_end, __m512 (&acc)[4][RV]) {
+inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4], int64_t d0,
+                            int64_t d_end, __m512 (&acc)[4][RV]) {
   for (int64_t d = d0; d < d_end; ++d) {
     __m512 qv[RV];
 #pragma GCC unroll 4
@@ -306,17 +306,18 @@ void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_
 #pragma GCC unroll 4
       for (int j = 0; j < RV; ++j) acc[i][j] = _mm512_setzero_ps();
     if constexpr (D == KvDType::kF32) {
-      const float* const k[4] = {
-          static_cast<const float*>(a.k_rows[4 * kb]), static_cast<const float*>(a.k_rows[4 * kb + 1]),
-          static_cast<const float*>(a.k_rows[4 * kb + 2]),
-          static_cast<const float*>(a.k_rows[4 * kb + 3])};
+      const float* const k[4] = {static_cast<const float*>(a.k_rows[4 * kb]),
+                                 static_cast<const float*>(a.k_rows[4 * kb + 1]),
+                                 static_cast<const float*>(a.k_rows[4 * kb + 2]),
+                                 static_cast<const float*>(a.k_rows[4 * kb + 3])};
       key_block_steps<RV>(qt, padded, k, 0, dim, acc);
     } else {
       alignas(64) float tile[4][16];
       for (int64_t d0 = 0; d0 < dim; d0 += 16) {
         const __mmask16 m = low_mask(dim - d0);
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) _mm512_store_ps(tile[i], load_kv<D>(a.k_rows[4 * kb + i], d0, m));
+        for (int i = 0; i < 4; ++i)
+          _mm512_store_ps(tile[i], load_kv<D>(a.k_rows[4 * kb + i], d0, m));
         // tile[i] - d0 is where element d would be: index it with d in [d0, d0 + 16).
         const float* const k[4] = {tile[0] - d0, tile[1] - d0, tile[2] - d0, tile[3] - d0};
         key_block_steps<RV>(qt, padded, k, d0, std::min<int64_t>(dim, d0 + 16), acc);
@@ -562,8 +563,8 @@ void attend_chunk(const AttendChunk& a) {
 inline __m256i to_bf16(__m512 x) {
   const __m512i bits = _mm512_castps_si512(x);
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i rounded =
-      _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  const __m512i rounded = _mm512_srli_epi32(
+      _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
   const __m512i nan = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
   const __mmask16 is_nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
   return _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, is_nan, nan));
