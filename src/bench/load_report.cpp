@@ -34,7 +34,9 @@ std::string number(double v, const char* fmt = "%.2f") {
 std::string ms(const std::optional<double>& s) { return s ? number(*s * 1000.0) : "-"; }
 
 void heading(std::FILE* out, const char* title) {
-  std::fprintf(out, "%s\n", (std::string(title) + " ").append(60 - std::string(title).size() - 1, '-').c_str());
+  const std::string text = std::string(title) + " ";
+  std::fprintf(out, "%s%s\n", text.c_str(),
+               std::string(text.size() < 60 ? 60 - text.size() : 0, '-').c_str());
 }
 
 }  // namespace

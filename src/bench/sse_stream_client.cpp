@@ -50,16 +50,18 @@ class Call : public std::enable_shared_from_this<Call> {
     resolver_.async_resolve(
         endpoint_.host, std::to_string(endpoint_.port),
         [self = shared_from_this()](beast::error_code e, tcp::resolver::results_type results) {
-          if (e) return self->finish(StreamEnd::Kind::kConnectError, "resolve: " + e.message());
+          if (e) return self->finish(StreamEnd::Kind::kConnectError, "resolve " + self->endpoint_.host + ": " + e.message());
           self->stream_.async_connect(
               results, [self](beast::error_code e2, const tcp::endpoint&) { self->on_connect(e2); });
         });
   }
 
  private:
+  std::string target() const { return endpoint_.host + ":" + std::to_string(endpoint_.port); }
+
   void on_connect(beast::error_code ec) {
-    if (ec == beast::error::timeout) return finish(StreamEnd::Kind::kTimeout, "connect timed out");
-    if (ec) return finish(StreamEnd::Kind::kConnectError, "connect: " + ec.message());
+    if (ec == beast::error::timeout) return finish(StreamEnd::Kind::kTimeout, "connect to " + target() + " timed out");
+    if (ec) return finish(StreamEnd::Kind::kConnectError, "connect to " + target() + ": " + ec.message());
     stream_.expires_at(deadline_);
     http::async_write(stream_, request_,
                       [self = shared_from_this()](beast::error_code e, size_t) { self->on_write(e); });

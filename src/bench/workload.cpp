@@ -215,7 +215,13 @@ StatusOr<std::vector<WorkItem>> build_workload(const WorkloadOptions& o, size_t 
     for (int32_t g = 0; g < std::max(1, o.num_prefixes); ++g) prefixes.push_back(synth.make(o.prefix_len));
     for (size_t i = 0; i < count; ++i) {
       WorkItem item;
-      item.prompt = prefixes[i % prefixes.size()] + "\n" + synth.make(o.input_len);
+      // The "\n" keeps BPE from merging across the boundary, so every request of a group
+      // starts with the same prefix tokens; with a tokenizer it counts toward the suffix's
+      // --input-len tokens.
+      const std::string& prefix = prefixes[i % prefixes.size()];
+      const int32_t separator =
+          tokenizer ? synth.count_tokens(prefix + "\n") - synth.count_tokens(prefix) : 0;
+      item.prompt = prefix + "\n" + synth.make(std::max(0, o.input_len - separator));
       item.output_len = std::max(1, o.output_len);
       item.prompt_tokens = synth.count_tokens(item.prompt);
       items.push_back(std::move(item));
