@@ -11,6 +11,9 @@
 #   points:    max concurrency 1, 4, 16, 64 (CONCURRENCY), all requests due at once,
 #              max(REQS_MIN, REQS_PER_C * C) requests per point
 #
+# Each point has prompts of its own (seed 0 + C), identical for every server, so no server's
+# prefix cache carries one point's prompts into the next.
+#
 # Every request asks for exactly 64 tokens: --ignore-eos sends "ignore_eos": true (kiln,
 # llama-server) and "min_tokens": 64 (kiln, llama-cpp-python). llama-cpp-python sends no
 # `usage` in streams, so its output tokens are counted by re-tokenizing the streamed text
@@ -137,7 +140,7 @@ for server in $servers; do
       echo "#   $w C=$c N=$n, load $(load)" | tee -a "$out/load.txt"
       # shellcheck disable=SC2086
       "$kiln" bench sweep --base-url "http://127.0.0.1:$port" --model "$name" \
-        --endpoint "$endpoint" $flags --tokenizer "$model" --ignore-eos --seed "$seed" \
+        --endpoint "$endpoint" $flags --tokenizer "$model" --ignore-eos --seed "$((seed + c))" \
         --request-rate inf --concurrency "$c" --num-requests "$n" \
         --label "$(short_name "$server") $w" --no-progress --json "$part" >"$out/$server-$w-c$c.txt" 2>&1 \
         || echo "#   (kiln bench sweep exited $? for $server $w C=$c; see $out/$server-$w-c$c.txt)" | tee -a "$out/load.txt"

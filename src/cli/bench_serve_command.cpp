@@ -158,11 +158,12 @@ struct Setup {
   bench::HttpEndpoint endpoint;
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<bench::WorkItem> warmup_items, items;
+  int64_t seed = 0;  // the prompts' seed
   bench::LoadRunOptions run;
   bench::ReportOptions report;
 };
 
-json config_json(const ServeBenchFlags& f, const bench::LoadRunOptions& run) {
+json config_json(const ServeBenchFlags& f, const bench::LoadRunOptions& run, int64_t seed) {
   json c;
   c["base_url"] = f.base_url;
   c["model"] = f.model;
@@ -182,7 +183,7 @@ json config_json(const ServeBenchFlags& f, const bench::LoadRunOptions& run) {
   c["duration"] = f.duration_s ? json(*f.duration_s) : json(nullptr);
   c["warmup_requests"] = f.warmup_requests;
   c["request_timeout"] = f.request_timeout_s;
-  c["seed"] = f.workload.seed;
+  c["seed"] = seed;
   c["extra_body"] = run.shape.extra_body;
   c["ignore_eos"] = f.ignore_eos;
   c["slo"] = f.slo.empty() ? json(nullptr) : json(f.slo);
@@ -190,6 +191,26 @@ json config_json(const ServeBenchFlags& f, const bench::LoadRunOptions& run) {
   c["compare_price"] = f.compare_price.empty() ? json(nullptr) : json(f.compare_price);
   c["label"] = f.label;
   return c;
+}
+
+// The timed and warm-up prompts for `seed` (random and shared-prefix draw from it; files are
+// read in order).
+Status build_items(const ServeBenchFlags& f, int64_t seed, Setup& s) {
+  bench::WorkloadOptions timed = f.workload;
+  timed.seed = seed;
+  // NOTE: a duration-bounded run cycles through a pool of 1000 prompts.
+  const size_t count = s.run.num_requests ? *s.run.num_requests : 1000;
+  auto items = bench::build_workload(timed, count, s.tokenizer.get());
+  if (!items.ok()) return items.status();
+  s.items = std::move(items).value();
+  bench::WorkloadOptions warm = timed;
+  warm.seed = seed + 0x9e3779b9;  // warm-up prompts differ from the timed ones
+  auto warmups = bench::build_workload(warm, (size_t)f.warmup_requests, s.tokenizer.get());
+  if (!warmups.ok()) return warmups.status();
+  s.warmup_items = std::move(warmups).value();
+  s.seed = seed;
+  s.run.seed = (uint64_t)seed;  // arrivals too
+  return Status::Ok();
 }
 
 StatusOr<std::unique_ptr<Setup>> prepare(const ServeBenchFlags& f) {
@@ -248,16 +269,7 @@ StatusOr<std::unique_ptr<Setup>> prepare(const ServeBenchFlags& f) {
                  "kiln: note: without --tokenizer, prompts are random English words (about one "
                  "token each), so prompt lengths are approximate\n");
   }
-  // NOTE: a duration-bounded run cycles through a pool of 1000 prompts.
-  const size_t count = run.num_requests ? *run.num_requests : 1000;
-  auto items = bench::build_workload(f.workload, count, s->tokenizer.get());
-  if (!items.ok()) return items.status();
-  s->items = std::move(items).value();
-  bench::WorkloadOptions warm = f.workload;
-  warm.seed = f.workload.seed + 0x9e3779b9;  // warm-up prompts differ from the timed ones
-  auto warmups = bench::build_workload(warm, (size_t)f.warmup_requests, s->tokenizer.get());
-  if (!warmups.ok()) return warmups.status();
-  s->warmup_items = std::move(warmups).value();
+  if (Status b = build_items(f, f.workload.seed, *s); !b.ok()) return b;
   return s;
 }
 
@@ -302,7 +314,7 @@ int run_serve(const ServeBenchFlags& f) {
     std::fprintf(stderr, "kiln: %s\n", b.message().c_str());
     return 1;
   }
-  s.report.config = config_json(f, s.run);
+  s.report.config = config_json(f, s.run, s.seed);
   bench::LoadReport report = run_once(s, f.label);
   bench::print_report(report, stdout);
   std::fflush(stdout);
@@ -347,7 +359,16 @@ int run_sweep(const ServeBenchFlags& f) {
       std::fprintf(stderr, "kiln: %s\n", b.message().c_str());
       return 1;
     }
-    s.report.config = config_json(f, s.run);
+    // NOTE: each point gets prompts of its own (seed + point index), or a server's prefix
+    // cache would serve later points from the earlier points' prompts.
+    const int64_t point_seed = f.workload.seed + (int64_t)reports.size();
+    if (point_seed != s.seed) {
+      if (Status b = build_items(f, point_seed, s); !b.ok()) {
+        std::fprintf(stderr, "kiln: %s\n", b.message().c_str());
+        return 1;
+      }
+    }
+    s.report.config = config_json(f, s.run, s.seed);
     const std::string full = f.label.empty() ? label : f.label + " " + label;
     reports.push_back(run_once(s, full));
     bench::print_report(reports.back(), stdout);

@@ -422,6 +422,7 @@ def test_malformed_jsonl_line_names_file_and_line(kiln_bin, tmp_path, bad_line):
 
 def test_sweep_writes_csv_svg_and_json(kiln_bin, bench_server, tmp_path):
     csv_path, svg_path, json_path = tmp_path / "s.csv", tmp_path / "s.svg", tmp_path / "s.json"
+    before = scrape(bench_server)
     r, report = run_bench(kiln_bin, *target(bench_server, "completions"), "--input-len", 32,
                           "--output-len", 8, "--num-requests", 4, "--concurrency", "1,2",
                           "--csv", csv_path, "--chart", svg_path, json_path=json_path,
@@ -438,3 +439,9 @@ def test_sweep_writes_csv_svg_and_json(kiln_bin, bench_server, tmp_path):
     assert len(runs) == 2
     assert [x["config"]["max_concurrency"] for x in runs] == [1, 2]
     assert all(x["completed"] == 4 for x in runs)
+    # Each point sends prompts of its own, so the second is not served from the first's
+    # prefix cache: no prompt block is found in the cache during the sweep.
+    assert [x["config"]["seed"] for x in runs] == [0, 1]
+    after = scrape(bench_server)
+    assert (metric(after, "kiln:prefix_cache_hits_total")
+            == metric(before, "kiln:prefix_cache_hits_total"))
