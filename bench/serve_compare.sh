@@ -82,7 +82,10 @@ stop_server() {
   fi
   pid=""
 }
-trap stop_server EXIT INT TERM
+# A signal must end the whole run: bash runs a trap only once the foreground command ends,
+# so the trap stops the server (and with it the bench) and then exits.
+trap stop_server EXIT
+trap 'stop_server; exit 130' INT TERM
 
 # start_server SERVER PORT LOG: starts it in the background (sets $pid), waits until it answers.
 start_server() {
