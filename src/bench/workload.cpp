@@ -210,7 +210,10 @@ StatusOr<std::vector<WorkItem>> build_workload(const WorkloadOptions& o, size_t 
     return items;
   }
   if (o.dataset == "shared-prefix") {
-    PromptSynthesizer synth(o.seed + 1, tokenizer);
+    // A seed stream of its own: with the random dataset's, the same --seed would make a
+    // prefix start with that dataset's first prompt, and a server that saw one would find
+    // the other in its cache.
+    PromptSynthesizer synth(o.seed ^ 0x5bd1e9955bd1e995ULL, tokenizer);
     std::vector<std::string> prefixes;
     for (int32_t g = 0; g < std::max(1, o.num_prefixes); ++g) prefixes.push_back(synth.make(o.prefix_len));
     for (size_t i = 0; i < count; ++i) {

@@ -336,6 +336,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (!ec) return watch();
     if (ec == net::error::operation_aborted) return;
+    // NOTE: a client that has read the whole answer may close before our last write's
+    // handler runs. That request finished; on_stream_written ends it (as gone only if the
+    // write failed).
+    if (job_done_ && writing_) return;
     client_gone();  // EOF or reset: nobody will read the answer
   }
 
