@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -66,14 +68,55 @@ TEST(Engine, ConcurrentClientsEachGetTheirOwnTokens) {
   EXPECT_EQ(stats.requests_finished_length, 24);
 }
 
+// A FakeBackend whose forward passes after the first two wait until release(), so a test
+// can act on a request that is certainly still running (the fake is fast enough to finish
+// hundreds of tokens before a reader wakes up).
+class GatedBackend final : public ExecutionBackend {
+ public:
+  explicit GatedBackend(FakeBackend& inner) : inner_(inner) {}
+  int64_t vocab_size() const override { return inner_.vocab_size(); }
+  int32_t num_kv_blocks() const override { return inner_.num_kv_blocks(); }
+  int32_t kv_block_size() const override { return inner_.kv_block_size(); }
+  int32_t max_batch_tokens() const override { return inner_.max_batch_tokens(); }
+  void copy_blocks(std::span<const BlockCopy> copies) override { inner_.copy_blocks(copies); }
+  Status forward(const ForwardBatch& batch, float* logits) override {
+    {
+      std::unique_lock lock(mu_);
+      if (++steps_ > 2) released_cv_.wait(lock, [this] { return released_; });
+    }
+    return inner_.forward(batch, logits);
+  }
+  void release() {
+    {
+      std::lock_guard lock(mu_);
+      released_ = true;
+    }
+    released_cv_.notify_all();
+  }
+
+ private:
+  FakeBackend& inner_;
+  std::mutex mu_;
+  std::condition_variable released_cv_;
+  int steps_ = 0;
+  bool released_ = false;
+};
+
 TEST(Engine, CancelEndsTheStreamAndReturnsItsBlocks) {
-  FakeBackend backend(64, 16, kVocab, 256);
+  FakeBackend fake(64, 16, kVocab, 256);
+  GatedBackend backend(fake);
   Engine engine(backend, nullptr, EngineConfig{});
+  struct ReleaseOnExit {  // even when an assertion returns early, or ~Engine would wait
+    GatedBackend& backend;
+    ~ReleaseOnExit() { backend.release(); }
+  } release_on_exit{backend};
   auto stream = engine.submit(greedy(std::vector<int32_t>(50, 3), 900));
   ASSERT_TRUE(stream.ok());
-  auto first = (*stream)->next();  // the request is running
+  auto first = (*stream)->next();  // the request is running, held at its third step
   ASSERT_TRUE(first);
+  ASSERT_FALSE(first->finished);
   engine.cancel((*stream)->id());
+  backend.release();
   RequestOutput final_out;
   read_all(**stream, &final_out);
   ASSERT_TRUE(final_out.finished);
