@@ -113,47 +113,57 @@ int run_batch(const BatchOptions& o) {
   }
 
   std::vector<json> results(requests.size());
-  std::atomic<size_t> next{0};
+  std::vector<int32_t> samples_of;  // n per request, kept before the requests move away
+  for (const GenerationRequest& r : requests) samples_of.push_back(r.sampling.n);
   std::atomic<bool> failed{false};
-  auto client = [&] {
-    for (size_t i; (i = next++) < requests.size();) {
-      const int32_t n = requests[i].sampling.n;
-      auto stream = running->engine->submit(std::move(requests[i]));
-      if (!stream.ok()) {
-        print_error(o.input + ": request " + std::to_string(i + 1) + ": " + stream.message());
-        failed = true;
-        continue;
-      }
-      std::vector<std::vector<int32_t>> tokens(n);
-      std::vector<std::string> text(n);
-      std::vector<std::vector<SampledToken>> logprobs(n);
-      std::vector<const char*> finish(n, "abort");
-      json result = {{"id", lines[i].value("id", json(i))}};
-      while (auto out = (*stream)->next()) {
-        for (int32_t k = 0; k < n; ++k) {
-          const SampleOutput& s = out->samples[k];
-          tokens[k].insert(tokens[k].end(), s.token_ids.begin(), s.token_ids.end());
-          text[k] += s.text;
-          logprobs[k].insert(logprobs[k].end(), s.logprobs.begin(), s.logprobs.end());
-          if (s.finish_reason) finish[k] = finish_reason_name(*s.finish_reason);
-        }
-        if (out->finished) {
-          result["prompt_tokens"] = out->num_prompt_tokens;
-          result["cached_tokens"] = out->num_cached_tokens;
-          if (!out->error.ok()) result["error"] = out->error.message();
-        }
-      }
-      json outputs = json::array();
-      for (int32_t k = 0; k < n; ++k)
-        outputs.push_back(sample_json(tokens[k], text[k], logprobs[k], finish[k]));
-      result["outputs"] = outputs;
-      results[i] = std::move(result);
+  auto collect = [&](size_t i, StatusOr<std::shared_ptr<RequestStream>> stream) {
+    if (!stream.ok()) {
+      print_error(o.input + ": request " + std::to_string(i + 1) + ": " + stream.message());
+      failed = true;
+      return;
     }
+    const int32_t n = samples_of[i];
+    std::vector<std::vector<int32_t>> tokens(n);
+    std::vector<std::string> text(n);
+    std::vector<std::vector<SampledToken>> logprobs(n);
+    std::vector<const char*> finish(n, "abort");
+    json result = {{"id", lines[i].value("id", json(i))}};
+    while (auto out = (*stream)->next()) {
+      for (int32_t k = 0; k < n; ++k) {
+        const SampleOutput& s = out->samples[k];
+        tokens[k].insert(tokens[k].end(), s.token_ids.begin(), s.token_ids.end());
+        text[k] += s.text;
+        logprobs[k].insert(logprobs[k].end(), s.logprobs.begin(), s.logprobs.end());
+        if (s.finish_reason) finish[k] = finish_reason_name(*s.finish_reason);
+      }
+      if (out->finished) {
+        result["prompt_tokens"] = out->num_prompt_tokens;
+        result["cached_tokens"] = out->num_cached_tokens;
+        if (!out->error.ok()) result["error"] = out->error.message();
+      }
+    }
+    json outputs = json::array();
+    for (int32_t k = 0; k < n; ++k)
+      outputs.push_back(sample_json(tokens[k], text[k], logprobs[k], finish[k]));
+    result["outputs"] = outputs;
+    results[i] = std::move(result);
   };
-  const size_t clients = o.concurrency > 0 ? (size_t)o.concurrency : requests.size();
   std::vector<std::thread> threads;
-  for (size_t c = 0; c < std::max<size_t>(1, std::min(clients, requests.size())); ++c)
-    threads.emplace_back(client);
+  if (o.concurrency <= 0) {
+    // One arrival for the whole file, so the engine's schedule (and whether it must
+    // preempt) depends on the requests alone, not on how quickly threads start.
+    auto streams = running->engine->submit_all(std::move(requests));
+    for (size_t i = 0; i < streams.size(); ++i)
+      threads.emplace_back(collect, i, std::move(streams[i]));
+  } else {
+    std::atomic<size_t> next{0};
+    auto client = [&] {
+      for (size_t i; (i = next++) < requests.size();)
+        collect(i, running->engine->submit(std::move(requests[i])));
+    };
+    for (size_t c = 0; c < std::min((size_t)o.concurrency, requests.size()); ++c)
+      threads.emplace_back(client);
+  }
   for (auto& t : threads) t.join();
 
   std::FILE* out = o.output.empty() ? stdout : std::fopen(o.output.c_str(), "w");

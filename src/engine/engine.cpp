@@ -18,16 +18,36 @@ Engine::~Engine() {
 }
 
 StatusOr<std::shared_ptr<RequestStream>> Engine::submit(GenerationRequest request) {
-  KILN_RETURN_IF_ERROR(core_.validate(request));
-  const uint64_t id = next_id_++;
-  auto stream = std::make_shared<RequestStream>(id, request.sampling.n);
+  std::vector<GenerationRequest> one;
+  one.push_back(std::move(request));
+  return std::move(submit_all(std::move(one)).front());
+}
+
+std::vector<StatusOr<std::shared_ptr<RequestStream>>> Engine::submit_all(
+    std::vector<GenerationRequest> requests) {
+  std::vector<StatusOr<std::shared_ptr<RequestStream>>> results;
+  std::vector<Submission> valid;
+  for (GenerationRequest& request : requests) {
+    if (Status checked = core_.validate(request); !checked.ok()) {
+      results.emplace_back(std::move(checked));
+      continue;
+    }
+    const uint64_t id = next_id_++;
+    auto stream = std::make_shared<RequestStream>(id, request.sampling.n);
+    results.emplace_back(stream);
+    valid.push_back({id, std::move(request), std::move(stream)});
+  }
   {
     std::lock_guard lock(mu_);
-    if (stop_) return Status::Error("the engine is shutting down");
-    submissions_.push_back({id, std::move(request), stream});
+    if (stop_) {
+      for (auto& r : results)
+        if (r.ok()) r = Status::Error("the engine is shutting down");
+      return results;
+    }
+    for (Submission& s : valid) submissions_.push_back(std::move(s));
   }
   cv_.notify_all();
-  return stream;
+  return results;
 }
 
 void Engine::cancel(uint64_t request_id) {

@@ -33,6 +33,12 @@ class Engine {
   // Checks the request (a caller's mistake comes back as an error naming the field) and
   // queues it. The stream delivers its outputs until one with `finished`.
   StatusOr<std::shared_ptr<RequestStream>> submit(GenerationRequest request);
+  // Submits several requests as one arrival: the loop takes every valid one in the same
+  // iteration, so the schedule no longer depends on how fast a caller's threads submit
+  // (offline batches and tests that must preempt rely on this). One result per request, in
+  // order; an invalid request gets its error and does not hold back the others.
+  std::vector<StatusOr<std::shared_ptr<RequestStream>>> submit_all(
+      std::vector<GenerationRequest> requests);
   // Aborts the request in the loop's next iteration; its blocks return to the pool and its
   // stream ends with finish reason abort. Ids already finished are ignored.
   void cancel(uint64_t request_id);

@@ -133,6 +133,28 @@ TEST(Engine, SubmitRejectsABadRequestAtOnce) {
   EXPECT_FALSE(r.ok());
 }
 
+TEST(Engine, SubmitAllQueuesTheValidRequestsAsOneArrival) {
+  FakeBackend backend(64, 16, kVocab, 256);
+  EngineConfig config;
+  config.scheduler.max_num_batched_tokens = 64;
+  Engine engine(backend, nullptr, config);
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 4; ++i) requests.push_back(greedy(std::vector<int32_t>(10, 3 + i), 6));
+  requests.insert(requests.begin() + 2, greedy({}, 4));  // empty prompt: refused alone
+  auto streams = engine.submit_all(std::move(requests));
+  ASSERT_EQ(streams.size(), 5u);
+  EXPECT_FALSE(streams[2].ok());
+  for (int i : {0, 1, 3, 4}) {
+    ASSERT_TRUE(streams[i].ok()) << streams[i].message();
+    const int k = i < 2 ? i : i - 1;
+    EXPECT_EQ(read_all(*streams[i].value()),
+              reference_greedy(std::vector<int32_t>(10, 3 + k), kVocab, 6, {}));
+  }
+  engine.wait_until_idle();
+  // All four prompts were prefilled in the first step together.
+  EXPECT_EQ(engine.stats().max_step_tokens, 40);
+}
+
 TEST(Engine, DestroyingTheEngineAbortsWhatIsLeft) {
   FakeBackend backend(64, 16, kVocab, 256);
   std::shared_ptr<RequestStream> stream;
