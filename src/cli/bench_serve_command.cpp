@@ -82,29 +82,31 @@ void int_option(CLI::App* cmd, const std::string& name, T& target, int64_t min, 
   const std::string flag = name.substr(0, name.find(','));
   cmd->add_option_function<std::string>(
       name, [&target, flag, min, max](const std::string& s) { target = (T)parse_int(flag, s, min, max); },
-      help);
+      help)->type_name("INT");
 }
 
 void double_option(CLI::App* cmd, const std::string& name, double& target, double min,
                    const std::string& help, bool allow_inf = false) {
   cmd->add_option_function<std::string>(
       name, [&target, name, min, allow_inf](const std::string& s) { target = parse_double(name, s, min, allow_inf); },
-      help);
+      help)->type_name(allow_inf ? "NUMBER|inf" : "NUMBER");
 }
 
 void add_common_flags(CLI::App* cmd, ServeBenchFlags& f, bool sweep) {
-  cmd->add_option("--base-url", f.base_url, "server root, e.g. http://127.0.0.1:8080 (required)");
-  cmd->add_option("--model", f.model, "model name sent in every request (required)");
-  cmd->add_option("--api-key", f.api_key, "sent as Authorization: Bearer KEY");
+  cmd->add_option("--base-url", f.base_url, "server root, e.g. http://127.0.0.1:8080 (required)")->type_name("URL");
+  cmd->add_option("--model", f.model, "model name sent in every request (required)")->type_name("NAME");
+  cmd->add_option("--api-key", f.api_key, "sent as Authorization: Bearer KEY")->type_name("KEY");
   cmd->add_option_function<std::string>(
       "--endpoint",
       [&f](const std::string& s) {
         if (s != "chat" && s != "completions") bad_value("--endpoint: '" + s + "' is not chat or completions");
         f.endpoint = s;
       },
-      "chat (default): /v1/chat/completions; completions: /v1/completions");
+      "chat (default): /v1/chat/completions; completions: /v1/completions")
+      ->type_name("chat|completions");
   cmd->add_option("--dataset", f.workload.dataset,
-                  "random (default), shared-prefix, or a .jsonl / .json (ShareGPT) file");
+                  "random (default), shared-prefix, or a .jsonl / .json (ShareGPT) file")
+      ->type_name("KIND|FILE");
   int_option(cmd, "--input-len", f.workload.input_len, 1, 1 << 24, "prompt tokens (random: mean; default 256)");
   int_option(cmd, "--output-len", f.workload.output_len, 1, 1 << 24, "max_tokens per request (default 128)");
   cmd->add_option_function<std::string>(
@@ -113,11 +115,13 @@ void add_common_flags(CLI::App* cmd, ServeBenchFlags& f, bool sweep) {
         f.workload.range_ratio = parse_double("--range-ratio", s, 0.0);
         if (f.workload.range_ratio >= 1.0) bad_value("--range-ratio: must be in [0, 1)");
       },
-      "random: lengths uniform in [len*(1-r), len*(1+r)] (default 0)");
+      "random: lengths uniform in [len*(1-r), len*(1+r)] (default 0)")
+      ->type_name("NUMBER");
   int_option(cmd, "--num-prefixes", f.workload.num_prefixes, 1, 1 << 20, "shared-prefix: groups (default 4)");
   int_option(cmd, "--prefix-len", f.workload.prefix_len, 0, 1 << 24, "shared-prefix: prefix tokens (default 1000)");
   cmd->add_option("--tokenizer", f.tokenizer,
-                  "MODEL.gguf whose tokenizer makes prompt lengths exact and counts output without usage");
+                  "MODEL.gguf whose tokenizer makes prompt lengths exact and counts output without usage")
+      ->type_name("GGUF");
   if (!sweep) {
     double_option(cmd, "--request-rate", f.request_rate, 1e-9, "requests/s, or inf (default): all at once", true);
     int_option(cmd, "--max-concurrency", f.max_concurrency, 1, 1 << 20, "most requests in flight (default: no cap)");
@@ -129,27 +133,33 @@ void add_common_flags(CLI::App* cmd, ServeBenchFlags& f, bool sweep) {
   double_option(cmd, "--burstiness", f.burstiness, 1e-9, "gamma shape of arrivals; 1 = Poisson (default)");
   cmd->add_option_function<std::string>(
       "--num-requests", [&f](const std::string& s) { f.num_requests = parse_int("--num-requests", s, 1, 1 << 24); },
-      "requests to send (default 100 unless --duration)");
+      "requests to send (default 100 unless --duration)")
+      ->type_name("INT");
   cmd->add_option_function<std::string>(
       "--duration", [&f](const std::string& s) { f.duration_s = parse_double("--duration", s, 1e-9); },
-      "stop sending after this many seconds");
+      "stop sending after this many seconds")
+      ->type_name("SECONDS");
   int_option(cmd, "--warmup-requests", f.warmup_requests, 0, 1 << 16, "unmeasured requests first (default 1)");
   double_option(cmd, "--request-timeout", f.request_timeout_s, 1e-3, "seconds per request (default 300)");
   int_option(cmd, "--seed", f.workload.seed, 0, std::numeric_limits<int64_t>::max(), "seed of prompts and arrivals (default 0)");
-  cmd->add_option("--extra-body", f.extra_body, "JSON object merged into every request body");
+  cmd->add_option("--extra-body", f.extra_body, "JSON object merged into every request body")->type_name("JSON");
   cmd->add_flag("--ignore-eos", f.ignore_eos, "send ignore_eos and min_tokens = output length");
-  cmd->add_option("--slo", f.slo, "goodput bounds, e.g. ttft=500ms,tpot=50ms,e2e=10s");
+  cmd->add_option("--slo", f.slo, "goodput bounds, e.g. ttft=500ms,tpot=50ms,e2e=10s")->type_name("BOUNDS");
   auto* gpu = cmd->add_option_function<std::string>(
       "--gpu-hourly-cost", [&f](const std::string& s) { f.hourly_usd = parse_double("--gpu-hourly-cost", s, 0.0); },
-      "USD per hour of the server, for cost per million tokens");
+      "USD per hour of the server, for cost per million tokens")
+      ->type_name("USD");
   auto* instance = cmd->add_option_function<std::string>(
       "--instance-hourly-cost",
       [&f](const std::string& s) { f.hourly_usd = parse_double("--instance-hourly-cost", s, 0.0); },
-      "synonym of --gpu-hourly-cost");
+      "synonym of --gpu-hourly-cost")
+      ->type_name("USD");
   gpu->excludes(instance);
-  cmd->add_option("--compare-price", f.compare_price, "in=X,out=Y: an API's USD per million tokens, for break-even");
-  cmd->add_option("--json", f.json_path, sweep ? "write {\"runs\": [report, ...]} here" : "write the report here");
-  cmd->add_option("--label", f.label, "name of this run in the report");
+  cmd->add_option("--compare-price", f.compare_price, "in=X,out=Y: an API's USD per million tokens, for break-even")
+      ->type_name("PRICES");
+  cmd->add_option("--json", f.json_path, sweep ? "write {\"runs\": [report, ...]} here" : "write the report here")
+      ->type_name("FILE");
+  cmd->add_option("--label", f.label, "name of this run in the report")->type_name("NAME");
   cmd->add_flag("--no-progress", f.no_progress, "no progress line on stderr");
 }
 
@@ -415,16 +425,18 @@ void register_bench_serve_commands(CLI::App* bench, int& exit_code) {
         for (const auto& s : list) sf.concurrencies.push_back((int)parse_int("--concurrency", s, 1, 1 << 20));
       },
       "in-flight caps to run, e.g. 1,4,16,64")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->type_name("INT");
   sweep->add_option_function<std::vector<std::string>>(
       "--request-rates",
       [&sf](const std::vector<std::string>& list) {
         for (const auto& s : list) sf.request_rates.push_back(parse_double("--request-rates", s, 1e-9));
       },
       "request rates to run, e.g. 1,2,4")
-      ->delimiter(',');
-  sweep->add_option("--csv", sf.csv_path, "write one row per run here");
-  sweep->add_option("--chart", sf.chart_path, "write an SVG chart here");
+      ->delimiter(',')
+      ->type_name("NUMBER");
+  sweep->add_option("--csv", sf.csv_path, "write one row per run here")->type_name("FILE");
+  sweep->add_option("--chart", sf.chart_path, "write an SVG chart here")->type_name("FILE");
   sweep->callback([sweep_flags, &exit_code] { exit_code = run_sweep(*sweep_flags); });
 }
 
