@@ -31,7 +31,16 @@ void ThreadPool::run_tasks(int thread_index) {
     const int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
     if (task >= num_tasks_) break;
     fn(task, thread_index);
+    done_tasks_.fetch_add(1, std::memory_order_release);
   }
+}
+
+bool ThreadPool::try_enter() {
+  uint32_t e = entry_.load(std::memory_order_relaxed);
+  while (e & kOpen)
+    if (entry_.compare_exchange_weak(e, e + 1, std::memory_order_acquire, std::memory_order_relaxed))
+      return true;
+  return false;
 }
 
 void ThreadPool::worker_loop(int thread_index) {
@@ -48,8 +57,11 @@ void ThreadPool::worker_loop(int thread_index) {
     }
     seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
+    // The region this worker was woken for may be over; it may even be a later one that
+    // is open now, which is as good: whichever is open, its tasks are there to take.
+    if (!try_enter()) continue;
     run_tasks(thread_index);
-    busy_workers_.fetch_sub(1, std::memory_order_acq_rel);
+    entry_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -62,16 +74,23 @@ void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_
   job_ = &fn;
   num_tasks_ = num_tasks;
   next_task_.store(0, std::memory_order_relaxed);
-  busy_workers_.store((int)workers_.size(), std::memory_order_relaxed);
+  done_tasks_.store(0, std::memory_order_relaxed);
+  entry_.store(kOpen, std::memory_order_release);  // publishes the four fields above
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   run_tasks(0);
-  // Spin while the workers finish their last tasks; yield if that takes long, which
+  // Spin while other threads finish the tasks they took; yield if that takes long, which
   // happens when the machine has more runnable threads than cores.
-  for (int spin = 0; busy_workers_.load(std::memory_order_acquire) != 0; ++spin) {
-    if (spin < kSpinIterations) _mm_pause();
-    else std::this_thread::yield();
-  }
+  auto wait_until = [](auto done) {
+    for (int spin = 0; !done(); ++spin) {
+      if (spin < kSpinIterations) _mm_pause();
+      else std::this_thread::yield();
+    }
+  };
+  wait_until([&] { return done_tasks_.load(std::memory_order_acquire) == num_tasks; });
+  // Close the region; a worker still inside has no task left and is on its way out.
+  entry_.fetch_and(~kOpen, std::memory_order_acq_rel);
+  wait_until([&] { return entry_.load(std::memory_order_acquire) == 0; });
   job_ = nullptr;
 }
 

@@ -1,6 +1,10 @@
 // kiln's own compute thread pool: a fixed set of workers that run one parallel_for at a
 // time. Workers spin briefly before sleeping, because decode issues hundreds of short
 // parallel regions per token and a futex wake-up per region would dominate.
+// A region ends when its tasks are done, not when every worker has checked in: a worker
+// the OS has not scheduled yet (another process is busy on the same cores) simply misses
+// the region, and the threads that are running do its share. Waiting for such a worker
+// cost a scheduler time slice per region, tens of milliseconds per token.
 #pragma once
 
 #include <atomic>
@@ -32,14 +36,21 @@ class ThreadPool {
  private:
   void worker_loop(int thread_index);
   void run_tasks(int thread_index);
+  bool try_enter();  // joins the open region, if there is one
 
   int num_threads_;
   std::vector<std::thread> workers_;
+  // Written by parallel_for only while no worker is inside a region (see entry_).
   const std::function<void(int64_t, int)>* job_ = nullptr;
   int64_t num_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};
-  std::atomic<int> busy_workers_{0};
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<int64_t> done_tasks_{0};
+  // kOpen while a region takes workers, plus the number of workers inside it. A worker
+  // enters only while kOpen is set; parallel_for clears it once every task is done and
+  // then waits only for the workers already inside, who find no task left and leave.
+  static constexpr uint32_t kOpen = 1u << 31;
+  std::atomic<uint32_t> entry_{0};
+  std::atomic<uint64_t> generation_{0};  // bumped per region, to wake the workers
   std::atomic<bool> stop_{false};
 };
 
