@@ -135,11 +135,12 @@ void EngineCore::finish_request(RequestState& r, FinishReason reason, Status err
   finished_ids_.push_back(r.id);
 }
 
-void EngineCore::finish_sequence(Sequence& s, FinishReason reason, const std::string& text) {
+void EngineCore::finish_sequence(Sequence& s, FinishReason reason, const std::string& text,
+                                 StopCause cause) {
   RequestState& r = *s.request;
   scheduler_.remove(&s);
   s.finished = true;
-  r.stream->finish_sample(s.sample_index, reason, text);
+  r.stream->finish_sample(s.sample_index, reason, text, std::move(cause));
   if (++r.num_finished == r.request.sampling.n) finish_request(r, reason, Status::Ok());
 }
 
@@ -211,13 +212,14 @@ void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
   const int32_t num_generated = s.num_generated();
 
   std::optional<FinishReason> finish;
+  StopCause cause;
   bool stopped_by_string = false;
   std::string text;
-  const bool stop_token = (!p.ignore_eos && is_eos(token)) ||
-                          std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) !=
-                              p.stop_token_ids.end();
-  if (stop_token) {
+  const bool listed_stop_token = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(),
+                                           token) != p.stop_token_ids.end();
+  if (listed_stop_token || (!p.ignore_eos && is_eos(token))) {
     finish = FinishReason::kStop;
+    if (listed_stop_token) cause.token = token;
   } else if (s.detokenizer) {
     text = s.detokenizer->push(token);
   }
@@ -225,7 +227,7 @@ void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
   if (!finish && s.stop_matcher && num_generated >= p.min_tokens) {
     StopMatcher::Result m = s.stop_matcher->push(text);
     text = std::move(m.emit);
-    if (m.stopped) finish = FinishReason::kStop, stopped_by_string = true;
+    if (m.stopped) finish = FinishReason::kStop, stopped_by_string = true, cause.string = m.stop;
   }
   if (!finish && ((p.max_tokens > 0 && num_generated >= p.max_tokens) ||
                   (int32_t)s.tokens.size() >= max_model_len_))
@@ -240,7 +242,7 @@ void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
   if (p.logprobs >= 0) logprob = sampled;
   r.stream->append(s.sample_index, token, text, logprob, num_generated);
   r.notify_pending = true;
-  if (finish) finish_sequence(s, *finish, "");
+  if (finish) finish_sequence(s, *finish, "", std::move(cause));
 }
 
 void EngineCore::fail_step(const SchedulerStep& step, const Status& error) {

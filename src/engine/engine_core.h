@@ -57,7 +57,8 @@ class EngineCore {
   void run_step(const SchedulerStep& step);
   void fork_samples(Sequence& parent, std::span<const float> logits);
   void sample_and_append(Sequence& s, std::span<float> logits);
-  void finish_sequence(Sequence& s, FinishReason reason, const std::string& text);
+  void finish_sequence(Sequence& s, FinishReason reason, const std::string& text,
+                       StopCause cause = {});
   void finish_request(RequestState& r, FinishReason reason, Status error);
   void end_request(RequestState& r, Status error);
   void fail_step(const SchedulerStep& step, const Status& error);

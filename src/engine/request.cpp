@@ -19,6 +19,7 @@ std::optional<RequestOutput> RequestStream::take_locked() {
     s.text.clear();
     s.logprobs.clear();
     s.finish_reason.reset();  // reported once
+    s.stop_cause = {};
   }
   dirty_ = false;
   if (done_) delivered_final_ = true;
@@ -57,11 +58,13 @@ void RequestStream::append(int32_t sample, int32_t token, const std::string& tex
   dirty_ = true;
 }
 
-void RequestStream::finish_sample(int32_t sample, FinishReason reason, const std::string& text) {
+void RequestStream::finish_sample(int32_t sample, FinishReason reason, const std::string& text,
+                                  StopCause cause) {
   std::lock_guard lock(mu_);
   SampleOutput& s = pending_.samples[sample];
   s.text += text;
   s.finish_reason = reason;
+  s.stop_cause = std::move(cause);
   dirty_ = true;
 }
 

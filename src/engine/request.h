@@ -32,11 +32,20 @@ enum class FinishReason { kStop, kLength, kAbort };
 const char* finish_reason_name(FinishReason reason);  // "stop", "length", "abort"
 
 // One sample's new output since the previous read (or, in a final read, all remaining).
+// What ended a sample with FinishReason::kStop, reported as vLLM's `stop_reason`: the stop
+// string that matched, or the token of stop_token_ids that was sampled; neither when an EOS
+// token ended it.
+struct StopCause {
+  std::optional<std::string> string;
+  std::optional<int32_t> token;
+};
+
 struct SampleOutput {
   std::vector<int32_t> token_ids;
   std::string text;                    // detokenized, stop strings removed
   std::vector<SampledToken> logprobs;  // one per token when logprobs >= 0
   std::optional<FinishReason> finish_reason;
+  StopCause stop_cause;  // set with finish_reason
   int32_t num_generated = 0;  // tokens generated so far in total
 };
 
@@ -73,7 +82,8 @@ class RequestStream {
   // Engine side.
   void append(int32_t sample, int32_t token, const std::string& text,
               const std::optional<SampledToken>& logprob, int32_t num_generated);
-  void finish_sample(int32_t sample, FinishReason reason, const std::string& text);
+  void finish_sample(int32_t sample, FinishReason reason, const std::string& text,
+                     StopCause cause = {});
   void set_prompt_info(int32_t num_prompt_tokens, int32_t num_cached_tokens);
   void finish(const RequestTimes& times, Status error);
   void notify();

@@ -14,6 +14,7 @@ StopMatcher::Result StopMatcher::push(std::string_view delta) {
   Result r;
   if (stopped_) {
     r.stopped = true;
+    r.stop = matched_;
     return r;
   }
   if (stops_.empty()) {
@@ -26,6 +27,7 @@ StopMatcher::Result StopMatcher::push(std::string_view delta) {
   // The first stop string to complete wins (then the one that starts first): what a
   // token-by-token check would find, whatever the deltas' boundaries.
   size_t stop_pos = std::string::npos, stop_end = std::string::npos;
+  const std::string* stop = nullptr;
   for (const std::string& s : stops_) {
     const size_t pos = held_.find(s);
     if (pos == std::string::npos) continue;
@@ -33,11 +35,13 @@ StopMatcher::Result StopMatcher::push(std::string_view delta) {
     if (end < stop_end || (end == stop_end && pos < stop_pos)) {
       stop_pos = pos;
       stop_end = end;
+      stop = &s;
     }
   }
-  if (stop_pos != std::string::npos) {
+  if (stop) {
     r.emit = held_.substr(0, include_stop_ ? stop_end : stop_pos);
     r.stopped = stopped_ = true;
+    r.stop = matched_ = *stop;
     held_.clear();
     return r;
   }

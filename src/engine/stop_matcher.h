@@ -28,6 +28,7 @@ class StopMatcher {
   struct Result {
     std::string emit;
     bool stopped = false;
+    std::string stop;  // the stop string that matched, once stopped
   };
   // The text safe to emit now. stopped: a stop string completed; emit then ends right
   // before it (or after it, when included) and the rest of the delta is dropped. After a
@@ -42,6 +43,7 @@ class StopMatcher {
   std::vector<std::string> stops_;
   bool include_stop_;
   bool stopped_ = false;
+  std::string matched_;
   std::string held_;  // text not yet emitted: a possible start of a stop string
 };
 

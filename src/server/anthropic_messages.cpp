@@ -72,8 +72,7 @@ Json usage_json(int64_t prompt_tokens, int64_t cached_tokens, int64_t output_tok
 
 class MessagesFormatterBase : public ResponseFormatter {
  public:
-  MessagesFormatterBase(const MessagesRequest& r, ResponseMeta meta)
-      : meta_(std::move(meta)), splitter_(r.stop_sequences) {}
+  MessagesFormatterBase(const MessagesRequest&, ResponseMeta meta) : meta_(std::move(meta)) {}
 
  protected:
   // Notes counts and finish; returns the text to show.
@@ -83,14 +82,11 @@ class MessagesFormatterBase : public ResponseFormatter {
     if (out.samples.empty()) return {};
     const SampleOutput& s = out.samples[0];
     output_tokens_ += (int64_t)s.token_ids.size();
-    std::string text = splitter_.push(s.text);
     if (s.finish_reason) {
       finish_ = *s.finish_reason;
-      std::string tail;
-      stop_sequence_ = splitter_.finish(*finish_ == FinishReason::kStop, tail);
-      text += tail;
+      stop_sequence_ = s.stop_cause.string;
     }
-    return text;
+    return s.text;
   }
   Json stop_sequence_json() const { return stop_sequence_ ? Json(*stop_sequence_) : Json(); }
   const char* stop_reason() const {
@@ -108,7 +104,6 @@ class MessagesFormatterBase : public ResponseFormatter {
   }
 
   const ResponseMeta meta_;
-  StopSequenceSplitter splitter_;
   int64_t prompt_tokens_ = 0, cached_tokens_ = 0, output_tokens_ = 0;
   std::optional<FinishReason> finish_;
   std::optional<std::string> stop_sequence_;
@@ -182,24 +177,6 @@ class MessagesBufferedFormatter final : public MessagesFormatterBase {
 
 }  // namespace
 
-std::string StopSequenceSplitter::push(std::string_view delta) {
-  held_ += delta;
-  size_t longest = 0;
-  for (const std::string& s : stops_)
-    if (s.size() > longest && held_.size() >= s.size() && held_.ends_with(s)) longest = s.size();
-  std::string ready = held_.substr(0, held_.size() - longest);
-  held_.erase(0, held_.size() - longest);
-  return ready;
-}
-
-std::optional<std::string> StopSequenceSplitter::finish(bool stopped, std::string& tail) {
-  std::string held = std::move(held_);
-  held_.clear();
-  if (stopped && !held.empty()) return held;
-  tail = std::move(held);
-  return std::nullopt;
-}
-
 ApiResult<MessagesRequest> parse_messages_request(const Json& body, const ModelContext& model,
                                                   bool for_count_tokens) {
   FieldReader f(body);
@@ -247,7 +224,6 @@ ApiResult<MessagesRequest> parse_messages_request(const Json& body, const ModelC
       }
     }
     p.stop = r.stop_sequences;
-    p.include_stop_str_in_output = true;  // StopSequenceSplitter takes it off again
   }
   if (!f.ok()) return f.error();
 

@@ -34,23 +34,4 @@ ApiResult<MessagesRequest> parse_messages_request(const Json& body, const ModelC
 std::unique_ptr<ResponseFormatter> make_messages_formatter(const MessagesRequest& request,
                                                            ResponseMeta meta);
 
-// Anthropic names the stop sequence that ended a message; the engine's outputs do not. So
-// the engine is asked to keep stop strings in the text (include_stop_str_in_output) and this
-// takes the one that ended it off again. The engine holds a stop string back until it is
-// complete and stops right after it, so a complete stop string can only ever be the end of
-// the text: text ending in one is held back here until the finish says whether it stopped.
-class StopSequenceSplitter {
- public:
-  explicit StopSequenceSplitter(std::vector<std::string> stops) : stops_(std::move(stops)) {}
-  // The text safe to show now.
-  std::string push(std::string_view delta);
-  // At the finish: the stop sequence that ended the text, if one did; `tail` receives held
-  // text that turned out not to be one.
-  std::optional<std::string> finish(bool stopped, std::string& tail);
-
- private:
-  std::vector<std::string> stops_;
-  std::string held_;
-};
-
 }  // namespace kiln::server

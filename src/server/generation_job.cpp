@@ -14,7 +14,7 @@ void CollectedOutput::add(const RequestOutput& out) {
     c.text += s.text;
     c.token_ids.insert(c.token_ids.end(), s.token_ids.begin(), s.token_ids.end());
     c.logprobs.insert(c.logprobs.end(), s.logprobs.begin(), s.logprobs.end());
-    if (s.finish_reason) c.finish_reason = s.finish_reason;
+    if (s.finish_reason) c.finish_reason = s.finish_reason, c.stop_cause = s.stop_cause;
   }
 }
 

@@ -43,6 +43,7 @@ struct CollectedSample {
   std::vector<int32_t> token_ids;
   std::vector<SampledToken> logprobs;
   std::optional<FinishReason> finish_reason;
+  StopCause stop_cause;
 };
 
 struct CollectedOutput {

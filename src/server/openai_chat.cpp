@@ -61,7 +61,7 @@ class ChatStreamFormatter final : public ResponseFormatter {
       // OpenAI opens each choice with a chunk carrying only the role.
       sent_role_ = true;
       for (int32_t i = 0; i < n_; ++i)
-        append(body, choice(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
+        append(body, choice(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr, {}));
     }
     for (size_t i = 0; i < out.samples.size(); ++i) {
       const SampleOutput& s = out.samples[i];
@@ -74,7 +74,8 @@ class ChatStreamFormatter final : public ResponseFormatter {
       if (logprobs_) logprobs = {{"content", chat_logprob_entries(tokenizer_, s.logprobs)}};
       Json finish;
       if (s.finish_reason) finish = openai_finish_reason(*s.finish_reason);
-      append(body, choice((int32_t)i, std::move(delta), std::move(logprobs), std::move(finish)));
+      append(body, choice((int32_t)i, std::move(delta), std::move(logprobs), std::move(finish),
+                          s.stop_cause));
     }
   }
 
@@ -100,11 +101,13 @@ class ChatStreamFormatter final : public ResponseFormatter {
             {"created", meta_.created},
             {"model", meta_.model}};
   }
-  Json choice(int32_t index, Json delta, Json logprobs, Json finish) const {
+  Json choice(int32_t index, Json delta, Json logprobs, Json finish,
+              const StopCause& stop) const {
     return {{"index", index},
             {"delta", std::move(delta)},
             {"logprobs", std::move(logprobs)},
-            {"finish_reason", std::move(finish)}};
+            {"finish_reason", std::move(finish)},
+            {"stop_reason", openai_stop_reason(stop)}};
   }
   void append(std::string& body, Json choice) const {
     Json chunk = base();
@@ -145,7 +148,8 @@ class ChatBufferedFormatter final : public ResponseFormatter {
            {"message", {{"role", "assistant"}, {"content", s.text}, {"refusal", nullptr}}},
            {"logprobs", std::move(logprobs)},
            {"finish_reason",
-            openai_finish_reason(s.finish_reason.value_or(FinishReason::kAbort))}});
+            openai_finish_reason(s.finish_reason.value_or(FinishReason::kAbort))},
+           {"stop_reason", openai_stop_reason(s.stop_cause)}});
     }
     body = dump_json({{"id", meta_.id},
                       {"object", "chat.completion"},

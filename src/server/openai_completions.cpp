@@ -119,7 +119,8 @@ class CompletionStreamFormatter final : public CompletionFormatterBase {
       chunk["choices"] = Json::array({{{"index", choice},
                                        {"text", s.text},
                                        {"logprobs", std::move(logprobs)},
-                                       {"finish_reason", std::move(finish)}}});
+                                       {"finish_reason", std::move(finish)},
+                                       {"stop_reason", openai_stop_reason(s.stop_cause)}}});
       if (include_usage_) chunk["usage"] = nullptr;
       append_sse_data(body, chunk);
     }
@@ -169,7 +170,8 @@ class CompletionBufferedFormatter final : public CompletionFormatterBase {
                            {"text", s.text},
                            {"logprobs", std::move(logprobs)},
                            {"finish_reason",
-                            openai_finish_reason(s.finish_reason.value_or(FinishReason::kAbort))}});
+                            openai_finish_reason(s.finish_reason.value_or(FinishReason::kAbort))},
+                           {"stop_reason", openai_stop_reason(s.stop_cause)}});
       }
     }
     Json response = base();

@@ -2,6 +2,12 @@
 
 namespace kiln::server {
 
+Json openai_stop_reason(const StopCause& cause) {
+  if (cause.string) return *cause.string;
+  if (cause.token) return *cause.token;
+  return nullptr;
+}
+
 Json openai_usage_json(const Usage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},

@@ -19,6 +19,10 @@ struct ResponseMeta {
 // OpenAI's finish_reason: "stop", "length", or vLLM's "abort" for a cancelled request.
 inline const char* openai_finish_reason(FinishReason reason) { return finish_reason_name(reason); }
 
+// vLLM's stop_reason beside finish_reason: the stop string or stop token id that ended the
+// choice, null otherwise (an EOS token, the length limit, or not finished yet).
+Json openai_stop_reason(const StopCause& cause);
+
 // OpenAI's usage object, with prompt_tokens_details.cached_tokens.
 Json openai_usage_json(const Usage& usage);
 

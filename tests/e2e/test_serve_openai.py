@@ -103,6 +103,11 @@ def test_stop_sequence_truncates(server):
     r = client.completions.create(stop=[" 8,"], **kw)
     assert r.choices[0].text == text[: text.index(" 8,")]
     assert r.choices[0].finish_reason == "stop"
+    assert r.choices[0].stop_reason == " 8,"  # vLLM's extra field: which stop matched
+    streamed = list(client.completions.create(stop=[" 8,"], stream=True, **kw))
+    assert "".join(c.choices[0].text for c in streamed) == r.choices[0].text
+    assert [c.choices[0].stop_reason for c in streamed if c.choices[0].finish_reason] == [" 8,"]
+    assert client.completions.create(**kw).choices[0].stop_reason is None  # length
     count = [{"role": "user", "content": "Count from 1 to 10."}]
     client.chat.completions.create(model="smollm2", max_tokens=16, temperature=0, messages=count)
     chat = client.chat.completions.create(model="smollm2", max_tokens=16, temperature=0,
@@ -113,6 +118,7 @@ def test_stop_sequence_truncates(server):
                                              stop=word, messages=count)
     assert stopped.choices[0].message.content == answer[: answer.index(word)]
     assert stopped.choices[0].finish_reason == "stop"
+    assert stopped.choices[0].stop_reason == word
 
 
 def test_seed_reproducibility(server):

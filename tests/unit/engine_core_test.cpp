@@ -23,6 +23,7 @@ constexpr int64_t kVocab = 97;
 struct Collected {
   std::vector<std::vector<int32_t>> tokens;  // per sample
   std::vector<std::optional<FinishReason>> finish;
+  std::vector<StopCause> stop_cause;
   bool finished = false;
   int32_t num_cached_tokens = 0;
   RequestTimes times;
@@ -42,6 +43,7 @@ struct Harness {
     streams[id] = stream;
     results[id].tokens.resize(request.sampling.n);
     results[id].finish.resize(request.sampling.n);
+    results[id].stop_cause.resize(request.sampling.n);
     core.add_request(id, std::move(request), stream);
     return id;
   }
@@ -57,6 +59,7 @@ struct Harness {
           if (s.finish_reason) {
             EXPECT_FALSE(c.finish[i]) << "finish reason reported twice";
             c.finish[i] = s.finish_reason;
+            c.stop_cause[i] = s.stop_cause;
           }
         }
         c.num_cached_tokens = out->num_cached_tokens;
@@ -290,6 +293,10 @@ TEST(EngineCore, EosStopsUnlessIgnoredAndMinTokensHoldsItBack) {
   EXPECT_EQ(h.results[ignores].finish[0], FinishReason::kLength);
   EXPECT_EQ(h.results[stop_id].tokens[0], std::vector<int32_t>(free_run.begin(), free_run.begin() + 2));
   EXPECT_EQ(h.results[stop_id].finish[0], FinishReason::kStop);
+  // vLLM's stop_reason: the listed token that stopped it; nothing for an EOS token.
+  EXPECT_EQ(h.results[stop_id].stop_cause[0].token, free_run[1]);
+  EXPECT_FALSE(h.results[stops].stop_cause[0].token.has_value());
+  EXPECT_FALSE(h.results[stops].stop_cause[0].string.has_value());
   const auto& m = h.results[min].tokens[0];
   ASSERT_GE(m.size(), 6u);
   for (size_t i = 0; i + 1 < 6; ++i) EXPECT_NE(m[i], eos) << i;

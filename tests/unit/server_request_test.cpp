@@ -251,7 +251,7 @@ TEST(ServerMessages, SystemMessagesAndPrefill) {
   EXPECT_EQ(r->generation.sampling.max_tokens, 5);
   EXPECT_EQ(r->generation.sampling.top_k, 3);
   EXPECT_EQ(r->generation.sampling.stop, std::vector<std::string>{"X"});
-  EXPECT_TRUE(r->generation.sampling.include_stop_str_in_output);
+  EXPECT_FALSE(r->generation.sampling.include_stop_str_in_output);  // Anthropic shows no stop sequence
 
   auto count = parse_messages_request(
       parse(R"({"model": "tiny", "messages": [{"role": "user", "content": "Hi"}]})"), test_model(),

@@ -166,24 +166,39 @@ TEST(ServerCompletionFormat, StreamOffsetsContinueAcrossChunks) {
   EXPECT_EQ(chunks[2], "[DONE]");
 }
 
-TEST(ServerMessagesFormat, StopSequenceSplitterHoldsACompletedStop) {
-  StopSequenceSplitter s({"END", "D"});
-  std::string tail;
-  EXPECT_EQ(s.push("abc"), "abc");
-  EXPECT_EQ(s.push("xEN"), "xEN");  // no stop completed (the engine holds prefixes back itself)
-  EXPECT_EQ(s.push("D"), "");       // "D" completes here
-  auto stop = s.finish(true, tail);
-  ASSERT_TRUE(stop.has_value());
-  EXPECT_EQ(*stop, "D");
+// vLLM's stop_reason beside finish_reason: the stop string or stop token id, else null.
+TEST(ServerChatFormat, StopReasonNamesTheStopStringOrToken) {
+  RequestOutput by_string = output({"ok"}, {FinishReason::kStop});
+  by_string.samples[0].stop_cause.string = "END";
+  RequestOutput by_token = output({"ok"}, {FinishReason::kStop});
+  by_token.samples[0].stop_cause.token = 7;
 
-  StopSequenceSplitter t({"END", "ND"});
-  EXPECT_EQ(t.push("xxEND"), "xx");  // the longest completed stop is the one that started first
-  EXPECT_EQ(*t.finish(true, tail), "END");
+  auto buffered = make_chat_formatter(chat_request(false), byte_tokenizer(), kMeta);
+  std::string body;
+  buffered->on_output(0, by_string, body);
+  buffered->on_finished(body);
+  EXPECT_EQ(Json::parse(body)["choices"][0]["stop_reason"], "END");
 
-  StopSequenceSplitter u({"E"});
-  EXPECT_EQ(u.push("aE"), "a");
-  EXPECT_FALSE(u.finish(false, tail).has_value());  // ended for another reason: shown after all
-  EXPECT_EQ(tail, "E");
+  auto stream = make_chat_formatter(chat_request(true), byte_tokenizer(), kMeta);
+  body.clear();
+  stream->on_output(0, output({"o"}), body);
+  stream->on_output(0, by_token, body);
+  stream->on_finished(body);
+  const auto chunks = sse_payloads(body);
+  ASSERT_EQ(chunks.size(), 4u);  // role, "o", "ok" + finish, [DONE]
+  EXPECT_TRUE(chunks[1]["choices"][0]["stop_reason"].is_null());
+  EXPECT_EQ(chunks[2]["choices"][0]["stop_reason"], 7);
+
+  CompletionRequest r;
+  r.model = "tiny";
+  r.generations.resize(1);
+  auto completion = make_completion_formatter(r, byte_tokenizer(), kMeta);
+  body.clear();
+  completion->on_output(0, output({"ok"}, {FinishReason::kStop}), body);  // an EOS token
+  completion->on_finished(body);
+  const Json j = Json::parse(body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_TRUE(j["choices"][0]["stop_reason"].is_null());
 }
 
 TEST(ServerMessagesFormat, StreamEventSequence) {
@@ -194,7 +209,9 @@ TEST(ServerMessagesFormat, StreamEventSequence) {
   auto f = make_messages_formatter(r, {"msg_1", 0, "tiny"});
   std::string body;
   f->on_output(0, output({"Hi"}, {}, 12, 8), body);
-  f->on_output(0, output({" there!"}, {FinishReason::kStop}, 12, 8), body);
+  RequestOutput last = output({" there"}, {FinishReason::kStop}, 12, 8);
+  last.samples[0].stop_cause.string = "!";  // the engine took the stop string off the text
+  f->on_output(0, last, body);
   f->on_finished(body);
   std::vector<std::string> events;
   const auto payloads = sse_payloads(body, &events);
@@ -209,7 +226,7 @@ TEST(ServerMessagesFormat, StreamEventSequence) {
   EXPECT_EQ(payloads[4]["delta"]["text"], " there");
   EXPECT_EQ(payloads[6]["delta"]["stop_reason"], "stop_sequence");
   EXPECT_EQ(payloads[6]["delta"]["stop_sequence"], "!");
-  EXPECT_EQ(payloads[6]["usage"]["output_tokens"], 9);
+  EXPECT_EQ(payloads[6]["usage"]["output_tokens"], 8);
 }
 
 TEST(ServerMessagesFormat, BufferedMessage) {

@@ -10,12 +10,12 @@ namespace {
 
 struct Outcome {
   std::string text;  // everything emitted, flush included when not stopped
-  bool stopped = false;
+  std::string stop;  // the stop string that matched; empty when none did
   bool operator==(const Outcome&) const = default;
 };
 
 std::ostream& operator<<(std::ostream& os, const Outcome& o) {
-  return os << "{\"" << o.text << "\", " << (o.stopped ? "stopped" : "not stopped") << "}";
+  return os << "{\"" << o.text << "\", stop \"" << o.stop << "\"}";
 }
 
 Outcome run(const std::vector<std::string>& stops, const std::vector<std::string>& deltas,
@@ -26,7 +26,8 @@ Outcome run(const std::vector<std::string>& stops, const std::vector<std::string
     const StopMatcher::Result r = m.push(d);
     o.text += r.emit;
     if (r.stopped) {
-      o.stopped = true;
+      o.stop = r.stop;
+      EXPECT_FALSE(o.stop.empty());
       return o;
     }
   }
@@ -70,9 +71,9 @@ TEST(StopMatcher, StopInsideOneDelta) {
 }
 
 TEST(StopMatcher, StopSpanningDeltasAtEveryCut) {
-  expect_split_invariant({"\n\nUser:"}, "Hi there.\n\nUser: more", {"Hi there.", true});
-  expect_split_invariant({"END"}, "abcENDdef", {"abc", true});
-  expect_split_invariant({"END"}, "END", {"", true});
+  expect_split_invariant({"\n\nUser:"}, "Hi there.\n\nUser: more", {"Hi there.", "\n\nUser:"});
+  expect_split_invariant({"END"}, "abcENDdef", {"abc", "END"});
+  expect_split_invariant({"END"}, "END", {"", "END"});
 }
 
 TEST(StopMatcher, HoldsBackOnlyAPossibleStart) {
@@ -91,28 +92,28 @@ TEST(StopMatcher, FalseStartIsEmittedOnceRuledOut) {
   EXPECT_EQ(f.push("E").emit, "");
   EXPECT_EQ(f.push("E").emit, "E");  // "EE": the first E can no longer start "END"
   EXPECT_EQ(f.flush(), "E");
-  expect_split_invariant({"END"}, "xENdEEND?", {"xENdE", true});
-  expect_split_invariant({"END"}, "ENENEND", {"ENEN", true});
-  expect_split_invariant({"END"}, "no stop, EN", {"no stop, EN", false});
+  expect_split_invariant({"END"}, "xENdEEND?", {"xENdE", "END"});
+  expect_split_invariant({"END"}, "ENENEND", {"ENEN", "END"});
+  expect_split_invariant({"END"}, "no stop, EN", {"no stop, EN", ""});
 }
 
 TEST(StopMatcher, OverlappingStopStringsEarliestWins) {
   const std::vector<std::string> stops = {"bc", "ab", "aab"};
-  expect_split_invariant(stops, "xabc", {"x", true});   // "ab" completes first
-  expect_split_invariant(stops, "xaabc", {"x", true});  // "aab" and "ab" end together
-  expect_split_invariant(stops, "xbcab", {"x", true});
-  expect_split_invariant(stops, "xaac", {"xaac", false});
-  expect_split_invariant({"aab"}, "aaab", {"a", true});  // the match starts after a false start
-  expect_split_invariant({"abab"}, "ababab", {"", true});
-  expect_split_invariant({"abcd", "bc"}, "xabcd", {"xa", true});  // inner one completes first
+  expect_split_invariant(stops, "xabc", {"x", "ab"});   // "ab" completes first
+  expect_split_invariant(stops, "xaabc", {"x", "aab"});  // "aab" and "ab" end together
+  expect_split_invariant(stops, "xbcab", {"x", "bc"});
+  expect_split_invariant(stops, "xaac", {"xaac", ""});
+  expect_split_invariant({"aab"}, "aaab", {"a", "aab"});  // the match starts after a false start
+  expect_split_invariant({"abab"}, "ababab", {"", "abab"});
+  expect_split_invariant({"abcd", "bc"}, "xabcd", {"xa", "bc"});  // inner one completes first
   // Same end: the one starting first is cut at, whatever the list order.
-  expect_split_invariant({"b", "ab"}, "xab", {"x", true});
-  expect_split_invariant({"ab", "b"}, "xab", {"xab", true}, /*include=*/true);
+  expect_split_invariant({"b", "ab"}, "xab", {"x", "ab"});
+  expect_split_invariant({"ab", "b"}, "xab", {"xab", "ab"}, /*include=*/true);
 }
 
 TEST(StopMatcher, IncludeStopStringInOutput) {
-  expect_split_invariant({"END"}, "abcENDdef", {"abcEND", true}, /*include=*/true);
-  expect_split_invariant({"bc", "ab"}, "xabc", {"xab", true}, /*include=*/true);
+  expect_split_invariant({"END"}, "abcENDdef", {"abcEND", "END"}, /*include=*/true);
+  expect_split_invariant({"bc", "ab"}, "xabc", {"xab", "ab"}, /*include=*/true);
   StopMatcher m({"END"}, true);
   EXPECT_EQ(m.push("aEN").emit, "a");  // still held back: it might not be a stop
   const auto r = m.push("Dz");
@@ -136,14 +137,14 @@ TEST(StopMatcher, EmptyDeltas) {
   EXPECT_EQ(r.emit, "");
   EXPECT_FALSE(r.stopped);
   EXPECT_TRUE(m.push("b").stopped);
-  expect_split_invariant({"ab"}, "", {"", false});
+  expect_split_invariant({"ab"}, "", {"", ""});
 }
 
 TEST(StopMatcher, MultiByteUtf8) {
   // "é" is C3 A9, "日本" E6 97 A5 E6 9C AC; a stop string sharing a lead byte with the text.
-  expect_split_invariant({"本。"}, "日本語です。日本。後", {"日本語です。日", true});
-  expect_split_invariant({"é!"}, "café é?", {"café é?", false});
-  expect_split_invariant({"😀"}, "ok 😀 no", {"ok ", true});
+  expect_split_invariant({"本。"}, "日本語です。日本。後", {"日本語です。日", "本。"});
+  expect_split_invariant({"é!"}, "café é?", {"café é?", ""});
+  expect_split_invariant({"😀"}, "ok 😀 no", {"ok ", "😀"});
   // Deltas of whole characters: what is held back is whole characters too.
   StopMatcher m({"日本。"}, false);
   EXPECT_EQ(m.push("は日").emit, "は");
