@@ -151,10 +151,10 @@ int run_batch(const BatchOptions& o) {
   std::vector<std::thread> threads;
   if (o.concurrency <= 0) {
     // One arrival for the whole file, so the engine's schedule (and whether it must
-    // preempt) depends on the requests alone, not on how quickly threads start.
+    // preempt) depends on the requests alone, not on how quickly threads start. Reading
+    // the streams one after another is enough: a stream keeps what it has not handed out.
     auto streams = running->engine->submit_all(std::move(requests));
-    for (size_t i = 0; i < streams.size(); ++i)
-      threads.emplace_back(collect, i, std::move(streams[i]));
+    for (size_t i = 0; i < streams.size(); ++i) collect(i, std::move(streams[i]));
   } else {
     std::atomic<size_t> next{0};
     auto client = [&] {
