@@ -72,7 +72,7 @@ Json usage_json(int64_t prompt_tokens, int64_t cached_tokens, int64_t output_tok
 
 class MessagesFormatterBase : public ResponseFormatter {
  public:
-  MessagesFormatterBase(const MessagesRequest&, ResponseMeta meta) : meta_(std::move(meta)) {}
+  explicit MessagesFormatterBase(ResponseMeta meta) : meta_(std::move(meta)) {}
 
  protected:
   // Notes counts and finish; returns the text to show.
@@ -239,8 +239,8 @@ ApiResult<MessagesRequest> parse_messages_request(const Json& body, const ModelC
 
 std::unique_ptr<ResponseFormatter> make_messages_formatter(const MessagesRequest& request,
                                                            ResponseMeta meta) {
-  if (request.stream) return std::make_unique<MessagesStreamFormatter>(request, std::move(meta));
-  return std::make_unique<MessagesBufferedFormatter>(request, std::move(meta));
+  if (request.stream) return std::make_unique<MessagesStreamFormatter>(std::move(meta));
+  return std::make_unique<MessagesBufferedFormatter>(std::move(meta));
 }
 
 }  // namespace kiln::server

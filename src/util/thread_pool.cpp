@@ -31,7 +31,6 @@ void ThreadPool::run_tasks(int thread_index) {
     const int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
     if (task >= num_tasks_) break;
     fn(task, thread_index);
-    done_tasks_.fetch_add(1, std::memory_order_release);
   }
 }
 
@@ -74,23 +73,19 @@ void ThreadPool::parallel_for(int64_t num_tasks, const std::function<void(int64_
   job_ = &fn;
   num_tasks_ = num_tasks;
   next_task_.store(0, std::memory_order_relaxed);
-  done_tasks_.store(0, std::memory_order_relaxed);
-  entry_.store(kOpen, std::memory_order_release);  // publishes the four fields above
+  entry_.store(kOpen, std::memory_order_release);  // publishes the three fields above
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   run_tasks(0);
-  // Spin while other threads finish the tasks they took; yield if that takes long, which
-  // happens when the machine has more runnable threads than cores.
-  auto wait_until = [](auto done) {
-    for (int spin = 0; !done(); ++spin) {
-      if (spin < kSpinIterations) _mm_pause();
-      else std::this_thread::yield();
-    }
-  };
-  wait_until([&] { return done_tasks_.load(std::memory_order_acquire) == num_tasks; });
-  // Close the region; a worker still inside has no task left and is on its way out.
+  // Every task is taken now, so close the region: no worker needs to come in. Only a
+  // worker inside can hold a task, so once none is inside, every task is done. Spin while
+  // they finish; yield if that takes long, which happens when the machine has more
+  // runnable threads than cores.
   entry_.fetch_and(~kOpen, std::memory_order_acq_rel);
-  wait_until([&] { return entry_.load(std::memory_order_acquire) == 0; });
+  for (int spin = 0; entry_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) _mm_pause();
+    else std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 

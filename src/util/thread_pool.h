@@ -44,10 +44,9 @@ class ThreadPool {
   const std::function<void(int64_t, int)>* job_ = nullptr;
   int64_t num_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};
-  std::atomic<int64_t> done_tasks_{0};
   // kOpen while a region takes workers, plus the number of workers inside it. A worker
-  // enters only while kOpen is set; parallel_for clears it once every task is done and
-  // then waits only for the workers already inside, who find no task left and leave.
+  // enters only while kOpen is set; parallel_for clears it once every task is taken and
+  // then waits only for the workers already inside to finish theirs and leave.
   static constexpr uint32_t kOpen = 1u << 31;
   std::atomic<uint32_t> entry_{0};
   std::atomic<uint64_t> generation_{0};  // bumped per region, to wake the workers
