@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed_kquant.h"
 #include "tensor/quants.h"
+#include "util/huge_page_arena.h"
 
 namespace kiln::cpu {
 namespace {
@@ -52,9 +54,23 @@ ThreadPool& pool(int threads) {
   return *p;
 }
 
-void bm_matmul(benchmark::State& state, DType type, Shape s, int64_t tokens, int threads) {
+// The x16 packed copy of weights(type, s), in huge-page memory as the loader makes it.
+const void* packed_weights(DType type, Shape s) {
+  static HugePageArena arena;
+  static std::map<std::tuple<DType, int64_t, int64_t>, void*> cache;
+  void*& p = cache[{type, s.rows, s.cols}];
+  if (p == nullptr) {
+    p = arena.allocate((size_t)kquant_packed_bytes(type, s.rows, s.cols));
+    pack_kquant_groups(type, weights(type, s).data(), s.cols, 0, s.rows / kPackRows, p);
+  }
+  return p;
+}
+
+void bm_matmul(benchmark::State& state, DType type, Shape s, int64_t tokens, int threads,
+               bool packed) {
   const auto& w = weights(type, s);
-  const WeightMatrix m{type, w.data(), s.rows, s.cols};
+  const WeightMatrix m{type, w.data(), s.rows, s.cols,
+                       packed ? packed_weights(type, s) : nullptr};
   std::vector<float> x(tokens * s.cols), y(tokens * s.rows);
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -82,12 +98,33 @@ const bool registered = [] {
                                    std::to_string(s.rows) + "x" + std::to_string(s.cols) +
                                    "/tokens:" + std::to_string(tokens) +
                                    "/threads:" + std::to_string(threads);
-          auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, tokens, threads)
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, tokens, threads, false)
                         ->Unit(benchmark::kMicrosecond);
           // NOTE: one thread is timed by its CPU time, which equals wall time on a quiet
           // machine and stays meaningful on a loaded one; two threads need wall time (and a
           // quiet machine).
           if (threads > 1) b->UseRealTime();
+        }
+      }
+    }
+  }
+  // Qwen2.5-1.5B's shapes (q/o, k/v, gate/up, down) for its k-quant types, in the GGUF
+  // layout (plain) and the x16 packed one.
+  constexpr Shape kQwen15[] = {{1536, 1536}, {256, 1536}, {8960, 1536}, {1536, 8960}, {65536, 1536}};
+  for (DType type : {DType::Q4_K, DType::Q6_K}) {
+    for (bool packed : {false, true}) {
+      for (int64_t tokens : {1, 4, 512}) {
+        for (Shape s : kQwen15) {
+          for (int threads : {1, 2}) {
+            const std::string name = "matmul/" + std::string(dtype_name(type)) +
+                                     (packed ? "x16" : "") + "/" + std::to_string(s.rows) + "x" +
+                                     std::to_string(s.cols) + "/tokens:" +
+                                     std::to_string(tokens) + "/threads:" + std::to_string(threads);
+            auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, tokens,
+                                                   threads, packed)
+                          ->Unit(benchmark::kMicrosecond);
+            if (threads > 1) b->UseRealTime();
+          }
         }
       }
     }

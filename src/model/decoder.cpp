@@ -265,7 +265,7 @@ StatusOr<std::unique_ptr<Model>> load_decoder(const gguf::File& file, ModelConfi
                                               DecoderSpec spec, ThreadPool& pool,
                                               const ModelOptions& options) {
   auto model = std::make_unique<DecoderModel>(std::move(config), std::move(spec), options, pool,
-                                              WeightLoader(file));
+                                              WeightLoader(file, &pool));
   KILN_RETURN_IF_ERROR(model->load_weights(file));
   return std::unique_ptr<Model>(std::move(model));
 }

@@ -1,5 +1,11 @@
 #include "model/weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "kernels/cpu/packed_kquant.h"
 #include "tensor/quants.h"
 
 namespace kiln {
@@ -23,7 +29,31 @@ StatusOr<cpu::WeightMatrix> WeightLoader::matrix(const std::string& name, int64_
   if (!cpu::matmul_supported(t->type))
     return Status::Error(file_.path() + ": tensor '" + name + "' has weight type " +
                          std::string(dtype_name(t->type)) + ", which kiln cannot compute with");
-  return cpu::WeightMatrix{t->type, t->data, rows, cols};
+  cpu::WeightMatrix m{t->type, t->data, rows, cols};
+  if (pool_ != nullptr && cpu::matmul_wants_packed(m.type, rows, cols)) pack(m);
+  return m;
+}
+
+void WeightLoader::pack(cpu::WeightMatrix& m) {
+  void* dst = packed_.allocate((size_t)cpu::kquant_packed_bytes(m.type, m.rows, m.cols));
+  const int64_t groups = m.rows / cpu::kPackRows;
+  const int64_t per_task = std::max<int64_t>(1, groups / (8 * pool_->num_threads()));
+  const cpu::WeightMatrix src = m;
+  pool_->parallel_for((groups + per_task - 1) / per_task, [&src, dst, groups, per_task](
+                                                              int64_t task, int) {
+    const int64_t first = task * per_task;
+    cpu::pack_kquant_groups(src.type, src.data, src.cols, first,
+                            std::min(per_task, groups - first), dst);
+  });
+  m.packed = dst;
+  // The kernels read the packed copy from now on; drop the file's pages from this
+  // process's resident set (they are read back from the page cache if a lower ISA tier
+  // is ever asked for).
+  const auto page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  const auto begin = ((uintptr_t)m.data + page - 1) & ~(page - 1);
+  const auto end = ((uintptr_t)m.data + (uintptr_t)(m.rows * dtype_row_bytes(m.type, m.cols))) &
+                   ~(page - 1);
+  if (end > begin) ::madvise((void*)begin, end - begin, MADV_DONTNEED);
 }
 
 StatusOr<const float*> WeightLoader::vector(const std::string& name, int64_t n) {

@@ -1,6 +1,7 @@
 // Looks up a model's tensors by name and checks their shapes, handing out views into the
 // mapped file. Vectors (norm weights) that are not stored as F32 are converted once and
-// owned here.
+// owned here, and so are the packed copies of the matrices the best kernels read in a
+// layout of their own (kernels/cpu/packed_kquant.h), made in parallel on the pool.
 #pragma once
 
 #include <deque>
@@ -9,13 +10,17 @@
 
 #include "gguf/reader.h"
 #include "kernels/cpu/matmul.h"
+#include "util/huge_page_arena.h"
 #include "util/status.h"
+#include "util/thread_pool.h"
 
 namespace kiln {
 
 class WeightLoader {
  public:
-  explicit WeightLoader(const gguf::File& file) : file_(file) {}
+  // pool: packs matrices at load when set (nullptr: views into the file only).
+  explicit WeightLoader(const gguf::File& file, ThreadPool* pool = nullptr)
+      : file_(file), pool_(pool) {}
 
   bool has(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
   // A [rows x cols] matrix (GGUF shape {cols, rows}) of a type kiln can multiply with.
@@ -27,8 +32,12 @@ class WeightLoader {
   WeightLoader(WeightLoader&&) = default;
 
  private:
+  void pack(cpu::WeightMatrix& m);
+
   const gguf::File& file_;
+  ThreadPool* pool_;
   std::deque<std::vector<float>> owned_;
+  HugePageArena packed_;
 };
 
 }  // namespace kiln

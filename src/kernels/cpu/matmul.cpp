@@ -8,8 +8,11 @@
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
+#include "kernels/cpu/packed_kquant.h"
 #include "kernels/cpu/vec_dot.h"
 #include "util/status.h"
 
@@ -100,6 +103,7 @@ void convert_activations(void (*fn)(const float*, void*, int64_t), const float* 
 // One matmul call's work, shared by its tasks.
 struct MatmulJob {
   const VecDotKernel* k;
+  PackedGemmFn packed_gemm;  // set when the weights are read in their packed layout
   Split split;
   int64_t rows, cols, num_tokens;
   const uint8_t* w;
@@ -115,9 +119,15 @@ struct MatmulJob {
     const int64_t t0 = task % split.token_tasks * split.tokens_per_task;
     const int64_t nr = std::min(split.rows_per_task, rows - r0);
     const int64_t nt = std::min(split.tokens_per_task, num_tokens - t0);
-    const uint8_t* wr = w + r0 * w_stride;
     const uint8_t* at = act + t0 * act_stride;
     float* out = y + t0 * rows + r0;
+    if (packed_gemm != nullptr) {
+      // w is the packed matrix, w_stride the bytes of one 16-row group.
+      packed_gemm(cols, w + r0 / kPackRows * w_stride, nr / kPackRows, at, act_stride, nt, out,
+                  rows);
+      return;
+    }
+    const uint8_t* wr = w + r0 * w_stride;
     if (k->gemm != nullptr) {
       k->gemm(cols, nr, nt, wr, w_stride, at, act_stride, out, rows);
       return;
@@ -129,9 +139,43 @@ struct MatmulJob {
   }
 };
 
+// The x16 packed path (packed_kquant.h): 16-row groups, so every row chunk of split_work
+// (a multiple of kRowAlign = 16) is whole groups.
+void matmul_packed(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
+                   ThreadPool& pool, MatmulScratch& scratch) {
+  static_assert(kRowAlign % kPackRows == 0);
+  KILN_CHECK(kquant_packable(w.type, w.rows, w.cols));
+  const int64_t act_stride = w.cols / kQK_K * kPackedActBytes;
+  uint8_t* act = aligned_scratch(scratch, (size_t)(act_stride * num_tokens));
+  convert_activations(quantize_packed_act, x, w.cols, num_tokens, act, act_stride, pool);
+  const MatmulJob job{.k = nullptr,
+                      .packed_gemm = packed_gemm_avx512(w.type),
+                      .split = split_work(w.rows, num_tokens, pool.num_threads()),
+                      .rows = w.rows,
+                      .cols = w.cols,
+                      .num_tokens = num_tokens,
+                      .w = static_cast<const uint8_t*>(w.packed),
+                      .w_stride = kquant_packed_bytes(w.type, kPackRows, w.cols),
+                      .act = act,
+                      .act_stride = act_stride,
+                      .y = y};
+  const MatmulJob* j = &job;
+  pool.parallel_for(job.split.row_tasks * job.split.token_tasks,
+                    [j](int64_t task, int) { j->run_task(task); });
+}
+
 }  // namespace
 
 bool matmul_supported(DType type) { return find_kernel(type, Isa::kAvx512) != nullptr; }
+
+bool matmul_wants_packed(DType type, int64_t rows, int64_t cols) {
+  static const bool enabled = [] {
+    const char* env = std::getenv("KILN_PACK");
+    return env == nullptr || std::string_view(env) != "0";
+  }();
+  return enabled && kquant_packable(type, rows, cols) && best_isa() == Isa::kAvx512 &&
+         isa_supported(Isa::kAvx512);
+}
 
 void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch, Isa isa) {
@@ -140,6 +184,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
   KILN_CHECK(k != nullptr);
   KILN_CHECK(w.cols % dtype_block_size(w.type) == 0);
   const int64_t rows = w.rows, cols = w.cols;
+  if (w.packed != nullptr && isa == Isa::kAvx512 && isa_supported(Isa::kAvx512)) {
+    matmul_packed(w, x, num_tokens, y, pool, scratch);
+    return;
+  }
   const int64_t w_stride = dtype_row_bytes(w.type, cols);
   const auto* w_bytes = static_cast<const uint8_t*>(w.data);
 
@@ -161,6 +209,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
   }
 
   const MatmulJob job{.k = k,
+                      .packed_gemm = nullptr,
                       .split = split_work(rows, num_tokens, pool.num_threads()),
                       .rows = rows,
                       .cols = cols,

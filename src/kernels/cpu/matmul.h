@@ -13,11 +13,14 @@ namespace kiln::cpu {
 
 // rows x cols in GGUF order: each of `rows` rows holds `cols` elements of `type`,
 // contiguous (row r starts at data + r * dtype_row_bytes(type, cols)).
+// `packed`, when set, is the same matrix in the x16 layout of packed_kquant.h (made at
+// load for Q4_K / Q6_K); the AVX-512 tier then reads it instead of `data`.
 struct WeightMatrix {
   DType type = DType::F32;
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  const void* packed = nullptr;
 };
 
 // Reusable buffers for converted activations; grows to the largest call, then stays.
@@ -26,6 +29,10 @@ struct MatmulScratch {
 };
 
 bool matmul_supported(DType type);
+
+// Whether matmul at the best ISA (KILN_ISA honoured) reads a matrix of this type and shape
+// in the packed layout, so the loader should make one. KILN_PACK=0 turns packing off.
+bool matmul_wants_packed(DType type, int64_t rows, int64_t cols);
 
 // y[t * w.rows + r] = sum_c W[r][c] * x[t * w.cols + c] for t in [0, num_tokens).
 // isa caps the instruction set (the best allowed is used by default).

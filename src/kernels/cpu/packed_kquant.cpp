@@ -1,0 +1,137 @@
+// Packing Q4_K / Q6_K rows into the x16 layouts and activations into panel records (see
+// packed_kquant.h). Baseline code: packing runs once at load, word by word so that a 1.5B
+// model packs in a fraction of a second.
+#include "kernels/cpu/packed_kquant.h"
+
+#include <cstring>
+
+#include "tensor/quants.h"
+#include "util/fp16.h"
+#include "util/status.h"
+
+namespace kiln::cpu {
+namespace {
+
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+
+constexpr uint32_t kLow4 = 0x0F0F0F0F;
+
+// 6-bit scale and min of sub-block j from Q4_K's 12 packed bytes (the GGUF format).
+void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
+  if (j < 4) {
+    sc = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// Lane r of one Q4_K record from one GGUF block.
+void pack_q4_k_lane(const BlockQ4_K& x, int r, uint8_t* rec) {
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    scale_min_k4(j, x.scales, sc, m);
+    rec[kQ4KScales + 16 * j + r] = sc;
+    rec[kQ4KMins + 32 * (j / 2) + 2 * r + j % 2] = m;
+    // Sub-block j = 2k + s is nibble s of qs[32k .. 32k + 31].
+    const uint8_t* q = x.qs + 32 * (j / 2);
+    const int shift = 4 * (j % 2);
+    for (int c = 0; c < 4; ++c) {
+      const uint32_t lo = (load_u32(q + 4 * c) >> shift) & kLow4;
+      const uint32_t hi = (load_u32(q + 16 + 4 * c) >> shift) & kLow4;
+      store_u32(rec + kQ4KQuants + 64 * (4 * j + c) + 4 * r, lo | hi << 4);
+    }
+  }
+  std::memcpy(rec + 2 * r, &x.d, 2);
+  std::memcpy(rec + 32 + 2 * r, &x.dmin, 2);
+}
+
+// Lane r of one Q6_K record from one GGUF block.
+void pack_q6_k_lane(const BlockQ6_K& x, int r, uint8_t* rec) {
+  // The 6-bit quants in element order, 4 at a time.
+  uint8_t q[kQK_K];
+  for (int half = 0; half < 2; ++half) {
+    for (int s = 0; s < 4; ++s) {
+      for (int l = 0; l < 32; l += 4) {
+        const uint32_t lo = (load_u32(x.ql + 64 * half + 32 * (s & 1) + l) >> (4 * (s >> 1))) & kLow4;
+        const uint32_t hi = (load_u32(x.qh + 32 * half + l) >> (2 * s)) & 0x03030303;
+        store_u32(q + 128 * half + 32 * s + l, lo | hi << 4);
+      }
+    }
+  }
+  for (int j = 0; j < 16; ++j) {
+    uint8_t* sub = rec + kQ6KQuants + kQ6KSubBlockBytes * j;
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* e = q + 16 * j + 8 * half;
+      store_u32(sub + 64 * half + 4 * r, (load_u32(e) & kLow4) | (load_u32(e + 4) & kLow4) << 4);
+    }
+    uint32_t h = 0;
+    for (int k = 0; k < 4; ++k) h |= ((load_u32(q + 16 * j + 4 * k) >> 4) & 0x03030303) << (2 * k);
+    store_u32(sub + 128 + 4 * r, h);
+    rec[kQ6KScales + 32 * (j / 2) + 2 * r + j % 2] = static_cast<uint8_t>(x.scales[j]);
+  }
+  const float d = fp16_to_fp32(x.d);
+  std::memcpy(rec + 4 * r, &d, 4);
+}
+
+}  // namespace
+
+bool kquant_packable(DType type, int64_t rows, int64_t cols) {
+  return (type == DType::Q4_K || type == DType::Q6_K) && rows > 0 && rows % kPackRows == 0 &&
+         cols > 0 && cols % kQK_K == 0;
+}
+
+int64_t kquant_packed_bytes(DType type, int64_t rows, int64_t cols) {
+  KILN_CHECK(kquant_packable(type, rows, cols));
+  const int64_t rec = type == DType::Q4_K ? kQ4KPackedBytes : kQ6KPackedBytes;
+  return rows / kPackRows * (cols / kQK_K) * rec;
+}
+
+void pack_kquant_groups(DType type, const void* src, int64_t cols, int64_t first_group,
+                        int64_t num_groups, void* dst) {
+  const int64_t nb = cols / kQK_K;
+  const int64_t row_bytes = dtype_row_bytes(type, cols);
+  const int64_t rec = type == DType::Q4_K ? kQ4KPackedBytes : kQ6KPackedBytes;
+  for (int64_t g = first_group; g < first_group + num_groups; ++g) {
+    uint8_t* out = static_cast<uint8_t*>(dst) + g * nb * rec;
+    for (int r = 0; r < kPackRows; ++r) {
+      const uint8_t* row = static_cast<const uint8_t*>(src) + (g * kPackRows + r) * row_bytes;
+      for (int64_t i = 0; i < nb; ++i) {
+        if (type == DType::Q4_K)
+          pack_q4_k_lane(reinterpret_cast<const BlockQ4_K*>(row)[i], r, out + i * rec);
+        else
+          pack_q6_k_lane(reinterpret_cast<const BlockQ6_K*>(row)[i], r, out + i * rec);
+      }
+    }
+  }
+}
+
+void quantize_packed_act(const float* x, void* dst, int64_t n) {
+  static const QuantOps* const q8k = kquant_quant_ops(DType::Q8_K);
+  auto* out = static_cast<uint8_t*>(dst);
+  for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K, out += kPackedActBytes) {
+    BlockQ8_K b;
+    q8k->quantize(x, &b, kQK_K);
+    std::memcpy(out, b.qs, kQK_K);
+    std::memcpy(out + kPackedActD, &b.d, 4);
+    int16_t sum16[16], sum32[8];
+    for (int j = 0; j < 16; ++j) {
+      int s = 0;
+      for (int k = 0; k < 16; ++k) s += b.qs[16 * j + k];
+      sum16[j] = static_cast<int16_t>(s);
+    }
+    for (int j = 0; j < 8; ++j) sum32[j] = static_cast<int16_t>(sum16[2 * j] + sum16[2 * j + 1]);
+    std::memcpy(out + kPackedActBsum16, sum16, sizeof(sum16));
+    std::memcpy(out + kPackedActBsum32, sum32, sizeof(sum32));
+    std::memset(out + kPackedActBsum32 + sizeof(sum32), 0,
+                kPackedActBytes - kPackedActBsum32 - sizeof(sum32));
+  }
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,74 @@
+// Q4_K and Q6_K weights repacked at load for the AVX-512 VNNI kernels ("x16" layouts), and
+// the activation rows those kernels read.
+//
+// Why: in GGUF order a row's super-block holds its 256 quants as nibbles in an order that
+// costs shuffles, its scales packed into 6 bits, and every row ends in a horizontal sum.
+// Interleaving 16 rows makes each 32-bit lane of a zmm one row: vpdpbusd then advances
+// 16 rows by 4 elements against one broadcast activation word, scales apply per lane, and
+// no reduction is left. The mapped file stays untouched; the packed copy lives in
+// anonymous huge-page memory, which also streams faster than the file's 4 KiB page-cache
+// pages (docs/benchmarks.md).
+//
+// A packed matrix is rows / 16 groups; a group is cols / 256 super-block records, one after
+// another. Within a record "lane r" is the group's row r, "element e" is column 256 sb + e.
+//
+// Each record is laid out in the order the kernel reads it, so that one task's loads walk
+// memory strictly forward (the hardware prefetchers lose track of three interleaved
+// streams: a Q6_K layout with the high bits in a second region ran at a third of the DRAM
+// bandwidth).
+// Q4_K record, 2368 bytes (16 x 144 + 64: the 6-bit scales and mins stored as bytes):
+//   [0, 32) d, fp16 [r];  [32, 64) dmin, fp16 [r]
+//   [64, 192)     scales, u8 [j][r] (sub-block j < 8)
+//   [192, 320)    mins, u8 [p][r][2]: the mins of sub-blocks 2p and 2p + 1
+//   [320, 2368)   nibbles: 64 bytes per (sub-block j, chunk c), c < 4; lane r's byte b has
+//                 element 32j + 4c + b in its low nibble and 32j + 16 + 4c + b in its high
+// Q6_K record, 3392 bytes (16 x 210 + 32: d stored as float):
+//   [0, 64)       d, float [r]
+//   [64, 320)     scales, i8 [p][r][2]: sub-blocks 2p and 2p + 1
+//   [320, 3392)   192 bytes per sub-block j of 16 elements (j < 16): two 64-byte vectors of
+//                 low 4 bits, lane r's byte b holding element 16j + b (low nibble) and
+//                 16j + 4 + b (high nibble), then 16j + 8 + b and 16j + 12 + b; then 64
+//                 bytes of high 2 bits, lane r's byte b holding those of elements 16j + b,
+//                 +4, +8, +12 in bits 0-1, 2-3, 4-5, 6-7
+// Activations ("Q8_K panel"): per super-block a 320-byte record of the Q8_K quants the
+// plain kernels use (same quantizer, so the integer sums are the plain path's exactly):
+//   int8 qs[256], float d at 256, int16 bsum16[16] at 260 (sums of 16 quants),
+//   int16 bsum32[8] at 292 (sums of 32), padding to 320.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace kiln::cpu {
+
+constexpr int64_t kPackRows = 16;
+constexpr int64_t kQ4KPackedBytes = 2368;
+constexpr int64_t kQ6KPackedBytes = 3392;
+constexpr int64_t kPackedActBytes = 320;  // per 256 activations
+constexpr int64_t kPackedActD = 256, kPackedActBsum16 = 260, kPackedActBsum32 = 292;
+// Offsets inside the weight records.
+constexpr int64_t kQ4KScales = 64, kQ4KMins = 192, kQ4KQuants = 320;
+constexpr int64_t kQ6KScales = 64, kQ6KQuants = 320, kQ6KSubBlockBytes = 192;
+
+// Whether matmul has a packed kernel for this type and shape (Q4_K / Q6_K, rows a multiple
+// of 16). The kernels need AVX-512 with VNNI; callers check that separately.
+bool kquant_packable(DType type, int64_t rows, int64_t cols);
+int64_t kquant_packed_bytes(DType type, int64_t rows, int64_t cols);
+// Packs row groups [first_group, first_group + num_groups) of a plain GGUF matrix into
+// their place in dst (the whole packed matrix), so callers can split the work.
+void pack_kquant_groups(DType type, const void* src, int64_t cols, int64_t first_group,
+                        int64_t num_groups, void* dst);
+
+// One activation row (n floats, n a multiple of 256) into n / 256 panel records.
+void quantize_packed_act(const float* x, void* dst, int64_t n);
+
+// out[t * out_stride + r] = dot(row r, token t) for the num_groups x 16 rows starting at
+// `groups` and num_tokens panel rows of act_stride bytes. A token's result does not depend
+// on num_tokens or on its position. AVX-512 + VNNI.
+using PackedGemmFn = void (*)(int64_t n, const void* groups, int64_t num_groups, const void* act,
+                              int64_t act_stride, int64_t num_tokens, float* out,
+                              int64_t out_stride);
+PackedGemmFn packed_gemm_avx512(DType type);
+
+}  // namespace kiln::cpu
