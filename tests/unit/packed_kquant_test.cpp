@@ -112,6 +112,23 @@ TEST_P(PackedKquantTest, TokenRowDoesNotDependOnTheBatch) {
   }
 }
 
+TEST(PackedKquant, VectorActivationQuantizerMatchesTheScalarOne) {
+  if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "CPU lacks AVX-512 VNNI";
+  const int64_t n = 4 * kQK_K;
+  auto x = random_floats(n, 11, 3.0f);
+  // Block 1: all zero. Block 2: the largest magnitude twice, with both signs (the first
+  // one sets the sign). Block 3: values on rounding ties.
+  for (int64_t i = kQK_K; i < 2 * kQK_K; ++i) x[i] = 0.0f;
+  x[2 * kQK_K + 5] = 50.0f;
+  x[2 * kQK_K + 9] = -50.0f;
+  for (int64_t i = 3 * kQK_K; i < 4 * kQK_K; ++i) x[i] = (float)((i % 9) - 4) * 0.5f;
+  x[3 * kQK_K] = -127.0f;
+  std::vector<uint8_t> ref(n / kQK_K * kPackedActBytes, 0xAA), got(ref.size(), 0x55);
+  quantize_packed_act(x.data(), ref.data(), n);
+  quantize_packed_act_avx512(x.data(), got.data(), n);
+  EXPECT_EQ(ref, got);
+}
+
 TEST(PackedKquant, OnlyQ4KAndQ6KInWholeGroupsArePackable) {
   EXPECT_TRUE(kquant_packable(DType::Q4_K, 32, 512));
   EXPECT_TRUE(kquant_packable(DType::Q6_K, 16, 256));

@@ -147,7 +147,7 @@ void matmul_packed(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
   KILN_CHECK(kquant_packable(w.type, w.rows, w.cols));
   const int64_t act_stride = w.cols / kQK_K * kPackedActBytes;
   uint8_t* act = aligned_scratch(scratch, (size_t)(act_stride * num_tokens));
-  convert_activations(quantize_packed_act, x, w.cols, num_tokens, act, act_stride, pool);
+  convert_activations(quantize_packed_act_avx512, x, w.cols, num_tokens, act, act_stride, pool);
   const MatmulJob job{.k = nullptr,
                       .packed_gemm = packed_gemm_avx512(w.type),
                       .split = split_work(w.rows, num_tokens, pool.num_threads()),

@@ -60,8 +60,10 @@ int64_t kquant_packed_bytes(DType type, int64_t rows, int64_t cols);
 void pack_kquant_groups(DType type, const void* src, int64_t cols, int64_t first_group,
                         int64_t num_groups, void* dst);
 
-// One activation row (n floats, n a multiple of 256) into n / 256 panel records.
+// One activation row (n floats, n a multiple of 256) into n / 256 panel records: the
+// scalar definition, and the same bytes with AVX-512 (what matmul uses).
 void quantize_packed_act(const float* x, void* dst, int64_t n);
+void quantize_packed_act_avx512(const float* x, void* dst, int64_t n);
 
 // out[t * out_stride + r] = dot(row r, token t) for the num_groups x 16 rows starting at
 // `groups` and num_tokens panel rows of act_stride bytes. A token's result does not depend

@@ -177,6 +177,52 @@ void gemm(int64_t n, const void* groups, int64_t num_groups, const void* act, in
 
 }  // namespace
 
+// The scalar quantize_packed_act, vectorised with the same arithmetic: the sign-carrying
+// absolute maximum (the first element of largest magnitude, as the scalar loop keeps),
+// one float multiply per element and round-to-nearest-even, so the bytes are identical.
+void quantize_packed_act_avx512(const float* x, void* dst, int64_t n) {
+  auto* out = static_cast<uint8_t*>(dst);
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K, out += kPackedActBytes) {
+    __m512 amax_v = _mm512_setzero_ps();
+    for (int k = 0; k < kQK_K; k += 16)
+      amax_v = _mm512_max_ps(amax_v, _mm512_and_ps(_mm512_loadu_ps(x + k), abs_mask));
+    const float amax = _mm512_reduce_max_ps(amax_v);
+    float max = 0;
+    if (amax > 0) {
+      for (int k = 0; k < kQK_K; k += 16) {
+        const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_loadu_ps(x + k), abs_mask),
+                                                 _mm512_set1_ps(amax), _CMP_EQ_OQ);
+        if (hit != 0) {
+          max = x[k + __builtin_ctz(hit)];
+          break;
+        }
+      }
+    }
+    int16_t sum16[16], sum32[8];
+    if (max == 0) {
+      std::memset(out, 0, kPackedActBytes);
+      continue;
+    }
+    const float iscale = -127.f / max;
+    const __m512 vs = _mm512_set1_ps(iscale);
+    const __m512i limit = _mm512_set1_epi32(127);
+    for (int k = 0; k < kQK_K; k += 16) {
+      const __m512i q = _mm512_min_epi32(
+          _mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + k))), limit);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k), _mm512_cvtepi32_epi8(q));
+      sum16[k / 16] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+    }
+    for (int j = 0; j < 8; ++j) sum32[j] = static_cast<int16_t>(sum16[2 * j] + sum16[2 * j + 1]);
+    const float d = 1 / iscale;
+    std::memcpy(out + kPackedActD, &d, 4);
+    std::memcpy(out + kPackedActBsum16, sum16, sizeof(sum16));
+    std::memcpy(out + kPackedActBsum32, sum32, sizeof(sum32));
+    std::memset(out + kPackedActBsum32 + sizeof(sum32), 0,
+                kPackedActBytes - kPackedActBsum32 - sizeof(sum32));
+  }
+}
+
 PackedGemmFn packed_gemm_avx512(DType type) {
   switch (type) {
     case DType::Q4_K:
