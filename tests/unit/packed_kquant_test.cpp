@@ -134,11 +134,15 @@ TEST(PackedKquant, OnlyQ4KAndQ6KInWholeGroupsArePackable) {
   EXPECT_TRUE(kquant_packable(DType::Q6_K, 16, 256));
   EXPECT_FALSE(kquant_packable(DType::Q4_K, 24, 512));  // not whole 16-row groups
   EXPECT_FALSE(kquant_packable(DType::Q5_K, 32, 512));
-  EXPECT_FALSE(kquant_packable(DType::Q4_0, 32, 512));
+  EXPECT_TRUE(kquant_packable(DType::Q4_0, 32, 576));
+  EXPECT_FALSE(kquant_packable(DType::Q4_0, 32, 96));  // not whole two-block records
+  EXPECT_FALSE(kquant_packable(DType::Q5_1, 32, 512));
   EXPECT_EQ(kquant_packed_bytes(DType::Q4_K, 32, 512), 2 * 2 * kQ4KPackedBytes);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedKquantTest, testing::Values(DType::Q4_K, DType::Q6_K),
+INSTANTIATE_TEST_SUITE_P(Types, PackedKquantTest,
+                         testing::Values(DType::Q4_K, DType::Q6_K, DType::Q4_0, DType::Q4_1,
+                                         DType::Q5_0, DType::Q8_0),
                          [](const testing::TestParamInfo<DType>& info) {
                            return std::string(dtype_name(info.param));
                          });

@@ -145,9 +145,15 @@ void matmul_packed(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
                    ThreadPool& pool, MatmulScratch& scratch) {
   static_assert(kRowAlign % kPackRows == 0);
   KILN_CHECK(kquant_packable(w.type, w.rows, w.cols));
-  const int64_t act_stride = w.cols / kQK_K * kPackedActBytes;
+  // The k-quants read panel records of their own; the legacy types the Q8 panel of the
+  // plain AVX-512 gemm, whose zero-point bias is per type.
+  const bool kquant = w.type == DType::Q4_K || w.type == DType::Q6_K;
+  const VecDotKernel* legacy = kquant ? nullptr : find_kernel(w.type, Isa::kAvx512);
+  const int64_t act_stride = kquant ? w.cols / kQK_K * kPackedActBytes
+                                    : legacy->gemm_act_row_bytes(w.cols);
   uint8_t* act = aligned_scratch(scratch, (size_t)(act_stride * num_tokens));
-  convert_activations(quantize_packed_act_avx512, x, w.cols, num_tokens, act, act_stride, pool);
+  convert_activations(kquant ? quantize_packed_act_avx512 : legacy->gemm_quantize_act, x, w.cols,
+                      num_tokens, act, act_stride, pool);
   const MatmulJob job{.k = nullptr,
                       .packed_gemm = packed_gemm_avx512(w.type),
                       .split = split_work(w.rows, num_tokens, pool.num_threads()),

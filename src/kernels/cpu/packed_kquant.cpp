@@ -80,33 +80,98 @@ void pack_q6_k_lane(const BlockQ6_K& x, int r, uint8_t* rec) {
   std::memcpy(rec + 4 * r, &d, 4);
 }
 
+// Lane r of a legacy record from its two GGUF blocks (`blocks` points at the first).
+// Every legacy block starts with its fp16 d.
+void pack_legacy_lane(DType type, const uint8_t* blocks, int r, uint8_t* rec) {
+  const int64_t block_bytes = dtype_row_bytes(type, 32);
+  for (int k = 0; k < 2; ++k) {
+    const uint8_t* b = blocks + k * block_bytes;
+    std::memcpy(rec + 32 * k + 2 * r, b, 2);
+    switch (type) {
+      case DType::Q4_0:
+        for (int c = 0; c < 4; ++c) std::memcpy(rec + 64 + 256 * k + 64 * c + 4 * r, b + 2 + 4 * c, 4);
+        break;
+      case DType::Q4_1:
+        std::memcpy(rec + 64 + 32 * k + 2 * r, b + 2, 2);
+        for (int c = 0; c < 4; ++c)
+          std::memcpy(rec + 128 + 256 * k + 64 * c + 4 * r, b + 4 + 4 * c, 4);
+        break;
+      case DType::Q5_0: {
+        uint8_t* blk = rec + 64 + 320 * k;
+        for (int c = 0; c < 4; ++c) std::memcpy(blk + 64 * c + 4 * r, b + 6 + 4 * c, 4);
+        const uint32_t qh = load_u32(b + 2);
+        for (int j = 0; j < 4; ++j) {
+          uint8_t bits = 0;
+          for (int c = 0; c < 4; ++c) {
+            bits |= static_cast<uint8_t>(((qh >> (4 * c + j)) & 1) << c);
+            bits |= static_cast<uint8_t>(((qh >> (16 + 4 * c + j)) & 1) << (4 + c));
+          }
+          blk[256 + 4 * r + j] = bits;
+        }
+        break;
+      }
+      case DType::Q8_0:
+        for (int c = 0; c < 8; ++c)
+          store_u32(rec + 64 + 512 * k + 64 * c + 4 * r, load_u32(b + 2 + 4 * c) ^ 0x80808080u);
+        break;
+      default:
+        KILN_CHECK(false);
+    }
+  }
+}
+
 }  // namespace
 
+int64_t packed_record_bytes(DType type) {
+  switch (type) {
+    case DType::Q4_K:
+      return kQ4KPackedBytes;
+    case DType::Q6_K:
+      return kQ6KPackedBytes;
+    case DType::Q4_0:
+      return kQ4_0PackedBytes;
+    case DType::Q4_1:
+      return kQ4_1PackedBytes;
+    case DType::Q5_0:
+      return kQ5_0PackedBytes;
+    case DType::Q8_0:
+      return kQ8_0PackedBytes;
+    default:
+      return 0;
+  }
+}
+
+int64_t packed_record_elements(DType type) {
+  return type == DType::Q4_K || type == DType::Q6_K ? kQK_K : 2 * kQK;
+}
+
 bool kquant_packable(DType type, int64_t rows, int64_t cols) {
-  return (type == DType::Q4_K || type == DType::Q6_K) && rows > 0 && rows % kPackRows == 0 &&
-         cols > 0 && cols % kQK_K == 0;
+  return packed_record_bytes(type) > 0 && rows > 0 && rows % kPackRows == 0 && cols > 0 &&
+         cols % packed_record_elements(type) == 0;
 }
 
 int64_t kquant_packed_bytes(DType type, int64_t rows, int64_t cols) {
   KILN_CHECK(kquant_packable(type, rows, cols));
-  const int64_t rec = type == DType::Q4_K ? kQ4KPackedBytes : kQ6KPackedBytes;
-  return rows / kPackRows * (cols / kQK_K) * rec;
+  return rows / kPackRows * (cols / packed_record_elements(type)) * packed_record_bytes(type);
 }
 
 void pack_kquant_groups(DType type, const void* src, int64_t cols, int64_t first_group,
                         int64_t num_groups, void* dst) {
-  const int64_t nb = cols / kQK_K;
+  const int64_t nrec = cols / packed_record_elements(type);
   const int64_t row_bytes = dtype_row_bytes(type, cols);
-  const int64_t rec = type == DType::Q4_K ? kQ4KPackedBytes : kQ6KPackedBytes;
+  const int64_t rec = packed_record_bytes(type);
+  const int64_t src_rec = row_bytes / nrec;  // GGUF bytes of one record's share of a row
   for (int64_t g = first_group; g < first_group + num_groups; ++g) {
-    uint8_t* out = static_cast<uint8_t*>(dst) + g * nb * rec;
+    uint8_t* out = static_cast<uint8_t*>(dst) + g * nrec * rec;
     for (int r = 0; r < kPackRows; ++r) {
       const uint8_t* row = static_cast<const uint8_t*>(src) + (g * kPackRows + r) * row_bytes;
-      for (int64_t i = 0; i < nb; ++i) {
+      for (int64_t i = 0; i < nrec; ++i) {
         if (type == DType::Q4_K)
           pack_q4_k_lane(reinterpret_cast<const BlockQ4_K*>(row)[i], r, out + i * rec);
-        else
+        else if (type == DType::Q6_K)
           pack_q6_k_lane(reinterpret_cast<const BlockQ6_K*>(row)[i], r, out + i * rec);
+        else
+          pack_legacy_lane(type, row + i * src_rec, r, out + i * rec);
       }
     }
   }

@@ -51,10 +51,30 @@ constexpr int64_t kPackedActD = 256, kPackedActBsum16 = 260, kPackedActBsum32 = 
 constexpr int64_t kQ4KScales = 64, kQ4KMins = 192, kQ4KQuants = 320;
 constexpr int64_t kQ6KScales = 64, kQ6KQuants = 320, kQ6KSubBlockBytes = 192;
 
-// Whether matmul has a packed kernel for this type and shape (Q4_K / Q6_K, rows a multiple
-// of 16). The kernels need AVX-512 with VNNI; callers check that separately.
+// The legacy types (blocks of 32) in the same 16-row interleave, two blocks per record so
+// that records stay 64-byte aligned (cols a multiple of 64). Nibbles as in Q4_K's
+// sub-blocks: 64 bytes per chunk c < 4, lane r's byte b holding element 4c + b (low) and
+// 16 + 4c + b (high), which is GGUF's own byte order, so packing moves whole dwords.
+//   Q4_0, 576 bytes:  d fp16 [2 blocks][r] (64) | nibbles [2 blocks] (512)
+//   Q4_1, 640 bytes:  d fp16 [2][r] (64) | m fp16 [2][r] (64) | nibbles [2] (512)
+//   Q5_0, 704 bytes:  d fp16 [2][r] (64) | per block: nibbles (256), then fifth bits (64):
+//                     lane r's byte b holds those of element 4c + b in bit c and of
+//                     16 + 4c + b in bit 4 + c
+//   Q8_0, 1088 bytes: d fp16 [2][r] (64) | per block 8 x 64 bytes, vector k lane r = the
+//                     quants 4k..4k+3 of row r plus 128 (unsigned for vpdpbusd)
+// Their activations are the legacy kernels' Q8 panel rows (vec_dot_internal.h), whose
+// per-block bias takes the zero points (8, 0, 16, 128) back out.
+constexpr int64_t kQ4_0PackedBytes = 576, kQ4_1PackedBytes = 640, kQ5_0PackedBytes = 704,
+                  kQ8_0PackedBytes = 1088;
+
+// Whether matmul has a packed kernel for this type and shape (Q4_K / Q6_K with cols a
+// multiple of 256; Q4_0, Q4_1, Q5_0, Q8_0 with cols a multiple of 64; rows a multiple of
+// 16). The kernels need AVX-512 with VNNI; callers check that separately.
 bool kquant_packable(DType type, int64_t rows, int64_t cols);
 int64_t kquant_packed_bytes(DType type, int64_t rows, int64_t cols);
+// Bytes of one record and elements it covers (256 for the k-quants, 64 for the others).
+int64_t packed_record_bytes(DType type);
+int64_t packed_record_elements(DType type);
 // Packs row groups [first_group, first_group + num_groups) of a plain GGUF matrix into
 // their place in dst (the whole packed matrix), so callers can split the work.
 void pack_kquant_groups(DType type, const void* src, int64_t cols, int64_t first_group,

@@ -19,12 +19,11 @@
 #include <cstring>
 
 #include "kernels/cpu/packed_kquant.h"
+#include "kernels/cpu/vec_dot_internal.h"
 #include "util/status.h"
 
 namespace kiln::cpu {
 namespace {
-
-constexpr int kTokenTile = 4;
 
 inline __m512i bcast32(const uint8_t* p) {
   int32_t v;
@@ -141,36 +140,162 @@ void q6_k_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, floa
   for (int t = 0; t < N; ++t) _mm512_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-using TileFn = void (*)(int64_t, const uint8_t*, const uint8_t* const*, float*, int64_t);
+// The legacy types: a block's 16 rows unpacked into eight vectors of unsigned quants;
+// vector k pairs with the activation dword at act_offset(k).
+template <DType kType>
+struct Legacy;
 
-template <TileFn F1, TileFn F2, TileFn F3, TileFn F4, int64_t kRecordBytes>
+inline void unpack_nibbles(const uint8_t* nib, __m512i* q) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int c = 0; c < 4; ++c) {
+    const __m512i v = load64(nib + 64 * c);
+    q[2 * c] = _mm512_and_si512(v, m4);
+    q[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+  }
+}
+constexpr int nibble_act_offset(int k) { return (k % 2) * 16 + 4 * (k / 2); }
+
+template <>
+struct Legacy<DType::Q4_0> {
+  static constexpr int64_t kRecordBytes = kQ4_0PackedBytes;
+  static constexpr bool kMin = false;
+  static void unpack(const uint8_t* rec, int block, __m512i* q) {
+    unpack_nibbles(rec + 64 + 256 * block, q);
+  }
+  static constexpr int act_offset(int k) { return nibble_act_offset(k); }
+};
+
+template <>
+struct Legacy<DType::Q4_1> {
+  static constexpr int64_t kRecordBytes = kQ4_1PackedBytes;
+  static constexpr bool kMin = true;
+  static void unpack(const uint8_t* rec, int block, __m512i* q) {
+    unpack_nibbles(rec + 128 + 256 * block, q);
+  }
+  static constexpr int act_offset(int k) { return nibble_act_offset(k); }
+};
+
+template <>
+struct Legacy<DType::Q5_0> {
+  static constexpr int64_t kRecordBytes = kQ5_0PackedBytes;
+  static constexpr bool kMin = false;
+  static void unpack(const uint8_t* rec, int block, __m512i* q) {
+    const uint8_t* blk = rec + 64 + 320 * block;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i bit4 = _mm512_set1_epi8(0x10);
+    const __m512i h = load64(blk + 256);
+    // Fifth bit of the low nibble of chunk c: bit c of h, moved to bit 4; of the high
+    // nibble: bit 4 + c. 0xCA: bitwise m4 ? nibble : fifth bit.
+    const __m512i h_lo[4] = {_mm512_slli_epi16(h, 4), _mm512_slli_epi16(h, 3),
+                             _mm512_slli_epi16(h, 2), _mm512_slli_epi16(h, 1)};
+    const __m512i h_hi[4] = {h, _mm512_srli_epi16(h, 1), _mm512_srli_epi16(h, 2),
+                             _mm512_srli_epi16(h, 3)};
+    for (int c = 0; c < 4; ++c) {
+      const __m512i v = load64(blk + 64 * c);
+      q[2 * c] = _mm512_ternarylogic_epi32(m4, v, _mm512_and_si512(h_lo[c], bit4), 0xCA);
+      q[2 * c + 1] = _mm512_ternarylogic_epi32(m4, _mm512_srli_epi16(v, 4),
+                                               _mm512_and_si512(h_hi[c], bit4), 0xCA);
+    }
+  }
+  static constexpr int act_offset(int k) { return nibble_act_offset(k); }
+};
+
+template <>
+struct Legacy<DType::Q8_0> {
+  static constexpr int64_t kRecordBytes = kQ8_0PackedBytes;
+  static constexpr bool kMin = false;
+  static void unpack(const uint8_t* rec, int block, __m512i* q) {
+    for (int k = 0; k < 8; ++k) q[k] = load64(rec + 64 + 512 * block + 64 * k);
+  }
+  static constexpr int act_offset(int k) { return 4 * k; }
+};
+
+// The Q8 panel record of one (token, block) (vec_dot_internal.h).
+constexpr int64_t kPanelD = 32, kPanelS = 36, kPanelBias = 40;
+
+template <DType kType, int N>
+void legacy_tile(int64_t nrec, const uint8_t* group, const uint8_t* const* act, float* out,
+                 int64_t out_stride) {
+  using L = Legacy<kType>;
+  __m512 acc[N];
+  for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nrec; ++i) {
+    const uint8_t* w = group + i * L::kRecordBytes;
+    for (int block = 0; block < 2; ++block) {
+      __m512i q[8];
+      L::unpack(w, block, q);
+      const __m512 dw =
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * block)));
+      for (int t = 0; t < N; ++t) {
+        const uint8_t* a = act[t] + (2 * i + block) * kQ8PanelRecordBytes;
+        __m512i dot = bcast32(a + kPanelBias);  // -zero * sum(a): the zero point taken out
+        for (int k = 0; k < 8; ++k) dot = _mm512_dpbusd_epi32(dot, q[k], bcast32(a + L::act_offset(k)));
+        const __m512 da = _mm512_set1_ps(load_f32(a + kPanelD));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da), acc[t]);
+        if constexpr (L::kMin) {
+          const __m512 mw = _mm512_cvtph_ps(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 64 + 32 * block)));
+          acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(load_f32(a + kPanelS)), acc[t]);
+        }
+      }
+    }
+  }
+  for (int t = 0; t < N; ++t) _mm512_storeu_ps(out + t * out_stride, acc[t]);
+}
+
+// Tile<N>::run computes 16 rows x N tokens over `records` records of one group.
+template <int N>
+struct Q4KTile {
+  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
+    q4_k_tile<N>(records, g, a, o, s);
+  }
+};
+template <int N>
+struct Q6KTile {
+  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
+    q6_k_tile<N>(records, g, a, o, s);
+  }
+};
+template <DType kType>
+struct LegacyTile {
+  template <int N>
+  struct Of {
+    static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o,
+                    int64_t s) {
+      legacy_tile<kType, N>(records, g, a, o, s);
+    }
+  };
+};
+
+// Runs Tile<n>::run for a run-time n in [1, kMax].
+template <template <int> class Tile, int kMax>
+void run_tile(int n, int64_t records, const uint8_t* g, const uint8_t* const* a, float* o,
+              int64_t s) {
+  if constexpr (kMax > 1) {
+    if (n < kMax) return run_tile<Tile, kMax - 1>(n, records, g, a, o, s);
+  }
+  Tile<kMax>::run(records, g, a, o, s);
+}
+
+// Records per group and tokens per tile: each unpacked weight vector serves every token
+// of the tile; the next tile re-reads the group's records from L1/L2. The k-quant tiles
+// keep four integer accumulators per token and so stop at four tokens.
+template <template <int> class Tile, int kMaxTokens, int64_t kRecordBytes,
+          int64_t kRecordElements>
 void gemm(int64_t n, const void* groups, int64_t num_groups, const void* act, int64_t act_stride,
           int64_t num_tokens, float* out, int64_t out_stride) {
-  KILN_DCHECK(n % kQK_K == 0);
-  const int64_t nb = n / kQK_K;
+  KILN_DCHECK(n % kRecordElements == 0);
+  const int64_t records = n / kRecordElements;
   const auto* g0 = static_cast<const uint8_t*>(groups);
   const auto* a0 = static_cast<const uint8_t*>(act);
   for (int64_t g = 0; g < num_groups; ++g) {
-    const uint8_t* group = g0 + g * nb * kRecordBytes;
-    for (int64_t t = 0; t < num_tokens; t += kTokenTile) {
-      const int64_t nt = num_tokens - t < kTokenTile ? num_tokens - t : kTokenTile;
-      const uint8_t* a[kTokenTile];
-      for (int64_t i = 0; i < nt; ++i) a[i] = a0 + (t + i) * act_stride;
-      float* o = out + t * out_stride + g * kPackRows;
-      switch (nt) {
-        case 4:
-          F4(nb, group, a, o, out_stride);
-          break;
-        case 3:
-          F3(nb, group, a, o, out_stride);
-          break;
-        case 2:
-          F2(nb, group, a, o, out_stride);
-          break;
-        default:
-          F1(nb, group, a, o, out_stride);
-          break;
-      }
+    const uint8_t* group = g0 + g * records * kRecordBytes;
+    for (int64_t t = 0; t < num_tokens; t += kMaxTokens) {
+      const int nt = (int)(num_tokens - t < kMaxTokens ? num_tokens - t : kMaxTokens);
+      const uint8_t* a[kMaxTokens];
+      for (int i = 0; i < nt; ++i) a[i] = a0 + (t + i) * act_stride;
+      run_tile<Tile, kMaxTokens>(nt, records, group, a, out + t * out_stride + g * kPackRows,
+                                 out_stride);
     }
   }
 }
@@ -226,9 +351,17 @@ void quantize_packed_act_avx512(const float* x, void* dst, int64_t n) {
 PackedGemmFn packed_gemm_avx512(DType type) {
   switch (type) {
     case DType::Q4_K:
-      return gemm<q4_k_tile<1>, q4_k_tile<2>, q4_k_tile<3>, q4_k_tile<4>, kQ4KPackedBytes>;
+      return gemm<Q4KTile, 4, kQ4KPackedBytes, kQK_K>;
     case DType::Q6_K:
-      return gemm<q6_k_tile<1>, q6_k_tile<2>, q6_k_tile<3>, q6_k_tile<4>, kQ6KPackedBytes>;
+      return gemm<Q6KTile, 4, kQ6KPackedBytes, kQK_K>;
+    case DType::Q4_0:
+      return gemm<LegacyTile<DType::Q4_0>::Of, 8, kQ4_0PackedBytes, 2 * kQK>;
+    case DType::Q4_1:
+      return gemm<LegacyTile<DType::Q4_1>::Of, 8, kQ4_1PackedBytes, 2 * kQK>;
+    case DType::Q5_0:
+      return gemm<LegacyTile<DType::Q5_0>::Of, 8, kQ5_0PackedBytes, 2 * kQK>;
+    case DType::Q8_0:
+      return gemm<LegacyTile<DType::Q8_0>::Of, 8, kQ8_0PackedBytes, 2 * kQK>;
     default:
       return nullptr;
   }
