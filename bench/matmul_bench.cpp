@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
-#include "kernels/cpu/packed_kquant.h"
+#include "kernels/cpu/packed_weights.h"
 #include "tensor/quants.h"
 #include "util/huge_page_arena.h"
 
@@ -60,8 +60,8 @@ const void* packed_weights(DType type, Shape s) {
   static std::map<std::tuple<DType, int64_t, int64_t>, void*> cache;
   void*& p = cache[{type, s.rows, s.cols}];
   if (p == nullptr) {
-    p = arena.allocate((size_t)kquant_packed_bytes(type, s.rows, s.cols));
-    pack_kquant_groups(type, weights(type, s).data(), s.cols, 0, s.rows / kPackRows, p);
+    p = arena.allocate((size_t)packed_weights_bytes(type, s.rows, s.cols));
+    pack_weight_groups(type, weights(type, s).data(), s.cols, 0, s.rows / kPackRows, p);
   }
   return p;
 }

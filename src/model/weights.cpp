@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "kernels/cpu/packed_kquant.h"
+#include "kernels/cpu/packed_weights.h"
 #include "tensor/quants.h"
 
 namespace kiln {
@@ -35,14 +35,14 @@ StatusOr<cpu::WeightMatrix> WeightLoader::matrix(const std::string& name, int64_
 }
 
 void WeightLoader::pack(cpu::WeightMatrix& m) {
-  void* dst = packed_.allocate((size_t)cpu::kquant_packed_bytes(m.type, m.rows, m.cols));
+  void* dst = packed_.allocate((size_t)cpu::packed_weights_bytes(m.type, m.rows, m.cols));
   const int64_t groups = m.rows / cpu::kPackRows;
   const int64_t per_task = std::max<int64_t>(1, groups / (8 * pool_->num_threads()));
   const cpu::WeightMatrix src = m;
   pool_->parallel_for((groups + per_task - 1) / per_task, [&src, dst, groups, per_task](
                                                               int64_t task, int) {
     const int64_t first = task * per_task;
-    cpu::pack_kquant_groups(src.type, src.data, src.cols, first,
+    cpu::pack_weight_groups(src.type, src.data, src.cols, first,
                             std::min(per_task, groups - first), dst);
   });
   m.packed = dst;

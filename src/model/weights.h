@@ -1,7 +1,7 @@
 // Looks up a model's tensors by name and checks their shapes, handing out views into the
 // mapped file. Vectors (norm weights) that are not stored as F32 are converted once and
 // owned here, and so are the packed copies of the matrices the best kernels read in a
-// layout of their own (kernels/cpu/packed_kquant.h), made in parallel on the pool.
+// layout of their own (kernels/cpu/packed_weights.h), made in parallel on the pool.
 #pragma once
 
 #include <deque>

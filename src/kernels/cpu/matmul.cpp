@@ -12,7 +12,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "kernels/cpu/packed_kquant.h"
+#include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/vec_dot.h"
 #include "util/status.h"
 
@@ -139,12 +139,12 @@ struct MatmulJob {
   }
 };
 
-// The x16 packed path (packed_kquant.h): 16-row groups, so every row chunk of split_work
+// The x16 packed path (packed_weights.h): 16-row groups, so every row chunk of split_work
 // (a multiple of kRowAlign = 16) is whole groups.
 void matmul_packed(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
                    ThreadPool& pool, MatmulScratch& scratch) {
   static_assert(kRowAlign % kPackRows == 0);
-  KILN_CHECK(kquant_packable(w.type, w.rows, w.cols));
+  KILN_CHECK(weights_packable(w.type, w.rows, w.cols));
   // The k-quants read panel records of their own; the legacy types the Q8 panel of the
   // plain AVX-512 gemm, whose zero-point bias is per type.
   const bool kquant = w.type == DType::Q4_K || w.type == DType::Q6_K;
@@ -161,7 +161,7 @@ void matmul_packed(const WeightMatrix& w, const float* x, int64_t num_tokens, fl
                       .cols = w.cols,
                       .num_tokens = num_tokens,
                       .w = static_cast<const uint8_t*>(w.packed),
-                      .w_stride = kquant_packed_bytes(w.type, kPackRows, w.cols),
+                      .w_stride = packed_weights_bytes(w.type, kPackRows, w.cols),
                       .act = act,
                       .act_stride = act_stride,
                       .y = y};
@@ -179,7 +179,7 @@ bool matmul_wants_packed(DType type, int64_t rows, int64_t cols) {
     const char* env = std::getenv("KILN_PACK");
     return env == nullptr || std::string_view(env) != "0";
   }();
-  return enabled && kquant_packable(type, rows, cols) && best_isa() == Isa::kAvx512 &&
+  return enabled && weights_packable(type, rows, cols) && best_isa() == Isa::kAvx512 &&
          isa_supported(Isa::kAvx512);
 }
 

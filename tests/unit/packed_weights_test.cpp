@@ -1,8 +1,8 @@
-// The x16 packed Q4_K / Q6_K path (kernels/cpu/packed_kquant.h) against the plain scalar
+// The x16 packed Q4_K / Q6_K path (kernels/cpu/packed_weights.h) against the plain scalar
 // kernels on the same GGUF rows: the integer sums are the same, so only float rounding may
 // differ; and a token's row is the same bits alone or inside any batch, on any thread
 // count. Skipped where the CPU lacks AVX-512 VNNI.
-#include "kernels/cpu/packed_kquant.h"
+#include "kernels/cpu/packed_weights.h"
 
 #include <gtest/gtest.h>
 
@@ -42,24 +42,24 @@ Packed make(DType type, int64_t rows, int64_t cols, uint32_t seed) {
     quant_ops(type)->quantize(&f[r * cols], &p.plain[r * row_bytes], cols);
     quant_ops(type)->dequantize(&p.plain[r * row_bytes], &p.dequantized[r * cols], cols);
   }
-  p.packed.resize(kquant_packed_bytes(type, rows, cols));
+  p.packed.resize(packed_weights_bytes(type, rows, cols));
   // Two calls, to check that a range of groups lands in its own place.
   const int64_t groups = rows / kPackRows;
-  pack_kquant_groups(type, p.plain.data(), cols, 0, groups / 2, p.packed.data());
-  pack_kquant_groups(type, p.plain.data(), cols, groups / 2, groups - groups / 2, p.packed.data());
+  pack_weight_groups(type, p.plain.data(), cols, 0, groups / 2, p.packed.data());
+  pack_weight_groups(type, p.plain.data(), cols, groups / 2, groups - groups / 2, p.packed.data());
   p.plain_matrix = {type, p.plain.data(), rows, cols};
   p.packed_matrix = {type, p.plain.data(), rows, cols, p.packed.data()};
   return p;
 }
 
-class PackedKquantTest : public testing::TestWithParam<DType> {
+class PackedWeightsTest : public testing::TestWithParam<DType> {
  protected:
   void SetUp() override {
     if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "CPU lacks AVX-512 VNNI";
   }
 };
 
-TEST_P(PackedKquantTest, AgreesWithThePlainScalarKernel) {
+TEST_P(PackedWeightsTest, AgreesWithThePlainScalarKernel) {
   const DType type = GetParam();
   ThreadPool pool(2);
   MatmulScratch scratch;
@@ -87,7 +87,7 @@ TEST_P(PackedKquantTest, AgreesWithThePlainScalarKernel) {
   }
 }
 
-TEST_P(PackedKquantTest, TokenRowDoesNotDependOnTheBatch) {
+TEST_P(PackedWeightsTest, TokenRowDoesNotDependOnTheBatch) {
   const DType type = GetParam();
   const int64_t rows = 80, cols = 512, max_tokens = 100;
   const Packed w = make(type, rows, cols, 3);
@@ -112,7 +112,7 @@ TEST_P(PackedKquantTest, TokenRowDoesNotDependOnTheBatch) {
   }
 }
 
-TEST(PackedKquant, VectorActivationQuantizerMatchesTheScalarOne) {
+TEST(PackedWeights, VectorActivationQuantizerMatchesTheScalarOne) {
   if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "CPU lacks AVX-512 VNNI";
   const int64_t n = 4 * kQK_K;
   auto x = random_floats(n, 11, 3.0f);
@@ -129,18 +129,18 @@ TEST(PackedKquant, VectorActivationQuantizerMatchesTheScalarOne) {
   EXPECT_EQ(ref, got);
 }
 
-TEST(PackedKquant, OnlyQ4KAndQ6KInWholeGroupsArePackable) {
-  EXPECT_TRUE(kquant_packable(DType::Q4_K, 32, 512));
-  EXPECT_TRUE(kquant_packable(DType::Q6_K, 16, 256));
-  EXPECT_FALSE(kquant_packable(DType::Q4_K, 24, 512));  // not whole 16-row groups
-  EXPECT_FALSE(kquant_packable(DType::Q5_K, 32, 512));
-  EXPECT_TRUE(kquant_packable(DType::Q4_0, 32, 576));
-  EXPECT_FALSE(kquant_packable(DType::Q4_0, 32, 96));  // not whole two-block records
-  EXPECT_FALSE(kquant_packable(DType::Q5_1, 32, 512));
-  EXPECT_EQ(kquant_packed_bytes(DType::Q4_K, 32, 512), 2 * 2 * kQ4KPackedBytes);
+TEST(PackedWeights, OnlySupportedTypesInWholeRecordsArePackable) {
+  EXPECT_TRUE(weights_packable(DType::Q4_K, 32, 512));
+  EXPECT_TRUE(weights_packable(DType::Q6_K, 16, 256));
+  EXPECT_FALSE(weights_packable(DType::Q4_K, 24, 512));  // not whole 16-row groups
+  EXPECT_FALSE(weights_packable(DType::Q5_K, 32, 512));
+  EXPECT_TRUE(weights_packable(DType::Q4_0, 32, 576));
+  EXPECT_FALSE(weights_packable(DType::Q4_0, 32, 96));  // not whole two-block records
+  EXPECT_FALSE(weights_packable(DType::Q5_1, 32, 512));
+  EXPECT_EQ(packed_weights_bytes(DType::Q4_K, 32, 512), 2 * 2 * kQ4KPackedBytes);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedKquantTest,
+INSTANTIATE_TEST_SUITE_P(Types, PackedWeightsTest,
                          testing::Values(DType::Q4_K, DType::Q6_K, DType::Q4_0, DType::Q4_1,
                                          DType::Q5_0, DType::Q8_0),
                          [](const testing::TestParamInfo<DType>& info) {

@@ -1,4 +1,4 @@
-// AVX-512 VNNI kernels over the x16 packed Q4_K / Q6_K layouts (packed_kquant.h).
+// AVX-512 VNNI kernels over the x16 packed Q4_K / Q6_K layouts (packed_weights.h).
 //
 // Each 32-bit lane is one weight row. Per sub-block a lane accumulates its exact integer
 // dot product with vpdpbusd (u8 weights x s8 activations, 4 elements per instruction,
@@ -18,7 +18,7 @@
 
 #include <cstring>
 
-#include "kernels/cpu/packed_kquant.h"
+#include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/vec_dot_internal.h"
 #include "util/status.h"
 

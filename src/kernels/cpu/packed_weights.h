@@ -1,16 +1,17 @@
-// Q4_K and Q6_K weights repacked at load for the AVX-512 VNNI kernels ("x16" layouts), and
-// the activation rows those kernels read.
+// Quantized weights repacked at load for the AVX-512 VNNI kernels ("x16" layouts: Q4_K,
+// Q6_K, Q4_0, Q4_1, Q5_0, Q8_0), and the activation rows those kernels read.
 //
-// Why: in GGUF order a row's super-block holds its 256 quants as nibbles in an order that
-// costs shuffles, its scales packed into 6 bits, and every row ends in a horizontal sum.
-// Interleaving 16 rows makes each 32-bit lane of a zmm one row: vpdpbusd then advances
-// 16 rows by 4 elements against one broadcast activation word, scales apply per lane, and
-// no reduction is left. The mapped file stays untouched; the packed copy lives in
-// anonymous huge-page memory, which also streams faster than the file's 4 KiB page-cache
-// pages (docs/benchmarks.md).
+// Why: in GGUF order each row is stored alone, so a kernel that wants one row per 32-bit
+// lane (vpdpbusd advancing 16 rows by 4 elements against one broadcast activation word,
+// scales applied per lane, no horizontal sums) must transpose 16 rows' blocks every time
+// it reads them, and decode reads every weight once per token: the transposes made decode
+// compute-bound. Packing does that once. The mapped file stays untouched; the packed copy
+// lives in anonymous huge-page memory, which also streams faster than the file's 4 KiB
+// page-cache pages (docs/benchmarks.md).
 //
-// A packed matrix is rows / 16 groups; a group is cols / 256 super-block records, one after
-// another. Within a record "lane r" is the group's row r, "element e" is column 256 sb + e.
+// A packed matrix is rows / 16 groups; a group is cols / E records, one after another (E =
+// 256 elements for the k-quants' super-blocks, 64 for two legacy blocks). Within a record
+// "lane r" is the group's row r, "element e" is column E * record + e.
 //
 // Each record is laid out in the order the kernel reads it, so that one task's loads walk
 // memory strictly forward (the hardware prefetchers lose track of three interleaved
@@ -70,14 +71,14 @@ constexpr int64_t kQ4_0PackedBytes = 576, kQ4_1PackedBytes = 640, kQ5_0PackedByt
 // Whether matmul has a packed kernel for this type and shape (Q4_K / Q6_K with cols a
 // multiple of 256; Q4_0, Q4_1, Q5_0, Q8_0 with cols a multiple of 64; rows a multiple of
 // 16). The kernels need AVX-512 with VNNI; callers check that separately.
-bool kquant_packable(DType type, int64_t rows, int64_t cols);
-int64_t kquant_packed_bytes(DType type, int64_t rows, int64_t cols);
+bool weights_packable(DType type, int64_t rows, int64_t cols);
+int64_t packed_weights_bytes(DType type, int64_t rows, int64_t cols);
 // Bytes of one record and elements it covers (256 for the k-quants, 64 for the others).
 int64_t packed_record_bytes(DType type);
 int64_t packed_record_elements(DType type);
 // Packs row groups [first_group, first_group + num_groups) of a plain GGUF matrix into
 // their place in dst (the whole packed matrix), so callers can split the work.
-void pack_kquant_groups(DType type, const void* src, int64_t cols, int64_t first_group,
+void pack_weight_groups(DType type, const void* src, int64_t cols, int64_t first_group,
                         int64_t num_groups, void* dst);
 
 // One activation row (n floats, n a multiple of 256) into n / 256 panel records: the

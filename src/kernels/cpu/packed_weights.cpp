@@ -1,7 +1,7 @@
 // Packing Q4_K / Q6_K rows into the x16 layouts and activations into panel records (see
-// packed_kquant.h). Baseline code: packing runs once at load, word by word so that a 1.5B
+// packed_weights.h). Baseline code: packing runs once at load, word by word so that a 1.5B
 // model packs in a fraction of a second.
-#include "kernels/cpu/packed_kquant.h"
+#include "kernels/cpu/packed_weights.h"
 
 #include <cstring>
 
@@ -145,17 +145,17 @@ int64_t packed_record_elements(DType type) {
   return type == DType::Q4_K || type == DType::Q6_K ? kQK_K : 2 * kQK;
 }
 
-bool kquant_packable(DType type, int64_t rows, int64_t cols) {
+bool weights_packable(DType type, int64_t rows, int64_t cols) {
   return packed_record_bytes(type) > 0 && rows > 0 && rows % kPackRows == 0 && cols > 0 &&
          cols % packed_record_elements(type) == 0;
 }
 
-int64_t kquant_packed_bytes(DType type, int64_t rows, int64_t cols) {
-  KILN_CHECK(kquant_packable(type, rows, cols));
+int64_t packed_weights_bytes(DType type, int64_t rows, int64_t cols) {
+  KILN_CHECK(weights_packable(type, rows, cols));
   return rows / kPackRows * (cols / packed_record_elements(type)) * packed_record_bytes(type);
 }
 
-void pack_kquant_groups(DType type, const void* src, int64_t cols, int64_t first_group,
+void pack_weight_groups(DType type, const void* src, int64_t cols, int64_t first_group,
                         int64_t num_groups, void* dst) {
   const int64_t nrec = cols / packed_record_elements(type);
   const int64_t row_bytes = dtype_row_bytes(type, cols);
