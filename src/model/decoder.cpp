@@ -198,9 +198,11 @@ Status DecoderModel::forward(const ForwardBatch& batch, KvStorage& kv, float* lo
     const DecoderLayer& l = layers_[il];
     const DecoderLayerSpec& ls = spec_.layers[il];
     cpu::rms_norm(x_.data(), l.attn_norm, xn_.data(), n, d, eps);
-    matmul(l.wq, xn_.data(), n, q_.data());
-    matmul(l.wk, xn_.data(), n, k_.data());
-    matmul(l.wv, xn_.data(), n, v_.data());
+    {
+      const cpu::WeightMatrix ws[] = {l.wq, l.wk, l.wv};
+      float* const ys[] = {q_.data(), k_.data(), v_.data()};
+      cpu::matmul_same_input(ws, ys, xn_.data(), n, pool_, matmul_scratch_);
+    }
     if (l.bq) cpu::add_bias(q_.data(), l.bq, n, q_dim);
     if (l.bk) cpu::add_bias(k_.data(), l.bk, n, kv_dim);
     if (l.bv) cpu::add_bias(v_.data(), l.bv, n, kv_dim);
@@ -239,8 +241,11 @@ Status DecoderModel::forward(const ForwardBatch& batch, KvStorage& kv, float* lo
     cpu::add_inplace(x_.data(), xn_.data(), n * d);
 
     cpu::rms_norm(x_.data(), l.ffn_norm, xn_.data(), n, d, eps);
-    matmul(l.w_gate, xn_.data(), n, ffn_gate_.data());
-    matmul(l.w_up, xn_.data(), n, ffn_up_.data());
+    {
+      const cpu::WeightMatrix ws[] = {l.w_gate, l.w_up};
+      float* const ys[] = {ffn_gate_.data(), ffn_up_.data()};
+      cpu::matmul_same_input(ws, ys, xn_.data(), n, pool_, matmul_scratch_);
+    }
     if (spec_.ffn_activation == FfnActivation::kSilu)
       cpu::silu_mul(ffn_gate_.data(), ffn_up_.data(), n * c.ffn_dim);
     else

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/vec_dot.h"
 #include "kernels/cpu/vec_dot_internal.h"
 #include "tensor/quants.h"
@@ -217,6 +218,51 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulBatchInvarianceTest,
                            return std::string(dtype_name(info.param.type)) + "_" +
                                   isa_name(info.param.isa);
                          });
+
+// q/k/v and gate/up go through matmul_same_input: each output must be what matmul alone
+// gives, bit for bit, with formats shared (two k-quants) and not (F32, Q4_0, Q8_0).
+TEST(Matmul, SameInputEqualsSeparateCalls) {
+  const int64_t cols = 256;
+  ThreadPool pool(3);
+  MatmulScratch scratch;
+  const Weights a = make_weights(DType::Q4_K, 48, cols, 1), b = make_weights(DType::Q6_K, 16, cols, 2),
+                c = make_weights(DType::Q4_0, 35, cols, 3), d = make_weights(DType::F32, 7, cols, 4);
+  const Weights e = make_weights(DType::Q8_0, 64, cols, 5);
+  // Packed copies of a and e, as the loader makes them for the AVX-512 tier.
+  std::vector<uint8_t> a_packed(packed_weights_bytes(DType::Q4_K, 48, cols)),
+      e_packed(packed_weights_bytes(DType::Q8_0, 64, cols));
+  pack_weight_groups(DType::Q4_K, a.bytes.data(), cols, 0, 3, a_packed.data());
+  pack_weight_groups(DType::Q8_0, e.bytes.data(), cols, 0, 4, e_packed.data());
+  WeightMatrix a_p = a.matrix, e_p = e.matrix;
+  a_p.packed = a_packed.data();
+  e_p.packed = e_packed.data();
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (!isa_supported(isa)) continue;
+    for (int64_t tokens : {1, 9}) {
+      const auto x = random_floats(tokens * cols, (uint32_t)tokens);
+      const WeightMatrix ws[] = {a_p, b.matrix, c.matrix, e_p};
+      std::vector<std::vector<float>> together(4), alone(4);
+      float* ys[4];
+      for (int i = 0; i < 4; ++i) {
+        together[i].assign(tokens * ws[i].rows, NAN);
+        alone[i].assign(tokens * ws[i].rows, NAN);
+        ys[i] = together[i].data();
+        matmul(ws[i], x.data(), tokens, alone[i].data(), pool, scratch, isa);
+      }
+      matmul_same_input(ws, ys, x.data(), tokens, pool, scratch, isa);
+      for (int i = 0; i < 4; ++i) EXPECT_EQ(together[i], alone[i]) << isa_name(isa) << " " << i;
+      // A float matrix reads x directly.
+      const WeightMatrix mixed[] = {d.matrix, a.matrix};
+      std::vector<float> y0(tokens * 7), y1(tokens * 48), r0(tokens * 7), r1(tokens * 48);
+      float* const mixed_ys[] = {y0.data(), y1.data()};
+      matmul_same_input(mixed, mixed_ys, x.data(), tokens, pool, scratch, isa);
+      matmul(d.matrix, x.data(), tokens, r0.data(), pool, scratch, isa);
+      matmul(a.matrix, x.data(), tokens, r1.data(), pool, scratch, isa);
+      EXPECT_EQ(y0, r0);
+      EXPECT_EQ(y1, r1);
+    }
+  }
+}
 
 TEST(Matmul, SupportedTypes) {
   for (DType t : kTypes) EXPECT_TRUE(matmul_supported(t)) << dtype_name(t);

@@ -139,36 +139,57 @@ struct MatmulJob {
   }
 };
 
-// The x16 packed path (packed_weights.h): 16-row groups, so every row chunk of split_work
-// (a multiple of kRowAlign = 16) is whole groups.
-void matmul_packed(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-                   ThreadPool& pool, MatmulScratch& scratch) {
-  static_assert(kRowAlign % kPackRows == 0);
-  KILN_CHECK(weights_packable(w.type, w.rows, w.cols));
-  // The k-quants read panel records of their own; the legacy types the Q8 panel of the
-  // plain AVX-512 gemm, whose zero-point bias is per type.
-  const bool kquant = w.type == DType::Q4_K || w.type == DType::Q6_K;
-  const VecDotKernel* legacy = kquant ? nullptr : find_kernel(w.type, Isa::kAvx512);
-  const int64_t act_stride = kquant ? w.cols / kQK_K * kPackedActBytes
-                                    : legacy->gemm_act_row_bytes(w.cols);
-  uint8_t* act = aligned_scratch(scratch, (size_t)(act_stride * num_tokens));
-  convert_activations(kquant ? quantize_packed_act_avx512 : legacy->gemm_quantize_act, x, w.cols,
-                      num_tokens, act, act_stride, pool);
-  const MatmulJob job{.k = nullptr,
-                      .packed_gemm = packed_gemm_avx512(w.type),
-                      .split = split_work(w.rows, num_tokens, pool.num_threads()),
-                      .rows = w.rows,
-                      .cols = w.cols,
-                      .num_tokens = num_tokens,
-                      .w = static_cast<const uint8_t*>(w.packed),
-                      .w_stride = packed_weights_bytes(w.type, kPackRows, w.cols),
-                      .act = act,
-                      .act_stride = act_stride,
-                      .y = y};
-  const MatmulJob* j = &job;
-  pool.parallel_for(job.split.row_tasks * job.split.token_tasks,
-                    [j](int64_t task, int) { j->run_task(task); });
+// How the activations are converted for a matrix: the function and row stride (nullptr:
+// the kernel reads the F32 rows as they are).
+struct ActFormat {
+  void (*convert)(const float*, void*, int64_t) = nullptr;
+  int64_t stride = 0;
+  bool operator==(const ActFormat&) const = default;
+};
+
+bool use_packed(const WeightMatrix& w, Isa isa) {
+  return w.packed != nullptr && isa == Isa::kAvx512 && isa_supported(Isa::kAvx512);
 }
+
+ActFormat act_format(const WeightMatrix& w, const VecDotKernel* k, bool packed) {
+  if (packed) {
+    // The k-quants read panel records of their own; the legacy types the Q8 panel of the
+    // plain AVX-512 gemm, whose zero-point bias is per type.
+    if (w.type == DType::Q4_K || w.type == DType::Q6_K)
+      return {quantize_packed_act_avx512, w.cols / kQK_K * kPackedActBytes};
+    return {k->gemm_quantize_act, k->gemm_act_row_bytes(w.cols)};
+  }
+  if (k->gemm != nullptr) {
+    if (k->gemm_quantize_act != nullptr) return {k->gemm_quantize_act, k->gemm_act_row_bytes(w.cols)};
+    return {};
+  }
+  if (k->act_type != DType::F32) return {k->quantize_act, dtype_row_bytes(k->act_type, w.cols)};
+  return {};
+}
+
+// A job for w without its activations (act, act_stride are filled in by the caller).
+// The x16 packed path (packed_weights.h) splits into 16-row groups: every row chunk of
+// split_work is a multiple of kRowAlign = 16.
+MatmulJob make_job(const WeightMatrix& w, const VecDotKernel* k, bool packed, int64_t num_tokens,
+                   float* y, int num_threads) {
+  static_assert(kRowAlign % kPackRows == 0);
+  if (packed) KILN_CHECK(weights_packable(w.type, w.rows, w.cols));
+  return MatmulJob{
+      .k = k,
+      .packed_gemm = packed ? packed_gemm_avx512(w.type) : nullptr,
+      .split = split_work(w.rows, num_tokens, num_threads),
+      .rows = w.rows,
+      .cols = w.cols,
+      .num_tokens = num_tokens,
+      .w = static_cast<const uint8_t*>(packed ? w.packed : w.data),
+      .w_stride = packed ? packed_weights_bytes(w.type, kPackRows, w.cols)
+                         : dtype_row_bytes(w.type, w.cols),
+      .act = nullptr,
+      .act_stride = 0,
+      .y = y};
+}
+
+int64_t num_tasks(const MatmulJob& j) { return j.split.row_tasks * j.split.token_tasks; }
 
 }  // namespace
 
@@ -185,49 +206,66 @@ bool matmul_wants_packed(DType type, int64_t rows, int64_t cols) {
 
 void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch, Isa isa) {
-  if (num_tokens <= 0 || w.rows <= 0) return;
-  const VecDotKernel* k = find_kernel(w.type, isa);
-  KILN_CHECK(k != nullptr);
-  KILN_CHECK(w.cols % dtype_block_size(w.type) == 0);
-  const int64_t rows = w.rows, cols = w.cols;
-  if (w.packed != nullptr && isa == Isa::kAvx512 && isa_supported(Isa::kAvx512)) {
-    matmul_packed(w, x, num_tokens, y, pool, scratch);
-    return;
-  }
-  const int64_t w_stride = dtype_row_bytes(w.type, cols);
-  const auto* w_bytes = static_cast<const uint8_t*>(w.data);
+  matmul_same_input({&w, 1}, {&y, 1}, x, num_tokens, pool, scratch, isa);
+}
 
-  // Activations in the kernel's format.
-  const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
-  int64_t act_stride = cols * (int64_t)sizeof(float);
-  if (k->gemm != nullptr) {
-    if (k->gemm_quantize_act != nullptr) {
-      act_stride = k->gemm_act_row_bytes(cols);
-      uint8_t* buf = aligned_scratch(scratch, (size_t)(act_stride * num_tokens));
-      convert_activations(k->gemm_quantize_act, x, cols, num_tokens, buf, act_stride, pool);
-      act = buf;
+void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const> ys,
+                       const float* x, int64_t num_tokens, ThreadPool& pool,
+                       MatmulScratch& scratch, Isa isa) {
+  KILN_CHECK(ws.size() == ys.size() && ws.size() <= kMaxSameInput);
+  if (num_tokens <= 0) return;
+  MatmulJob jobs[kMaxSameInput];
+  ActFormat formats[kMaxSameInput];
+  int num_jobs = 0;
+  size_t act_bytes = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const WeightMatrix& w = ws[i];
+    KILN_CHECK(w.cols == ws[0].cols);
+    if (w.rows <= 0) continue;
+    const VecDotKernel* k = find_kernel(w.type, isa);
+    KILN_CHECK(k != nullptr);
+    KILN_CHECK(w.cols % dtype_block_size(w.type) == 0);
+    const bool packed = use_packed(w, isa);
+    formats[num_jobs] = act_format(w, k, packed);
+    jobs[num_jobs] = make_job(w, k, packed, num_tokens, ys[i], pool.num_threads());
+    act_bytes += round_up(formats[num_jobs].stride * num_tokens, 64);
+    ++num_jobs;
+  }
+  if (num_jobs == 0) return;
+  // Activations, converted once per distinct format (q/k/v of one type share them).
+  uint8_t* buf = aligned_scratch(scratch, act_bytes);
+  for (int i = 0; i < num_jobs; ++i) {
+    const ActFormat& f = formats[i];
+    MatmulJob& j = jobs[i];
+    if (f.convert == nullptr) {
+      j.act = reinterpret_cast<const uint8_t*>(x);
+      j.act_stride = j.cols * (int64_t)sizeof(float);
+      continue;
     }
-  } else if (k->act_type != DType::F32) {
-    act_stride = dtype_row_bytes(k->act_type, cols);
-    uint8_t* buf = aligned_scratch(scratch, (size_t)(act_stride * num_tokens));
-    convert_activations(k->quantize_act, x, cols, num_tokens, buf, act_stride, pool);
-    act = buf;
+    int same = 0;
+    while (same < i && !(formats[same] == f)) ++same;
+    if (same < i) {
+      j.act = jobs[same].act;
+    } else {
+      convert_activations(f.convert, x, j.cols, num_tokens, buf, f.stride, pool);
+      j.act = buf;
+      buf += round_up(f.stride * num_tokens, 64);
+    }
+    j.act_stride = f.stride;
   }
-
-  const MatmulJob job{.k = k,
-                      .packed_gemm = nullptr,
-                      .split = split_work(rows, num_tokens, pool.num_threads()),
-                      .rows = rows,
-                      .cols = cols,
-                      .num_tokens = num_tokens,
-                      .w = w_bytes,
-                      .w_stride = w_stride,
-                      .act = act,
-                      .act_stride = act_stride,
-                      .y = y};
-  const MatmulJob* j = &job;
-  pool.parallel_for(job.split.row_tasks * job.split.token_tasks,
-                    [j](int64_t task, int) { j->run_task(task); });
+  // One region for every job's tasks.
+  struct Region {
+    const MatmulJob* jobs;
+    int num_jobs;
+  } const region{jobs, num_jobs};
+  const Region* r = &region;
+  int64_t total = 0;
+  for (int i = 0; i < num_jobs; ++i) total += num_tasks(jobs[i]);
+  pool.parallel_for(total, [r](int64_t task, int) {
+    int i = 0;
+    while (task >= num_tasks(r->jobs[i])) task -= num_tasks(r->jobs[i++]);
+    r->jobs[i].run_task(task);
+  });
 }
 
 }  // namespace kiln::cpu
