@@ -39,20 +39,20 @@ void WeightLoader::pack(cpu::WeightMatrix& m) {
   const int64_t groups = m.rows / cpu::kPackRows;
   const int64_t per_task = std::max<int64_t>(1, groups / (8 * pool_->num_threads()));
   const cpu::WeightMatrix src = m;
-  pool_->parallel_for((groups + per_task - 1) / per_task, [&src, dst, groups, per_task](
-                                                              int64_t task, int) {
-    const int64_t first = task * per_task;
-    cpu::pack_weight_groups(src.type, src.data, src.cols, first,
-                            std::min(per_task, groups - first), dst);
-  });
+  pool_->parallel_for((groups + per_task - 1) / per_task,
+                      [&src, dst, groups, per_task](int64_t task, int) {
+                        const int64_t first = task * per_task;
+                        cpu::pack_weight_groups(src.type, src.data, src.cols, first,
+                                                std::min(per_task, groups - first), dst);
+                      });
   m.packed = dst;
   // The kernels read the packed copy from now on; drop the file's pages from this
   // process's resident set (they are read back from the page cache if a lower ISA tier
   // is ever asked for).
   const auto page = (uintptr_t)sysconf(_SC_PAGESIZE);
   const auto begin = ((uintptr_t)m.data + page - 1) & ~(page - 1);
-  const auto end = ((uintptr_t)m.data + (uintptr_t)(m.rows * dtype_row_bytes(m.type, m.cols))) &
-                   ~(page - 1);
+  const auto end =
+      ((uintptr_t)m.data + (uintptr_t)(m.rows * dtype_row_bytes(m.type, m.cols))) & ~(page - 1);
   if (end > begin) ::madvise((void*)begin, end - begin, MADV_DONTNEED);
 }
 
@@ -66,8 +66,9 @@ StatusOr<const float*> WeightLoader::vector(const std::string& name, int64_t n) 
   // Mapped data is only guaranteed `alignment`-aligned, which is enough for float loads.
   if (t->type == DType::F32) return reinterpret_cast<const float*>(t->data);
   const QuantOps* ops = quant_ops(t->type);
-  if (!ops) return Status::Error(file_.path() + ": tensor '" + name + "' has unsupported type " +
-                                 std::string(dtype_name(t->type)));
+  if (!ops)
+    return Status::Error(file_.path() + ": tensor '" + name + "' has unsupported type " +
+                         std::string(dtype_name(t->type)));
   auto& out = owned_.emplace_back(n);
   ops->dequantize(t->data, out.data(), n);
   return out.data();

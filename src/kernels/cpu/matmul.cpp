@@ -1,6 +1,8 @@
-// The matmul driver: picks the kernel for the weight type (falling back to lower ISAs),
-// converts the activations once per call into scratch, and splits the output into
-// rectangles of rows x tokens that the thread pool hands out dynamically.
+// The matmul driver: picks the kernel for the weight type (falling back to lower ISAs; the
+// packed x16 kernels where the loader made a packed copy and the tier is AVX-512),
+// converts the activations once per call into scratch (once per format for several
+// matrices on the same input), and splits the output into rectangles of rows x tokens
+// that the thread pool hands out dynamically, every matrix's in one region.
 //
 // Rectangles are sized so that a task's weight rows and activation rows stay in L2 while
 // the kernel reuses them (prompt processing), and so that there are several tasks per
@@ -160,7 +162,8 @@ ActFormat act_format(const WeightMatrix& w, const VecDotKernel* k, bool packed) 
     return {k->gemm_quantize_act, k->gemm_act_row_bytes(w.cols)};
   }
   if (k->gemm != nullptr) {
-    if (k->gemm_quantize_act != nullptr) return {k->gemm_quantize_act, k->gemm_act_row_bytes(w.cols)};
+    if (k->gemm_quantize_act != nullptr)
+      return {k->gemm_quantize_act, k->gemm_act_row_bytes(w.cols)};
     return {};
   }
   if (k->act_type != DType::F32) return {k->quantize_act, dtype_row_bytes(k->act_type, w.cols)};
@@ -174,19 +177,18 @@ MatmulJob make_job(const WeightMatrix& w, const VecDotKernel* k, bool packed, in
                    float* y, int num_threads) {
   static_assert(kRowAlign % kPackRows == 0);
   if (packed) KILN_CHECK(weights_packable(w.type, w.rows, w.cols));
-  return MatmulJob{
-      .k = k,
-      .packed_gemm = packed ? packed_gemm_avx512(w.type) : nullptr,
-      .split = split_work(w.rows, num_tokens, num_threads),
-      .rows = w.rows,
-      .cols = w.cols,
-      .num_tokens = num_tokens,
-      .w = static_cast<const uint8_t*>(packed ? w.packed : w.data),
-      .w_stride = packed ? packed_weights_bytes(w.type, kPackRows, w.cols)
-                         : dtype_row_bytes(w.type, w.cols),
-      .act = nullptr,
-      .act_stride = 0,
-      .y = y};
+  return MatmulJob{.k = k,
+                   .packed_gemm = packed ? packed_gemm_avx512(w.type) : nullptr,
+                   .split = split_work(w.rows, num_tokens, num_threads),
+                   .rows = w.rows,
+                   .cols = w.cols,
+                   .num_tokens = num_tokens,
+                   .w = static_cast<const uint8_t*>(packed ? w.packed : w.data),
+                   .w_stride = packed ? packed_weights_bytes(w.type, kPackRows, w.cols)
+                                      : dtype_row_bytes(w.type, w.cols),
+                   .act = nullptr,
+                   .act_stride = 0,
+                   .y = y};
 }
 
 int64_t num_tasks(const MatmulJob& j) { return j.split.row_tasks * j.split.token_tasks; }
@@ -209,9 +211,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
   matmul_same_input({&w, 1}, {&y, 1}, x, num_tokens, pool, scratch, isa);
 }
 
-void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const> ys,
-                       const float* x, int64_t num_tokens, ThreadPool& pool,
-                       MatmulScratch& scratch, Isa isa) {
+void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const> ys, const float* x,
+                       int64_t num_tokens, ThreadPool& pool, MatmulScratch& scratch, Isa isa) {
   KILN_CHECK(ws.size() == ys.size() && ws.size() <= kMaxSameInput);
   if (num_tokens <= 0) return;
   MatmulJob jobs[kMaxSameInput];

@@ -37,16 +37,16 @@ bool matmul_wants_packed(DType type, int64_t rows, int64_t cols);
 
 // y[t * w.rows + r] = sum_c W[r][c] * x[t * w.cols + c] for t in [0, num_tokens).
 // isa caps the instruction set (the best allowed is used by default).
-void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y,
-            ThreadPool& pool, MatmulScratch& scratch, Isa isa = best_isa());
+void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, ThreadPool& pool,
+            MatmulScratch& scratch, Isa isa = best_isa());
 
 // Up to kMaxSameInput matrices of the same width applied to the same x (q/k/v, gate/up),
 // ys[i] as matmul(ws[i], x, ..., ys[i]) writes it, bit for bit: one parallel region
 // instead of one per matrix (decode runs hundreds of regions a token, and each ends in a
 // barrier), and the activations converted once per format.
 constexpr size_t kMaxSameInput = 4;
-void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const> ys,
-                       const float* x, int64_t num_tokens, ThreadPool& pool,
-                       MatmulScratch& scratch, Isa isa = best_isa());
+void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const> ys, const float* x,
+                       int64_t num_tokens, ThreadPool& pool, MatmulScratch& scratch,
+                       Isa isa = best_isa());
 
 }  // namespace kiln::cpu

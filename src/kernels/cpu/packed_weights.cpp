@@ -59,7 +59,8 @@ void pack_q6_k_lane(const BlockQ6_K& x, int r, uint8_t* rec) {
   for (int half = 0; half < 2; ++half) {
     for (int s = 0; s < 4; ++s) {
       for (int l = 0; l < 32; l += 4) {
-        const uint32_t lo = (load_u32(x.ql + 64 * half + 32 * (s & 1) + l) >> (4 * (s >> 1))) & kLow4;
+        const uint32_t lo =
+            (load_u32(x.ql + 64 * half + 32 * (s & 1) + l) >> (4 * (s >> 1))) & kLow4;
         const uint32_t hi = (load_u32(x.qh + 32 * half + l) >> (2 * s)) & 0x03030303;
         store_u32(q + 128 * half + 32 * s + l, lo | hi << 4);
       }
@@ -89,7 +90,8 @@ void pack_legacy_lane(DType type, const uint8_t* blocks, int r, uint8_t* rec) {
     std::memcpy(rec + 32 * k + 2 * r, b, 2);
     switch (type) {
       case DType::Q4_0:
-        for (int c = 0; c < 4; ++c) std::memcpy(rec + 64 + 256 * k + 64 * c + 4 * r, b + 2 + 4 * c, 4);
+        for (int c = 0; c < 4; ++c)
+          std::memcpy(rec + 64 + 256 * k + 64 * c + 4 * r, b + 2 + 4 * c, 4);
         break;
       case DType::Q4_1:
         std::memcpy(rec + 64 + 32 * k + 2 * r, b + 2, 2);

@@ -1,7 +1,8 @@
-// AVX-512 VNNI kernels over the x16 packed Q4_K / Q6_K layouts (packed_weights.h).
+// AVX-512 VNNI kernels over the x16 packed layouts (packed_weights.h): Q4_K and Q6_K, and
+// the legacy Q4_0, Q4_1, Q5_0 and Q8_0.
 //
-// Each 32-bit lane is one weight row. Per sub-block a lane accumulates its exact integer
-// dot product with vpdpbusd (u8 weights x s8 activations, 4 elements per instruction,
+// Each 32-bit lane is one weight row. The k-quants: Per sub-block a lane accumulates its exact
+// integer dot product with vpdpbusd (u8 weights x s8 activations, 4 elements per instruction,
 // against an activation word broadcast to all 16 rows), multiplies it by its scale
 // (vpmulld) and adds it to the super-block's integer sum. The offsets (Q4_K's mins, Q6_K's
 // +32) come from the activations' 16- and 32-element sums with vpdpwssd. Floats enter once
@@ -9,8 +10,12 @@
 // d_act)]. A token's instruction sequence is the same whichever tile it is computed in, so
 // one token alone and the same token among 100 give the same bits.
 //
-// A tile is 16 rows x up to 4 tokens: each unpacked weight vector serves every token of
-// the tile; the next tile re-reads the group's records from L1/L2.
+// The legacy types: per block, eight vpdpbusd from a start of -zero * sum(a) (the Q8 panel's
+// bias), then acc += float(dot) * (d * d_act) [+ m * s_act for Q4_1].
+//
+// A tile is 16 rows x up to 4 tokens (k-quants, whose integer sums take more registers) or
+// 8 (legacy): each unpacked weight vector serves every token of the tile; the next tile
+// re-reads the group's records from L1/L2.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
@@ -63,7 +68,8 @@ void q4_k_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, floa
       }
       const __m512i sc = _mm512_cvtepu8_epi32(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4KScales + 16 * j)));
-      for (int t = 0; t < N; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot[t], sc));
+      for (int t = 0; t < N; ++t)
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot[t], sc));
     }
     for (int p = 0; p < 4; ++p) {
       const __m512i m = _mm512_cvtepu8_epi16(
@@ -111,8 +117,8 @@ void q6_k_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, floa
         const __m512i w1 = load64(sub + 64);
         const __m512i h = load64(sub + 128);
         // 0xCA: bitwise m4 ? nibble : high bits.
-        const __m512i v0 = _mm512_ternarylogic_epi32(
-            m4, w0, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30), 0xCA);
+        const __m512i v0 =
+            _mm512_ternarylogic_epi32(m4, w0, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30), 0xCA);
         const __m512i v1 = _mm512_ternarylogic_epi32(
             m4, _mm512_srli_epi16(w0, 4), _mm512_and_si512(_mm512_slli_epi16(h, 2), m30), 0xCA);
         const __m512i v2 = _mm512_ternarylogic_epi32(m4, w1, _mm512_and_si512(h, m30), 0xCA);
@@ -229,7 +235,8 @@ void legacy_tile(int64_t nrec, const uint8_t* group, const uint8_t* const* act, 
       for (int t = 0; t < N; ++t) {
         const uint8_t* a = act[t] + (2 * i + block) * kQ8PanelRecordBytes;
         __m512i dot = bcast32(a + kPanelBias);  // -zero * sum(a): the zero point taken out
-        for (int k = 0; k < 8; ++k) dot = _mm512_dpbusd_epi32(dot, q[k], bcast32(a + L::act_offset(k)));
+        for (int k = 0; k < 8; ++k)
+          dot = _mm512_dpbusd_epi32(dot, q[k], bcast32(a + L::act_offset(k)));
         const __m512 da = _mm512_set1_ps(load_f32(a + kPanelD));
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da), acc[t]);
         if constexpr (L::kMin) {
@@ -280,8 +287,7 @@ void run_tile(int n, int64_t records, const uint8_t* g, const uint8_t* const* a,
 // Records per group and tokens per tile: each unpacked weight vector serves every token
 // of the tile; the next tile re-reads the group's records from L1/L2. The k-quant tiles
 // keep four integer accumulators per token and so stop at four tokens.
-template <template <int> class Tile, int kMaxTokens, int64_t kRecordBytes,
-          int64_t kRecordElements>
+template <template <int> class Tile, int kMaxTokens, int64_t kRecordBytes, int64_t kRecordElements>
 void gemm(int64_t n, const void* groups, int64_t num_groups, const void* act, int64_t act_stride,
           int64_t num_tokens, float* out, int64_t out_stride) {
   KILN_DCHECK(n % kRecordElements == 0);
@@ -333,8 +339,8 @@ void quantize_packed_act_avx512(const float* x, void* dst, int64_t n) {
     const __m512 vs = _mm512_set1_ps(iscale);
     const __m512i limit = _mm512_set1_epi32(127);
     for (int k = 0; k < kQK_K; k += 16) {
-      const __m512i q = _mm512_min_epi32(
-          _mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + k))), limit);
+      const __m512i q =
+          _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + k))), limit);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k), _mm512_cvtepi32_epi8(q));
       sum16[k / 16] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
     }
