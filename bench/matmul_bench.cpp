@@ -18,7 +18,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed_weights.h"
 #include "tensor/quants.h"
-#include "util/huge_page_arena.h"
+#include "util/page_arena.h"
 
 namespace kiln::cpu {
 namespace {
@@ -54,9 +54,9 @@ ThreadPool& pool(int threads) {
   return *p;
 }
 
-// The x16 packed copy of weights(type, s), in huge-page memory as the loader makes it.
+// The x16 packed copy of weights(type, s), in anonymous memory as the loader makes it.
 const void* packed_weights(DType type, Shape s) {
-  static HugePageArena arena;
+  static PageArena arena;
   static std::map<std::tuple<DType, int64_t, int64_t>, void*> cache;
   void*& p = cache[{type, s.rows, s.cols}];
   if (p == nullptr) {

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "kernels/cpu/packed_weights.h"
 #include "tensor/quants.h"
@@ -16,7 +18,14 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
+bool huge_pages_requested() {
+  const char* env = std::getenv("KILN_HUGE_PAGES");
+  return env != nullptr && std::string_view(env) == "1";
+}
 }  // namespace
+
+WeightLoader::WeightLoader(const gguf::File& file, ThreadPool* pool)
+    : file_(file), pool_(pool), packed_(huge_pages_requested()) {}
 
 StatusOr<cpu::WeightMatrix> WeightLoader::matrix(const std::string& name, int64_t rows,
                                                  int64_t cols) {

@@ -10,7 +10,7 @@
 
 #include "gguf/reader.h"
 #include "kernels/cpu/matmul.h"
-#include "util/huge_page_arena.h"
+#include "util/page_arena.h"
 #include "util/status.h"
 #include "util/thread_pool.h"
 
@@ -19,8 +19,9 @@ namespace kiln {
 class WeightLoader {
  public:
   // pool: packs matrices at load when set (nullptr: views into the file only).
-  explicit WeightLoader(const gguf::File& file, ThreadPool* pool = nullptr)
-      : file_(file), pool_(pool) {}
+  // KILN_HUGE_PAGES=1 puts the packed copies in huge pages (util/page_arena.h says why
+  // that is not the default).
+  explicit WeightLoader(const gguf::File& file, ThreadPool* pool = nullptr);
 
   bool has(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
   // A [rows x cols] matrix (GGUF shape {cols, rows}) of a type kiln can multiply with.
@@ -37,7 +38,7 @@ class WeightLoader {
   const gguf::File& file_;
   ThreadPool* pool_;
   std::deque<std::vector<float>> owned_;
-  HugePageArena packed_;
+  PageArena packed_;
 };
 
 }  // namespace kiln

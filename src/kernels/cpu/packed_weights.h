@@ -6,8 +6,8 @@
 // scales applied per lane, no horizontal sums) must transpose 16 rows' blocks every time
 // it reads them, and decode reads every weight once per token: the transposes made decode
 // compute-bound. Packing does that once. The mapped file stays untouched; the packed copy
-// lives in anonymous huge-page memory, which also streams faster than the file's 4 KiB
-// page-cache pages (docs/benchmarks.md).
+// lives in anonymous memory (util/page_arena.h), which also streams faster than a mapped
+// file's page-cache pages (docs/benchmarks.md).
 //
 // A packed matrix is rows / 16 groups; a group is cols / E records, one after another (E =
 // 256 elements for the k-quants' super-blocks, 64 for two legacy blocks). Within a record

@@ -1,4 +1,4 @@
-#include "util/huge_page_arena.h"
+#include "util/page_arena.h"
 
 #include <sys/mman.h>
 
@@ -14,25 +14,26 @@ constexpr size_t kChunk = size_t{64} << 20;  // small matrices share chunks
 size_t round_up(size_t a, size_t b) { return (a + b - 1) / b * b; }
 }  // namespace
 
-HugePageArena::HugePageArena(HugePageArena&& other) noexcept
-    : chunks_(std::exchange(other.chunks_, {})) {}
+PageArena::PageArena(PageArena&& other) noexcept
+    : huge_pages_(other.huge_pages_), chunks_(std::exchange(other.chunks_, {})) {}
 
-HugePageArena& HugePageArena::operator=(HugePageArena&& other) noexcept {
+PageArena& PageArena::operator=(PageArena&& other) noexcept {
   if (this != &other) {
     release();
+    huge_pages_ = other.huge_pages_;
     chunks_ = std::exchange(other.chunks_, {});
   }
   return *this;
 }
 
-HugePageArena::~HugePageArena() { release(); }
+PageArena::~PageArena() { release(); }
 
-void HugePageArena::release() {
+void PageArena::release() {
   for (const Chunk& c : chunks_) ::munmap(c.base, c.size);
   chunks_.clear();
 }
 
-void* HugePageArena::allocate(size_t bytes) {
+void* PageArena::allocate(size_t bytes) {
   bytes = round_up(bytes == 0 ? 1 : bytes, 64);
   for (Chunk& c : chunks_) {
     if (c.size - c.used >= bytes) {
@@ -45,12 +46,12 @@ void* HugePageArena::allocate(size_t bytes) {
   void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   KILN_CHECK(base != MAP_FAILED);
   // Advice only: where transparent huge pages are off this is plain memory.
-  ::madvise(base, size, MADV_HUGEPAGE);
+  if (huge_pages_) ::madvise(base, size, MADV_HUGEPAGE);
   chunks_.push_back({base, size, bytes});
   return base;
 }
 
-size_t HugePageArena::bytes_mapped() const {
+size_t PageArena::bytes_mapped() const {
   size_t total = 0;
   for (const Chunk& c : chunks_) total += c.size;
   return total;
