@@ -20,6 +20,10 @@ struct QuantOps {
 // Returns nullptr for a type without support.
 const QuantOps* quant_ops(DType type);
 
+// The 6-bit scale and min of sub-block j (0..7) from the 12 packed scale bytes of a Q4_K or
+// Q5_K block (the GGUF format).
+void k4_scale_min(int j, const uint8_t* packed, uint8_t* scale, uint8_t* min);
+
 // Per-family tables, defined in quants_float.cpp, quants_legacy.cpp and quants_k.cpp.
 const QuantOps* float_quant_ops(DType type);
 const QuantOps* legacy_quant_ops(DType type);

@@ -128,16 +128,6 @@ void importance_weights(const float* x, float* w) {
   for (int i = 0; i < kQK_K; ++i) w[i] = av_x + std::fabs(x[i]);
 }
 
-// 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes of Q4_K / Q5_K.
-inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
 
 void pack_scale_min_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* q) {
   std::memset(q, 0, kKScaleBytes);
@@ -342,9 +332,9 @@ void dequantize_q4_k(const void* src, float* y, int64_t n) {
     int is = 0;
     uint8_t sc, m;
     for (int j = 0; j < kQK_K; j += 64) {
-      get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
+      k4_scale_min(is + 0, x[i].scales, &sc, &m);
       const float d1 = d * sc, m1 = min * m;
-      get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
+      k4_scale_min(is + 1, x[i].scales, &sc, &m);
       const float d2 = d * sc, m2 = min * m;
       for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
@@ -383,9 +373,9 @@ void dequantize_q5_k(const void* src, float* y, int64_t n) {
     uint8_t sc, m;
     unsigned u1 = 1, u2 = 2;
     for (int j = 0; j < kQK_K; j += 64) {
-      get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
+      k4_scale_min(is + 0, x[i].scales, &sc, &m);
       const float d1 = d * sc, m1 = min * m;
-      get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
+      k4_scale_min(is + 1, x[i].scales, &sc, &m);
       const float d2 = d * sc, m2 = min * m;
       for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
@@ -546,6 +536,16 @@ constexpr QuantOps kQ6K{dequantize_q6_k, quantize_q6_k};
 constexpr QuantOps kQ8K{dequantize_q8_k, quantize_q8_k};
 
 }  // namespace
+
+void k4_scale_min(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
 
 const QuantOps* kquant_quant_ops(DType type) {
   switch (type) {

@@ -21,22 +21,11 @@ void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
 constexpr uint32_t kLow4 = 0x0F0F0F0F;
 
-// 6-bit scale and min of sub-block j from Q4_K's 12 packed bytes (the GGUF format).
-void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
-  if (j < 4) {
-    sc = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 // Lane r of one Q4_K record from one GGUF block.
 void pack_q4_k_lane(const BlockQ4_K& x, int r, uint8_t* rec) {
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
-    scale_min_k4(j, x.scales, sc, m);
+    k4_scale_min(j, x.scales, &sc, &m);
     rec[kQ4KScales + 16 * j + r] = sc;
     rec[kQ4KMins + 32 * (j / 2) + 2 * r + j % 2] = m;
     // Sub-block j = 2k + s is nibble s of qs[32k .. 32k + 31].
