@@ -39,12 +39,18 @@ StatusOr<cpu::WeightMatrix> WeightLoader::matrix(const std::string& name, int64_
     return Status::Error(file_.path() + ": tensor '" + name + "' has weight type " +
                          std::string(dtype_name(t->type)) + ", which kiln cannot compute with");
   cpu::WeightMatrix m{t->type, t->data, rows, cols};
-  if (pool_ != nullptr && cpu::matmul_wants_packed(m.type, rows, cols)) pack(m);
+  if (pool_ != nullptr && cpu::matmul_wants_packed(m.type, rows, cols))
+    KILN_RETURN_IF_ERROR(pack(name, m));
   return m;
 }
 
-void WeightLoader::pack(cpu::WeightMatrix& m) {
-  void* dst = packed_.allocate((size_t)cpu::packed_weights_bytes(m.type, m.rows, m.cols));
+Status WeightLoader::pack(const std::string& name, cpu::WeightMatrix& m) {
+  const auto bytes = (size_t)cpu::packed_weights_bytes(m.type, m.rows, m.cols);
+  void* dst = packed_.allocate(bytes);
+  if (dst == nullptr)
+    return Status::Error(file_.path() + ": cannot allocate " + std::to_string(bytes) +
+                         " bytes for the packed copy of tensor '" + name +
+                         "' (out of memory; KILN_PACK=0 computes from the mapped file instead)");
   const int64_t groups = m.rows / cpu::kPackRows;
   const int64_t per_task = std::max<int64_t>(1, groups / (8 * pool_->num_threads()));
   const cpu::WeightMatrix src = m;
@@ -63,6 +69,7 @@ void WeightLoader::pack(cpu::WeightMatrix& m) {
   const auto end =
       ((uintptr_t)m.data + (uintptr_t)(m.rows * dtype_row_bytes(m.type, m.cols))) & ~(page - 1);
   if (end > begin) ::madvise((void*)begin, end - begin, MADV_DONTNEED);
+  return Status::Ok();
 }
 
 StatusOr<const float*> WeightLoader::vector(const std::string& name, int64_t n) {

@@ -33,7 +33,7 @@ class WeightLoader {
   WeightLoader(WeightLoader&&) = default;
 
  private:
-  void pack(cpu::WeightMatrix& m);
+  Status pack(const std::string& name, cpu::WeightMatrix& m);
 
   const gguf::File& file_;
   ThreadPool* pool_;

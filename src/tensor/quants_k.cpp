@@ -128,7 +128,6 @@ void importance_weights(const float* x, float* w) {
   for (int i = 0; i < kQK_K; ++i) w[i] = av_x + std::fabs(x[i]);
 }
 
-
 void pack_scale_min_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* q) {
   std::memset(q, 0, kKScaleBytes);
   for (int j = 0; j < 8; ++j) {

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "util/status.h"
 
 namespace kiln {
 namespace {
@@ -44,17 +43,11 @@ void* PageArena::allocate(size_t bytes) {
   }
   const size_t size = round_up(std::max(bytes, kChunk), kHugePage);
   void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  KILN_CHECK(base != MAP_FAILED);
+  if (base == MAP_FAILED) return nullptr;
   // Advice only: where transparent huge pages are off this is plain memory.
   if (huge_pages_) ::madvise(base, size, MADV_HUGEPAGE);
   chunks_.push_back({base, size, bytes});
   return base;
-}
-
-size_t PageArena::bytes_mapped() const {
-  size_t total = 0;
-  for (const Chunk& c : chunks_) total += c.size;
-  return total;
 }
 
 }  // namespace kiln

@@ -22,10 +22,9 @@ class PageArena {
   PageArena& operator=(PageArena&& other) noexcept;
   ~PageArena();
 
-  // 64-byte aligned, zero-filled, valid until the arena is destroyed. Aborts when the
-  // system has no memory left (as std::vector would).
+  // 64-byte aligned, zero-filled, valid until the arena is destroyed; nullptr when the
+  // system refuses the memory (the caller names what it was for).
   void* allocate(size_t bytes);
-  size_t bytes_mapped() const;
 
  private:
   struct Chunk {

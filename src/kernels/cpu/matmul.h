@@ -15,7 +15,7 @@ namespace kiln::cpu {
 // rows x cols in GGUF order: each of `rows` rows holds `cols` elements of `type`,
 // contiguous (row r starts at data + r * dtype_row_bytes(type, cols)).
 // `packed`, when set, is the same matrix in the x16 layout of packed_weights.h (made at
-// load for Q4_K / Q6_K); the AVX-512 tier then reads it instead of `data`.
+// load, see WeightLoader); the AVX-512 tier then reads it instead of `data`.
 struct WeightMatrix {
   DType type = DType::F32;
   const void* data = nullptr;

@@ -1,4 +1,4 @@
-// Packing Q4_K / Q6_K rows into the x16 layouts and activations into panel records (see
+// Packing GGUF rows into the x16 layouts and k-quant activations into panel records (see
 // packed_weights.h). Baseline code: packing runs once at load, word by word so that a 1.5B
 // model packs in a fraction of a second.
 #include "kernels/cpu/packed_weights.h"
