@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <utility>
 
-
 namespace kiln {
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
