@@ -1,0 +1,137 @@
+#include "structured/automaton.h"
+
+#include <algorithm>
+
+#include "util/status.h"
+
+namespace kiln::structured {
+
+Automaton::Automaton(const Grammar& grammar) : root_(grammar.root) {
+  starts_.resize(grammar.rules.size());
+  for (size_t r = 0; r < grammar.rules.size(); ++r) {
+    rule_names_.push_back(grammar.rules[r].name);
+    for (const auto& alt : grammar.rules[r].alternatives) {
+      starts_[r].push_back((uint32_t)elems_.size());
+      for (const Element& el : alt) {
+        Elem e{Kind::kBytes, el.rule, el.bytes};
+        if (el.kind == ElementKind::kBytesStar) e.kind = Kind::kBytesStar;
+        if (el.kind == ElementKind::kRule) e.kind = Kind::kRule;
+        elems_.push_back(e);
+        rule_of_.push_back((uint32_t)r);
+      }
+      elems_.push_back(Elem{Kind::kEnd, 0, {}});
+      rule_of_.push_back((uint32_t)r);
+    }
+  }
+}
+
+std::string Automaton::describe(uint32_t pos) const {
+  const uint32_t r = rule_of_[pos];
+  uint32_t alt = 0;
+  while (alt + 1 < starts_[r].size() && starts_[r][alt + 1] <= pos) ++alt;
+  return rule_names_[r] + "[" + std::to_string(alt) + "]." + std::to_string(pos - starts_[r][alt]);
+}
+
+StackArena::StackArena(const Automaton& automaton) : a_(automaton) {
+  // Ids 0 and 1 are the markers; their fields are never read as positions.
+  nodes_.push_back(Node{UINT32_MAX, kAccept});
+  nodes_.push_back(Node{UINT32_MAX, kEscaped});
+}
+
+StackId StackArena::push(uint32_t pos, StackId parent) {
+  const uint64_t key = ((uint64_t)pos << 32) | parent;
+  auto [it, inserted] = index_.try_emplace(key, (StackId)nodes_.size());
+  if (inserted) nodes_.push_back(Node{pos, parent});
+  return it->second;
+}
+
+std::vector<StackId> StackArena::initial_state() {
+  std::vector<StackId> out;
+  for (uint32_t start : a_.alternative_starts(a_.root())) {
+    const auto& leaves = expand(push(start, kAccept));
+    out.insert(out.end(), leaves.begin(), leaves.end());
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<StackId> StackArena::state_at(uint32_t pos) { return expand(push(pos, kEscaped)); }
+
+const std::vector<StackId>& StackArena::expand(StackId s) {
+  auto it = expanded_.find(s);
+  if (it != expanded_.end()) return it->second;
+  std::vector<StackId> out;
+  expand_into(s, out);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return expanded_.emplace(s, std::move(out)).first->second;
+}
+
+void StackArena::expand_into(StackId s, std::vector<StackId>& out) {
+  if (s == kAccept || s == kEscaped) {
+    out.push_back(s);
+    return;
+  }
+  const uint32_t pos = nodes_[s].pos;
+  const StackId parent = nodes_[s].parent;
+  const Automaton::Elem& e = a_.elem(pos);
+  switch (e.kind) {
+    case Automaton::Kind::kEnd: {
+      // The rule is complete: resume the caller (already memoized if seen before).
+      const auto& up = expand(parent);
+      out.insert(out.end(), up.begin(), up.end());
+      return;
+    }
+    case Automaton::Kind::kBytes:
+      if (!e.bytes.empty()) out.push_back(s);
+      return;
+    case Automaton::Kind::kBytesStar: {
+      out.push_back(s);
+      const auto& past = expand(push(pos + 1, parent));
+      out.insert(out.end(), past.begin(), past.end());
+      return;
+    }
+    case Automaton::Kind::kRule: {
+      const uint32_t ret = pos + 1;
+      // Tail call: nothing left after the reference, so return straight to our caller.
+      const StackId base = a_.elem(ret).kind == Automaton::Kind::kEnd ? parent : push(ret, parent);
+      for (uint32_t start : a_.alternative_starts(e.rule)) {
+        const auto& leaves = expand(push(start, base));
+        out.insert(out.end(), leaves.begin(), leaves.end());
+      }
+      return;
+    }
+  }
+}
+
+const std::vector<StackId>& StackArena::step(StackId leaf, uint8_t byte) {
+  static const std::vector<StackId> kNone;
+  if (leaf == kAccept || leaf == kEscaped) return kNone;
+  const uint64_t key = ((uint64_t)leaf << 8) | byte;
+  auto it = stepped_.find(key);
+  if (it != stepped_.end()) return it->second;
+  const Node n = nodes_[leaf];
+  const Automaton::Elem& e = a_.elem(n.pos);
+  std::vector<StackId> out;
+  if (e.bytes.contains(byte)) {
+    // A star stays put (and may also be left); a single byte moves past itself.
+    out = e.kind == Automaton::Kind::kBytesStar ? expand(leaf) : expand(push(n.pos + 1, n.parent));
+  }
+  return stepped_.emplace(key, std::move(out)).first->second;
+}
+
+void StackArena::step_state(const std::vector<StackId>& state, uint8_t byte,
+                            std::vector<StackId>& out) {
+  out.clear();
+  for (StackId s : state) {
+    const auto& next = step(s, byte);
+    out.insert(out.end(), next.begin(), next.end());
+  }
+  if (state.size() > 1) {
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+  }
+}
+
+}  // namespace kiln::structured

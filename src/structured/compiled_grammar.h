@@ -1,0 +1,72 @@
+// A Grammar prepared for one vocabulary: the automaton plus, for every position that can
+// be on top of a stack, the tokens whose fate is decided by that position alone.
+//
+// Context-independent precomputation (the idea behind xgrammar's adaptive token mask
+// cache): for a leaf position p, walk the vocabulary trie from p with nothing known below
+// p's rule. A token that is consumed while staying inside p's rule (or that completes the
+// rule exactly at its last byte) is allowed in every context; one that fails inside the
+// rule is refused in every context; only a token that runs past the end of p's rule
+// depends on the stack below, and is checked against the real stack when a mask is made.
+// In JSON-like grammars that leaves a few hundred tokens to check per step instead of the
+// vocabulary.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "structured/automaton.h"
+#include "structured/grammar.h"
+#include "structured/vocabulary.h"
+
+namespace kiln::structured {
+
+// Allowed tokens as a bitset over the logits row.
+class TokenMask {
+ public:
+  explicit TokenMask(int32_t size = 0) { resize(size); }
+  void resize(int32_t size) {
+    size_ = size;
+    words_.assign(((size_t)size + 63) / 64, 0);
+  }
+  void clear() { std::fill(words_.begin(), words_.end(), 0); }
+  bool test(int32_t id) const { return (words_[(size_t)id >> 6] >> (id & 63)) & 1; }
+  void set(int32_t id) { words_[(size_t)id >> 6] |= 1ull << (id & 63); }
+  void or_with(const std::vector<uint64_t>& words) {
+    for (size_t i = 0; i < words_.size(); ++i) words_[i] |= words[i];
+  }
+  int32_t size() const { return size_; }
+  int32_t count() const;
+  const std::vector<uint64_t>& words() const { return words_; }
+
+ private:
+  int32_t size_ = 0;
+  std::vector<uint64_t> words_;
+};
+
+class CompiledGrammar {
+ public:
+  // Precomputes every leaf position's token classes (the expensive part: run it off the
+  // engine thread; the result is immutable and shared by every sequence using it).
+  CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocabulary> vocab);
+
+  const Grammar& grammar() const { return grammar_; }
+  const Automaton& automaton() const { return automaton_; }
+  const TokenVocabulary& vocab() const { return *vocab_; }
+
+  struct PositionTokens {
+    std::vector<uint64_t> accepted_bits;  // over the mask, when dense
+    std::vector<int32_t> accepted_list;   // when sparse
+    std::vector<int32_t> uncertain;       // decided only with the stack below
+  };
+  const PositionTokens& position_tokens(uint32_t pos) const { return positions_[pos]; }
+  size_t memory_bytes() const;
+
+ private:
+  Grammar grammar_;
+  Automaton automaton_;
+  std::shared_ptr<const TokenVocabulary> vocab_;
+  std::vector<PositionTokens> positions_;  // indexed by position; empty for non-leaves
+};
+
+}  // namespace kiln::structured

@@ -1,0 +1,118 @@
+#include "structured/grammar_matcher.h"
+
+#include <algorithm>
+
+#include "structured/automaton.h"
+
+namespace kiln::structured {
+
+namespace {
+
+// The state after `text`, empty when some byte was refused.
+std::vector<StackId> run(StackArena& arena, std::vector<StackId> state, std::string_view text) {
+  std::vector<StackId> next;
+  for (unsigned char c : text) {
+    arena.step_state(state, c, next);
+    state.swap(next);
+    if (state.empty()) break;
+  }
+  return state;
+}
+
+}  // namespace
+
+GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> grammar)
+    : grammar_(std::move(grammar)),
+      arena_(std::make_unique<StackArena>(grammar_->automaton())),
+      state_(arena_->initial_state()) {}
+
+GrammarMatcher::GrammarMatcher(const GrammarMatcher& other)
+    : grammar_(other.grammar_),
+      arena_(std::make_unique<StackArena>(*other.arena_)),
+      state_(other.state_),
+      finished_(other.finished_),
+      walk_threshold_(other.walk_threshold_) {}
+
+bool GrammarMatcher::can_end() const {
+  return !finished_ && std::binary_search(state_.begin(), state_.end(), kAccept);
+}
+
+bool GrammarMatcher::must_end() const {
+  return !finished_ && state_.size() == 1 && state_[0] == kAccept;
+}
+
+bool GrammarMatcher::token_allowed_from(StackId leaf, std::string_view bytes) {
+  scratch_a_.assign(1, leaf);
+  for (unsigned char c : bytes) {
+    arena_->step_state(scratch_a_, c, scratch_b_);
+    scratch_a_.swap(scratch_b_);
+    if (scratch_a_.empty()) return false;
+  }
+  return true;
+}
+
+// Walks the whole trie from one real stack: used when a position leaves too many tokens
+// to the context for one-by-one checks.
+void GrammarMatcher::allow_by_walk(StackId leaf, TokenMask& mask) {
+  const TokenVocabulary& vocab = grammar_->vocab();
+  const auto& trie = vocab.trie();
+  const auto& toks = vocab.trie_tokens();
+  walk_states_.resize(vocab.max_depth() + 1);
+  walk_states_[0].assign(1, leaf);
+  uint32_t i = 1;
+  while (i < trie.size()) {
+    const auto& n = trie[i];
+    arena_->step_state(walk_states_[n.depth - 1], n.byte, walk_states_[n.depth]);
+    if (walk_states_[n.depth].empty()) {
+      i = n.end;
+      continue;
+    }
+    for (uint32_t t = n.tok_begin; t < n.tok_end; ++t) mask.set(toks[t]);
+    ++i;
+  }
+}
+
+void GrammarMatcher::fill_mask(TokenMask& mask) {
+  const TokenVocabulary& vocab = grammar_->vocab();
+  if (mask.size() != vocab.mask_size()) mask.resize(vocab.mask_size());
+  mask.clear();
+  if (finished_) return;
+  for (StackId leaf : state_) {
+    if (leaf == kAccept) {
+      for (int32_t id : vocab.end_tokens())
+        if (id >= 0 && id < mask.size()) mask.set(id);
+      continue;
+    }
+    const auto& pt = grammar_->position_tokens(arena_->top(leaf));
+    if (!pt.accepted_bits.empty()) mask.or_with(pt.accepted_bits);
+    for (int32_t t : pt.accepted_list) mask.set(t);
+    if (pt.uncertain.size() > walk_threshold_) {
+      allow_by_walk(leaf, mask);
+      continue;
+    }
+    for (int32_t t : pt.uncertain)
+      if (!mask.test(t) && token_allowed_from(leaf, vocab.bytes(t))) mask.set(t);
+  }
+}
+
+bool GrammarMatcher::accept_token(int32_t id) {
+  if (finished_) return false;
+  const TokenVocabulary& vocab = grammar_->vocab();
+  if (std::binary_search(vocab.end_tokens().begin(), vocab.end_tokens().end(), id)) {
+    if (!can_end()) return false;
+    finished_ = true;
+    return true;
+  }
+  if (id < 0 || id >= vocab.num_tokens() || vocab.bytes(id).empty()) return false;
+  return accept_bytes(vocab.bytes(id));
+}
+
+bool GrammarMatcher::accept_bytes(std::string_view bytes) {
+  if (finished_) return false;
+  std::vector<StackId> next = run(*arena_, state_, bytes);
+  if (next.empty()) return false;
+  state_ = std::move(next);
+  return true;
+}
+
+}  // namespace kiln::structured
