@@ -17,8 +17,6 @@ namespace {
 Grammar json_like() {
   GrammarBuilder b;
   const uint32_t value = b.declare("value");
-  ByteSet plain = ByteSet::range(0x20, 0x7F);
-  plain = ByteSet{};
   const Expr str_char = Expr::alt({utf8_class({{0x20, 0x21}, {0x23, 0x5B}, {0x5D, 0x10FFFF}}),
                                    Expr::seq({Expr::byte('\\'), Expr::byte_set([] {
                                                 ByteSet s;
