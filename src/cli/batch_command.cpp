@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/structured_flags.h"
 #include "cli/engine_setup.h"
 
 namespace kiln::cli {
@@ -27,6 +28,7 @@ struct BatchOptions {
   int threads = 0;
   int concurrency = 0;  // 0: every request at once
   EngineFlags engine;
+  StructuredFlags structured;  // applies to every request
 };
 
 StatusOr<GenerationRequest> parse_fields(const json& j, const Tokenizer& tokenizer) {
@@ -102,6 +104,11 @@ int run_batch(const BatchOptions& o) {
   }
   auto running = start_engine(o.model, o.threads, o.engine, /*log_kv=*/false);
   if (!running) return 1;
+  auto grammar = compile_structured_flags(o.structured, *running->engine);
+  if (!grammar.ok()) {
+    print_error(grammar.message());
+    return 1;
+  }
   std::vector<GenerationRequest> requests;
   for (size_t i = 0; i < lines.size(); ++i) {
     auto r = parse_request(lines[i], *running->tokenizer);
@@ -109,6 +116,7 @@ int run_batch(const BatchOptions& o) {
       print_error(o.input + ": request " + std::to_string(i + 1) + ": " + r.message());
       return 1;
     }
+    r->grammar = *grammar;
     requests.push_back(std::move(*r));
   }
 
@@ -203,6 +211,7 @@ void register_batch_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--concurrency", opts->concurrency,
                   "requests in flight at once (default: all)")
       ->check(CLI::Range(0, 1 << 20));
+  add_structured_options(cmd, opts->structured);
   cmd->add_option("-t,--threads", opts->threads, "compute threads (default: all cores)")
       ->check(CLI::Range(0, 1024));
   add_engine_flags(cmd, opts->engine);

@@ -155,6 +155,7 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   offline->add_option("--seed", e.seed, "with --requests: seed of the random prompts");
   add_engine_flags(offline, e.engine);
   register_bench_serve_commands(bench, exit_code);
+  register_bench_structured_command(bench, exit_code);
   offline->callback([opts, &exit_code] {
     if (opts->engine.requests > 0) {
       EngineBenchOptions e = opts->engine;

@@ -29,6 +29,8 @@ void register_logits_command(CLI::App& app, int& exit_code);
 void register_bench_command(CLI::App& app, int& exit_code);
 // `bench serve` and `bench sweep`, added under the `bench` subcommand.
 void register_bench_serve_commands(CLI::App* bench, int& exit_code);
+// `bench structured`: grammar compile and token-mask costs on a model's vocabulary.
+void register_bench_structured_command(CLI::App* bench, int& exit_code);
 void register_tokenize_command(CLI::App& app, int& exit_code);
 void register_template_command(CLI::App& app, int& exit_code);
 void register_serve_command(CLI::App& app, int& exit_code);

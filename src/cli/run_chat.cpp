@@ -94,6 +94,7 @@ class ChatLoop {
       return true;
     }
     request.sampling = o_.sampling;
+    request.grammar = o_.grammar;
     request.sampling.seed = o_.seed + num_answers_++;  // reproducible, different per answer
     request.sampling.max_tokens =
         std::min<int32_t>(o_.num_predict, context - (int32_t)request.prompt.size());

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/engine_setup.h"
+#include "cli/structured_flags.h"
 #include "engine/sampler.h"
 #include "model/kv_storage.h"
 #include "tokenizer/tokenizer.h"
@@ -33,6 +34,8 @@ struct RunOptions {
   KvDType kv_dtype = KvDType::kF16;
   SamplingParams sampling = cli_sampling_defaults();
   uint64_t seed = 0;  // fixed by default, so a run is reproducible
+  StructuredFlags structured;
+  std::shared_ptr<const structured::CompiledGrammar> grammar;  // compiled from `structured`
 };
 
 // Interactive (line editing and history through readline when stdin is a terminal) unless

@@ -26,6 +26,7 @@ int run_completion(const RunOptions& o, RunningEngine& running) {
     return 1;
   }
   request.sampling = o.sampling;
+  request.grammar = o.grammar;
   request.sampling.seed = o.seed;
   request.sampling.max_tokens = o.num_predict;
   if ((int64_t)request.prompt.size() >= running.engine->max_model_len()) {
@@ -61,7 +62,14 @@ int run(const RunOptions& o) {
   flags.max_num_seqs = 1;
   auto running = start_engine(o.model, o.threads, flags, /*log_kv=*/false, o.context);
   if (!running) return 1;
-  return o.chat ? run_chat(o, *running) : run_completion(o, *running);
+  RunOptions with_grammar = o;
+  auto grammar = compile_structured_flags(o.structured, *running->engine);
+  if (!grammar.ok()) {
+    print_error(grammar.message());
+    return 1;
+  }
+  with_grammar.grammar = *grammar;
+  return o.chat ? run_chat(with_grammar, *running) : run_completion(with_grammar, *running);
 }
 
 }  // namespace
@@ -88,6 +96,7 @@ void register_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx-size", opts->context, "context size in tokens")
       ->check(CLI::Range(16, 1 << 22));
   add_kv_cache_dtype_option(cmd, opts->kv_dtype);
+  add_structured_options(cmd, opts->structured);
   cmd->callback([opts, &exit_code, cmd] {
     opts->prompt_given = cmd->count("--prompt") > 0;
     if (opts->chat && cmd->count("--n-predict") == 0) opts->num_predict = 1024;

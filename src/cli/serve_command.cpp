@@ -17,6 +17,7 @@
 #include "engine/kv_sizing.h"
 #include "server/json_util.h"
 #include "server/server.h"
+#include "tool_calls/tool_call_format.h"
 
 namespace kiln::cli {
 namespace {
@@ -33,6 +34,7 @@ struct ServeOptions {
   double drain_timeout = 30;
   std::string max_body_size = "16MiB";
   std::string max_header_size = "16KiB";
+  std::string tool_call_parser;  // empty: from the chat template
   EngineFlags engine;
 };
 
@@ -108,6 +110,12 @@ int serve(const ServeOptions& o) {
   server::ModelContext ctx;
   ctx.engine = engine->engine.get();
   ctx.tokenizer = engine->tokenizer.get();
+  ctx.tool_call_format = tool_calls::detect_tool_call_format(tmpl->source());
+  if (!o.tool_call_parser.empty())
+    ctx.tool_call_format = tool_calls::parse_tool_call_format_name(o.tool_call_parser).value();
+  spdlog::info("tool calls are parsed as {}{}",
+               tool_calls::tool_call_format_name(ctx.tool_call_format),
+               o.tool_call_parser.empty() ? " (from the chat template)" : "");
   ctx.chat_template = std::move(*tmpl);
   const Tokenizer& tok = *engine->tokenizer;
   if (tok.bos_id() >= 0) ctx.bos_token = std::string(tok.token_text(tok.bos_id()));
@@ -142,6 +150,13 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--api-key", opts->api_keys,
                   "require this key (Authorization: Bearer KEY or x-api-key: KEY); repeatable")
       ->envname("KILN_API_KEY");
+  cmd->add_option("--tool-call-parser", opts->tool_call_parser,
+                  "how the model writes tool calls: hermes, llama3_json, mistral or "
+                  "mistral_v11 (default: from its chat template, else hermes)")
+      ->check([](const std::string& name) {
+        auto f = tool_calls::parse_tool_call_format_name(name);
+        return f.ok() ? std::string() : f.message();
+      });
   cmd->add_option("--served-model-name", opts->served_model_names,
                   "the model name(s) clients use (default: the file name without .gguf)");
   cmd->add_option("-t,--threads", opts->threads, "compute threads (default: all cores)")

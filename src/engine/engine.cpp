@@ -3,8 +3,19 @@
 namespace kiln {
 
 Engine::Engine(ExecutionBackend& backend, const Tokenizer* tokenizer, const EngineConfig& config)
-    : core_(backend, tokenizer, config), stats_(core_.stats()) {
+    : core_(backend, tokenizer, config), tokenizer_(tokenizer), stats_(core_.stats()) {
   thread_ = std::thread([this] { loop(); });
+}
+
+structured::GrammarCompiler* Engine::grammar_compiler() const {
+  if (!tokenizer_) return nullptr;
+  // eos_ids() and vocab_size() are fixed at construction, so reading them here is safe.
+  std::call_once(grammar_once_, [&] {
+    grammar_compiler_ =
+        std::make_unique<structured::GrammarCompiler>(structured::TokenVocabulary::from_tokenizer(
+            *tokenizer_, core_.eos_ids(), (int32_t)core_.vocab_size()));
+  });
+  return grammar_compiler_.get();
 }
 
 Engine::~Engine() {

@@ -15,6 +15,7 @@
 #include "engine/engine_core.h"
 #include "engine/engine_stats.h"
 #include "engine/request.h"
+#include "structured/grammar_compiler.h"
 
 namespace kiln {
 
@@ -42,6 +43,10 @@ class Engine {
   // Aborts the request in the loop's next iteration; its blocks return to the pool and its
   // stream ends with finish reason abort. Ids already finished are ignored.
   void cancel(uint64_t request_id);
+  // Compiles structured-output grammars for this model's vocabulary (thread-safe, cached);
+  // the vocabulary's trie is built on first use. Null when the engine has no tokenizer.
+  structured::GrammarCompiler* grammar_compiler() const;
+
   // The counters as of the last completed step.
   EngineStats stats() const;
   // Blocks until nothing is queued or running, so stats() covers every finished request.
@@ -51,6 +56,9 @@ class Engine {
   void loop();
 
   EngineCore core_;  // touched only by the loop thread, except its immutable validate()
+  const Tokenizer* tokenizer_;
+  mutable std::once_flag grammar_once_;
+  mutable std::unique_ptr<structured::GrammarCompiler> grammar_compiler_;
   std::atomic<uint64_t> next_id_{1};
 
   mutable std::mutex mu_;

@@ -36,7 +36,8 @@ EngineCore::EngineCore(ExecutionBackend& backend, const Tokenizer* tokenizer,
       scheduler_(
           [&] {
             SchedulerConfig s = config.scheduler;
-            s.max_num_batched_tokens = std::min(s.max_num_batched_tokens, backend.max_batch_tokens());
+            s.max_num_batched_tokens =
+                std::min(s.max_num_batched_tokens, backend.max_batch_tokens());
             return s;
           }(),
           kv_) {
@@ -64,8 +65,8 @@ Status EngineCore::validate(const GenerationRequest& request) const {
       return Status::Error("prompt contains token id " + std::to_string(id) +
                            " outside the vocabulary of " + std::to_string(vocab_size_));
   KILN_RETURN_IF_ERROR(p.validate(vocab_size_));
-  const std::string context = "this model's maximum context length is " +
-                              std::to_string(max_model_len_) + " tokens";
+  const std::string context =
+      "this model's maximum context length is " + std::to_string(max_model_len_) + " tokens";
   if (num_prompt >= max_model_len_)
     return Status::Error(context + ", but the prompt has " + std::to_string(num_prompt) +
                          " tokens (no room for output)");
@@ -79,13 +80,16 @@ Status EngineCore::validate(const GenerationRequest& request) const {
   // min_tokens holds back EOS and the stop ids; something must stay allowed.
   if (p.min_tokens > 0 && (int64_t)(p.stop_token_ids.size() + eos_ids_.size()) >= vocab_size_)
     return Status::Error("stop_token_ids cover the whole vocabulary, so min_tokens cannot be met");
-  if (!p.stop.empty() && !tokenizer_)
-    return Status::Error("stop: stop strings need a tokenizer");
-  if (!scheduler_.config().chunked_prefill && num_prompt > scheduler_.config().max_num_batched_tokens)
-    return Status::Error("prompt of " + std::to_string(num_prompt) +
-                         " tokens exceeds --max-num-batched-tokens " +
-                         std::to_string(scheduler_.config().max_num_batched_tokens) +
-                         " and chunked prefill is off");
+  if (!p.stop.empty() && !tokenizer_) return Status::Error("stop: stop strings need a tokenizer");
+  if (request.grammar && request.grammar->vocab().mask_size() != vocab_size_)
+    return Status::Error("grammar: compiled for a vocabulary of " +
+                         std::to_string(request.grammar->vocab().mask_size()) +
+                         " tokens, the model has " + std::to_string(vocab_size_));
+  if (!scheduler_.config().chunked_prefill &&
+      num_prompt > scheduler_.config().max_num_batched_tokens)
+    return Status::Error(
+        "prompt of " + std::to_string(num_prompt) + " tokens exceeds --max-num-batched-tokens " +
+        std::to_string(scheduler_.config().max_num_batched_tokens) + " and chunked prefill is off");
   return Status::Ok();
 }
 
@@ -98,8 +102,12 @@ void EngineCore::start_sequence(RequestState& r, Sequence& s, int32_t sample_ind
   s.arrival_order = r.sequences.empty() ? next_arrival_++ : r.sequences[0]->arrival_order;
   s.sampler = std::make_unique<SequenceSampler>(p, sample_seed(r.base_seed, sample_index),
                                                 r.request.prompt, vocab_size_);
-  if (tokenizer_) s.detokenizer = std::make_unique<IncrementalDecoder>(*tokenizer_, p.skip_special_tokens);
-  if (!p.stop.empty()) s.stop_matcher = std::make_unique<StopMatcher>(p.stop, p.include_stop_str_in_output);
+  if (tokenizer_)
+    s.detokenizer = std::make_unique<IncrementalDecoder>(*tokenizer_, p.skip_special_tokens);
+  if (!p.stop.empty())
+    s.stop_matcher = std::make_unique<StopMatcher>(p.stop, p.include_stop_str_in_output);
+  if (r.request.grammar)
+    s.matcher = std::make_unique<structured::GrammarMatcher>(r.request.grammar);
 }
 
 void EngineCore::add_request(uint64_t id, GenerationRequest request,
@@ -127,9 +135,15 @@ void EngineCore::add_request(uint64_t id, GenerationRequest request,
 void EngineCore::finish_request(RequestState& r, FinishReason reason, Status error) {
   r.times.finished = Clock::now();
   switch (reason) {
-    case FinishReason::kStop: ++stats_.requests_finished_stop; break;
-    case FinishReason::kLength: ++stats_.requests_finished_length; break;
-    case FinishReason::kAbort: ++stats_.requests_finished_abort; break;
+    case FinishReason::kStop:
+      ++stats_.requests_finished_stop;
+      break;
+    case FinishReason::kLength:
+      ++stats_.requests_finished_length;
+      break;
+    case FinishReason::kAbort:
+      ++stats_.requests_finished_abort;
+      break;
   }
   r.stream->finish(r.times, std::move(error));
   finished_ids_.push_back(r.id);
@@ -179,6 +193,7 @@ void EngineCore::fork_samples(Sequence& parent, std::span<const float> logits) {
   RequestState& r = *parent.request;
   const int32_t num_forks = parent.forks_pending;
   for (int32_t k = 1; k <= num_forks; ++k) {
+    if (r.num_finished == r.request.sampling.n) return;  // a sample's failure ended it
     auto child = std::make_unique<Sequence>();
     start_sequence(r, *child, (int32_t)r.sequences.size());
     child->tokens = parent.tokens;
@@ -192,16 +207,49 @@ void EngineCore::fork_samples(Sequence& parent, std::span<const float> logits) {
   }
 }
 
+bool EngineCore::apply_grammar(Sequence& s, std::span<float> logits) {
+  s.matcher->fill_mask(grammar_mask_);
+  if (grammar_mask_.count() == 0) return false;
+  const std::vector<uint64_t>& words = grammar_mask_.words();
+  const size_t n = logits.size();
+  for (size_t w = 0; w < words.size(); ++w) {
+    uint64_t refused = ~words[w];
+    if (refused == 0) continue;
+    const size_t base = w * 64;
+    for (size_t i = base; i < std::min(base + 64, n); ++i, refused >>= 1)
+      if (refused & 1) logits[i] = -INFINITY;
+  }
+  // min_tokens must not hold back the only tokens the grammar allows.
+  std::sort(suppressed_.begin(), suppressed_.end());
+  suppressed_.erase(std::unique(suppressed_.begin(), suppressed_.end()), suppressed_.end());
+  int32_t allowed_but_suppressed = 0;
+  for (int32_t t : suppressed_) allowed_but_suppressed += grammar_mask_.test(t);
+  if (grammar_mask_.count() <= allowed_but_suppressed) suppressed_.clear();
+  return true;
+}
+
 void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
+  if (s.finished) return;  // its request ended earlier in this step
   RequestState& r = *s.request;
   const SamplingParams& p = r.request.sampling;
   suppressed_.clear();
-  if (s.num_generated() < p.min_tokens) {
+  // min_tokens holds back the end, except when the grammar allows nothing else.
+  const bool grammar_must_end = s.matcher && s.matcher->must_end();
+  if (s.num_generated() < p.min_tokens && !grammar_must_end) {
     suppressed_ = eos_ids_;
     suppressed_.insert(suppressed_.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
   }
+  if (s.matcher && !apply_grammar(s, logits)) {
+    // Rare but possible: the grammar needs bytes no token of this vocabulary spells.
+    end_request(r, Status::Error("structured output: no token of the model's vocabulary can "
+                                 "continue the required format here"));
+    r.notify_pending = true;
+    return;
+  }
   const SampledToken sampled = s.sampler->sample(logits, suppressed_);
   const int32_t token = sampled.token;
+  // The mask allowed it, so the matcher takes it.
+  if (s.matcher) KILN_CHECK(s.matcher->accept_token(token));
   s.tokens.push_back(token);
   s.sampler->accept(token);
   ++stats_.generation_tokens;
@@ -215,9 +263,11 @@ void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
   StopCause cause;
   bool stopped_by_string = false;
   std::string text;
-  const bool listed_stop_token = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(),
-                                           token) != p.stop_token_ids.end();
-  if (listed_stop_token || (!p.ignore_eos && is_eos(token))) {
+  const bool listed_stop_token =
+      std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
+  // A grammar's end is final even with ignore_eos: nothing may follow a complete match.
+  const bool grammar_ended = s.matcher && s.matcher->finished();
+  if (listed_stop_token || grammar_ended || (!p.ignore_eos && is_eos(token))) {
     finish = FinishReason::kStop;
     if (listed_stop_token) cause.token = token;
   } else if (s.detokenizer) {
@@ -315,8 +365,8 @@ void EngineCore::run_step(const SchedulerStep& st) {
   for (const ScheduledChunk& c : st.chunks) {
     const Sequence& s = *c.seq;
     const int32_t end = s.num_computed + c.num_tokens;
-    stats_.prompt_tokens_computed +=
-        std::max(0, std::min(s.num_prompt_tokens, end) - std::min(s.num_prompt_tokens, s.num_computed));
+    stats_.prompt_tokens_computed += std::max(
+        0, std::min(s.num_prompt_tokens, end) - std::min(s.num_prompt_tokens, s.num_computed));
   }
   scheduler_.complete(st);
   ++stats_.num_steps;

@@ -51,8 +51,15 @@ class EngineCore {
   const EngineStats& stats() const { return stats_; }
   const KvCacheManager& kv_cache() const { return kv_; }
 
+  // The ids that end generation (the tokenizer's end-of-generation tokens, or the config's).
+  const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+  int64_t vocab_size() const { return vocab_size_; }
+
  private:
   bool is_eos(int32_t token) const;
+  // Sets the logits of tokens the sequence's grammar does not allow now to -inf; false
+  // when it allows none.
+  bool apply_grammar(Sequence& s, std::span<float> logits);
   void start_sequence(RequestState& r, Sequence& s, int32_t sample_index);
   void run_step(const SchedulerStep& step);
   void fork_samples(Sequence& parent, std::span<const float> logits);
@@ -84,6 +91,7 @@ class EngineCore {
   std::vector<SequenceSlice> slices_;
   std::vector<float> logits_, fork_logits_;
   std::vector<int32_t> suppressed_;
+  structured::TokenMask grammar_mask_;
 };
 
 }  // namespace kiln

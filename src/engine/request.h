@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +17,10 @@
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
 #include "util/status.h"
+
+namespace kiln::structured {
+class CompiledGrammar;
+}
 
 namespace kiln {
 
@@ -26,6 +31,10 @@ struct GenerationRequest {
   SamplingParams sampling;
   int32_t priority = 0;    // lower runs first (vLLM's convention); FCFS among equals
   std::string cache_salt;  // requests with different salts never share cached KV
+  // Structured output: every sample's text is constrained to this grammar (tokens it does
+  // not allow are never sampled; they get -inf and never appear in logprobs). Compiled
+  // for this engine's vocabulary (Engine::grammar_compiler()).
+  std::shared_ptr<const structured::CompiledGrammar> grammar;
 };
 
 enum class FinishReason { kStop, kLength, kAbort };
@@ -45,7 +54,7 @@ struct SampleOutput {
   std::string text;                    // detokenized, stop strings removed
   std::vector<SampledToken> logprobs;  // one per token when logprobs >= 0
   std::optional<FinishReason> finish_reason;
-  StopCause stop_cause;  // set with finish_reason
+  StopCause stop_cause;       // set with finish_reason
   int32_t num_generated = 0;  // tokens generated so far in total
 };
 

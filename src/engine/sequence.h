@@ -11,6 +11,7 @@
 #include "engine/kv_cache_manager.h"
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
+#include "structured/grammar_matcher.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kiln {
@@ -34,8 +35,9 @@ struct Sequence {
   bool running = false;
 
   std::unique_ptr<SequenceSampler> sampler;
-  std::unique_ptr<IncrementalDecoder> detokenizer;  // null without a tokenizer
-  std::unique_ptr<StopMatcher> stop_matcher;         // null without stop strings
+  std::unique_ptr<IncrementalDecoder> detokenizer;      // null without a tokenizer
+  std::unique_ptr<StopMatcher> stop_matcher;            // null without stop strings
+  std::unique_ptr<structured::GrammarMatcher> matcher;  // null without structured output
   bool finished = false;
 
   int32_t num_generated() const { return (int32_t)tokens.size() - num_prompt_tokens; }

@@ -1,5 +1,7 @@
 #include "server/chat_prompt.h"
 
+#include "server/json_fields.h"
+
 namespace kiln::server {
 namespace {
 
@@ -29,6 +31,41 @@ ApiResult<std::string> flatten_parts(const Json& parts, const std::string& where
   return text;
 }
 
+// An assistant message's tool_calls as templates expect them (vLLM's
+// _postprocess_messages): each call's function.arguments an object. OpenAI clients send the
+// arguments as a JSON string, and templates render them with `| tojson` (Qwen2.5, Llama 3)
+// or iterate them (`| items`), which a string would break ("{\"city\": ..." quoted again).
+// An argument string that is empty, not JSON or not an object becomes {}, as in vLLM: the
+// call lives in the conversation's history, and refusing it would fail every later turn.
+// An empty list is dropped so templates take their plain-assistant path.
+ApiResult<bool> normalize_tool_calls(Json& msg, const std::string& at) {
+  auto calls = msg.find("tool_calls");
+  if (calls == msg.end() || calls->is_null()) return true;
+  if (!calls->is_array())
+    return ApiError::bad_request(at + ".tool_calls must be an array", at + ".tool_calls");
+  if (calls->empty()) {
+    msg.erase("tool_calls");
+    return true;
+  }
+  for (size_t j = 0; j < calls->size(); ++j) {
+    const std::string call_at = at + ".tool_calls[" + std::to_string(j) + "]";
+    Json& call = (*calls)[j];
+    if (!call.is_object()) return ApiError::bad_request(call_at + " must be an object", call_at);
+    if (call.contains("type") && call["type"] != "function")
+      return ApiError::bad_request(call_at + ".type must be \"function\"", call_at + ".type");
+    if (!call.contains("function") || !call["function"].is_object())
+      return ApiError::bad_request(call_at + ".function must be an object", call_at + ".function");
+    Json& function = call["function"];
+    Json& arguments = function["arguments"];  // (created null when missing)
+    if (arguments.is_object()) continue;
+    // (parse_json_object also refuses deep nesting, which would overflow the stack later.)
+    auto parsed = arguments.is_string() ? parse_json_object(arguments.get<std::string>())
+                                        : ApiResult<Json>(ApiError{});
+    arguments = parsed.ok() ? std::move(*parsed) : Json::object();
+  }
+  return true;
+}
+
 }  // namespace
 
 ApiResult<Json> normalize_openai_messages(const Json& messages) {
@@ -53,6 +90,11 @@ ApiResult<Json> normalize_openai_messages(const Json& messages) {
     if (content == m.end() || content->is_null()) {
       const bool may_omit = role == "assistant" && m.contains("tool_calls");
       if (!may_omit) return ApiError::bad_request(at + ".content is required", at + ".content");
+      // Templates read message.content on every message ('\n' + content, content.split(..));
+      // an absent one is jinja2's Undefined, which fails there, and None fails in Python
+      // too. vLLM renders a missing or null content as "" (no text parts, joined), and so
+      // does kiln.
+      msg["content"] = "";
     } else if (content->is_array()) {
       auto text = flatten_parts(*content, at + ".content");
       if (!text.ok()) return text.error();
@@ -60,6 +102,10 @@ ApiResult<Json> normalize_openai_messages(const Json& messages) {
     } else if (!content->is_string()) {
       return ApiError::bad_request(at + ".content must be a string or an array of content parts",
                                    at + ".content");
+    }
+    if (role == "assistant") {
+      auto calls = normalize_tool_calls(msg, at);
+      if (!calls.ok()) return calls.error();
     }
     out.push_back(std::move(msg));
   }

@@ -18,7 +18,9 @@ namespace kiln::server {
 // OpenAI chat messages (roles system, developer, user, assistant, tool; content a string, an
 // array of text parts, or null beside tool_calls) flattened for a template: text parts are
 // joined with "\n" (vLLM's rule for string-content templates) and "developer" becomes
-// "system". Other part types (images, audio, files) are a 400 naming the part.
+// "system". Other part types (images, audio, files) are a 400 naming the part. As in vLLM,
+// a null or absent content beside tool_calls becomes "", and an assistant's tool call
+// arguments given as a JSON string become the object (templates render it with tojson).
 ApiResult<Json> normalize_openai_messages(const Json& messages);
 
 struct ChatPromptOptions {

@@ -11,6 +11,7 @@
 
 #include "chat/chat_template.h"
 #include "engine/engine.h"
+#include "tool_calls/tool_call_format.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kiln::server {
@@ -20,6 +21,8 @@ struct ModelContext {
   const Tokenizer* tokenizer = nullptr;
   std::optional<chat::ChatTemplate> chat_template;
   std::string bos_token, eos_token;       // the texts templates see as bos_token / eos_token
+  // How the model writes tool calls: from its chat template, or --tool-call-parser.
+  tool_calls::ToolCallFormat tool_call_format = tool_calls::ToolCallFormat::kHermes;
   std::vector<std::string> served_names;  // the first is the id /v1/models lists first
   int32_t max_model_len = 0;
   int32_t max_num_seqs = 0;

@@ -4,26 +4,11 @@
 #include "server/json_fields.h"
 #include "server/openai_logprobs.h"
 #include "server/openai_sampling.h"
+#include "server/structured_output.h"
 #include "server/sse.h"
 
 namespace kiln::server {
 namespace {
-
-// tools are rendered into the prompt so the model sees them, but kiln does not parse tool
-// calls out of the output, so only the choices that leave the model free are accepted.
-void read_tools(FieldReader& f, ChatPromptOptions& options) {
-  if (const Json* tools = f.array("tools"); tools && !tools->empty()) options.tools = *tools;
-  const Json* choice = f.any("tool_choice");
-  if (!choice) return;
-  if (choice->is_string()) {
-    const std::string c = choice->get<std::string>();
-    if (c == "none" || c == "auto") return;
-    if (c != "required") return f.fail("tool_choice", "must be \"none\", \"auto\" or \"required\"");
-  }
-  f.fail("tool_choice",
-         "\"required\" and named functions are not supported: kiln does not parse "
-         "tool calls yet");
-}
 
 void read_stream_options(FieldReader& f, ChatCompletionRequest& r) {
   const Json* options = f.object("stream_options");
@@ -52,7 +37,10 @@ class ChatStreamFormatter final : public ResponseFormatter {
         meta_(std::move(meta)),
         n_(r.generation.sampling.n),
         include_usage_(r.include_usage),
-        logprobs_(r.logprobs) {}
+        logprobs_(r.logprobs) {
+    if (r.tools.parse_format)
+      for (int32_t i = 0; i < n_; ++i) tool_streams_.emplace_back(*r.tools.parse_format);
+  }
 
   void on_output(size_t, const RequestOutput& out, std::string& body) override {
     usage_.prompt_tokens = out.num_prompt_tokens;
@@ -68,14 +56,31 @@ class ChatStreamFormatter final : public ResponseFormatter {
       usage_.completion_tokens += (int64_t)s.token_ids.size();
       const bool has_logprobs = logprobs_ && !s.logprobs.empty();
       if (s.text.empty() && !s.finish_reason && !has_logprobs) continue;
-      Json delta = Json::object();
-      if (!s.text.empty() || has_logprobs) delta["content"] = s.text;
-      Json logprobs;
-      if (logprobs_) logprobs = {{"content", chat_logprob_entries(tokenizer_, s.logprobs)}};
-      Json finish;
-      if (s.finish_reason) finish = openai_finish_reason(*s.finish_reason);
-      append(body, choice((int32_t)i, std::move(delta), std::move(logprobs), std::move(finish),
-                          s.stop_cause));
+      // The choice's deltas: its text as is, or (with tools) content and tool-call deltas.
+      std::vector<Json> deltas;
+      bool called = false;
+      if (!tool_streams_.empty()) {
+        OpenAIToolCallStream& ts = tool_streams_[i];
+        ts.feed(s.text, deltas);
+        if (s.finish_reason) ts.finish(deltas);
+        called = ts.has_calls();
+      } else if (!s.text.empty()) {
+        deltas.push_back({{"content", s.text}});
+      }
+      if (deltas.empty() && (has_logprobs || s.finish_reason))
+        deltas.push_back(has_logprobs ? Json{{"content", ""}} : Json::object());
+      for (size_t d = 0; d < deltas.size(); ++d) {
+        // Logprobs ride on the first chunk, the finish reason on the last.
+        Json logprobs;
+        if (logprobs_ && d == 0) logprobs = {{"content", chat_logprob_entries(tokenizer_, s.logprobs)}};
+        Json finish;
+        if (s.finish_reason && d + 1 == deltas.size())
+          finish = called && *s.finish_reason == FinishReason::kStop
+                       ? "tool_calls"
+                       : openai_finish_reason(*s.finish_reason);
+        append(body, choice((int32_t)i, std::move(deltas[d]), std::move(logprobs),
+                            std::move(finish), s.stop_cause));
+      }
     }
   }
 
@@ -123,13 +128,14 @@ class ChatStreamFormatter final : public ResponseFormatter {
   const bool include_usage_, logprobs_;
   bool sent_role_ = false;
   Usage usage_;
+  std::vector<OpenAIToolCallStream> tool_streams_;  // per choice, when calls are parsed
 };
 
 class ChatBufferedFormatter final : public ResponseFormatter {
  public:
   ChatBufferedFormatter(const ChatCompletionRequest& r, const Tokenizer& tokenizer,
                         ResponseMeta meta)
-      : tokenizer_(tokenizer), meta_(std::move(meta)), logprobs_(r.logprobs) {}
+      : tokenizer_(tokenizer), meta_(std::move(meta)), logprobs_(r.logprobs), tools_(r.tools) {}
 
   void on_output(size_t, const RequestOutput& out, std::string&) override { collected_.add(out); }
 
@@ -143,12 +149,17 @@ class ChatBufferedFormatter final : public ResponseFormatter {
       usage.completion_tokens += (int64_t)s.token_ids.size();
       Json logprobs;
       if (logprobs_) logprobs = {{"content", chat_logprob_entries(tokenizer_, s.logprobs)}};
+      OpenAIMessageParts parts = openai_message_parts(tools_, s.text);
+      const FinishReason reason = s.finish_reason.value_or(FinishReason::kAbort);
+      const bool called = !parts.tool_calls.is_null();
+      Json message = {{"role", "assistant"}, {"content", std::move(parts.content)}, {"refusal", nullptr}};
+      if (called) message["tool_calls"] = std::move(parts.tool_calls);
       choices.push_back(
           {{"index", i},
-           {"message", {{"role", "assistant"}, {"content", s.text}, {"refusal", nullptr}}},
+           {"message", std::move(message)},
            {"logprobs", std::move(logprobs)},
            {"finish_reason",
-            openai_finish_reason(s.finish_reason.value_or(FinishReason::kAbort))},
+            called && reason == FinishReason::kStop ? "tool_calls" : openai_finish_reason(reason)},
            {"stop_reason", openai_stop_reason(s.stop_cause)}});
     }
     body = dump_json({{"id", meta_.id},
@@ -165,6 +176,7 @@ class ChatBufferedFormatter final : public ResponseFormatter {
   const Tokenizer& tokenizer_;
   const ResponseMeta meta_;
   const bool logprobs_;
+  const OpenAIToolSettings tools_;
   CollectedOutput collected_;
 };
 
@@ -182,7 +194,6 @@ ApiResult<ChatCompletionRequest> parse_chat_completion_request(const Json& body,
   if (!model.serves(r.model)) return ApiError::model_not_found(r.model);
 
   ChatPromptOptions prompt_options;
-  read_tools(f, prompt_options);
   prompt_options.add_generation_prompt = f.boolean("add_generation_prompt").value_or(true);
   prompt_options.continue_final_message = f.boolean("continue_final_message").value_or(false);
   if (const Json* kwargs = f.object("chat_template_kwargs"))
@@ -197,6 +208,9 @@ ApiResult<ChatCompletionRequest> parse_chat_completion_request(const Json& body,
   read_stream_options(f, r);
   read_logprobs(f, r);
   read_openai_sampling(f, {}, r.generation);
+  if (!f.ok()) return f.error();
+  read_structured_output(f, model, r.generation);  // after the cheap checks: it may compile
+  r.tools = read_openai_tools(f, model, prompt_options.tools, r.generation);
   if (!f.ok()) return f.error();
 
   auto normalized = normalize_openai_messages(*messages);

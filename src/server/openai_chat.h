@@ -11,6 +11,7 @@
 #include "server/generation_job.h"
 #include "server/json_util.h"
 #include "server/model_context.h"
+#include "server/openai_tools.h"
 #include "server/response_meta.h"
 
 namespace kiln::server {
@@ -21,6 +22,7 @@ struct ChatCompletionRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;
+  OpenAIToolSettings tools;
 };
 
 // 400 for a malformed or unsupported request, 404 for a model not served.

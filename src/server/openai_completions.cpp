@@ -3,6 +3,7 @@
 #include "server/json_fields.h"
 #include "server/openai_logprobs.h"
 #include "server/openai_sampling.h"
+#include "server/structured_output.h"
 #include "server/sse.h"
 
 namespace kiln::server {
@@ -222,6 +223,8 @@ ApiResult<CompletionRequest> parse_completion_request(const Json& body, const Mo
   GenerationRequest base;
   read_openai_sampling(f, {kCompletionsDefaultMaxTokens}, base);
   base.sampling.logprobs = r.logprobs;
+  if (!f.ok()) return f.error();
+  read_structured_output(f, model, base);  // after the cheap checks: it may compile
   if (!f.ok()) return f.error();
 
   auto prompts = read_prompts(*f.any("prompt"), *model.tokenizer);

@@ -38,17 +38,6 @@ void refuse_unsupported(FieldReader& fields) {
     const int64_t n = fields.integer("n").value_or(1);
     if (*best_of != n) fields.fail("best_of", "is not supported unless it equals n");
   }
-  if (const Json* format = fields.object("response_format")) {
-    FieldReader f(*format, "response_format.");
-    const std::string type = f.string("type").value_or("text");
-    if (!f.ok()) return fields.fail(f.error());
-    if (type != "text")
-      fields.fail("response_format",
-                  "type \"" + type + "\" is not supported: kiln has no structured output yet");
-  }
-  for (const char* key :
-       {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"})
-    if (fields.has(key)) fields.fail(key, "is not supported: kiln has no structured output yet");
 }
 
 }  // namespace

@@ -14,9 +14,9 @@ struct OpenAISamplingDefaults {
   int32_t max_tokens = -1;  // -1: to the end of the context
 };
 
-// Reads everything but logprobs (whose shape differs between the two APIs) and the prompt.
-// Fields that ask for something kiln does not do (beam search, best_of > n, structured
-// output) are refused with a 400 rather than ignored.
+// Reads everything but logprobs (whose shape differs between the two APIs), structured
+// output (server/structured_output.h) and the prompt. Fields that ask for something kiln
+// does not do (beam search, best_of > n) are refused with a 400 rather than ignored.
 void read_openai_sampling(FieldReader& fields, const OpenAISamplingDefaults& defaults,
                           GenerationRequest& request);
 

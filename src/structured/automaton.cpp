@@ -134,4 +134,22 @@ void StackArena::step_state(const std::vector<StackId>& state, uint8_t byte,
   }
 }
 
+int32_t StateTable::intern(const std::vector<StackId>& state) {
+  if (state.empty()) return kDead;
+  auto [it, inserted] = index_.try_emplace(state, (int32_t)states_.size());
+  if (inserted) {
+    states_.push_back(state);
+    escaped_.push_back(std::binary_search(state.begin(), state.end(), kEscaped));
+    next_.resize(next_.size() + 256, kUnknown);
+  }
+  return it->second;
+}
+
+int32_t StateTable::compute(int32_t state, uint8_t byte) {
+  // Copy: interning may grow states_ while we read it.
+  const std::vector<StackId> from = states_[(size_t)state];
+  arena_.step_state(from, byte, scratch_);
+  return intern(scratch_);
+}
+
 }  // namespace kiln::structured

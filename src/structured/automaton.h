@@ -98,4 +98,43 @@ class StackArena {
   std::unordered_map<uint64_t, std::vector<StackId>> stepped_;
 };
 
+// Sets of stacks (parse states) interned as small ids with a lazily filled byte-transition
+// table: walking the vocabulary trie costs one array read per trie node once the states it
+// meets have been seen. In effect a DFA built on demand from the pushdown automaton, for
+// the states a walk actually reaches.
+class StateTable {
+ public:
+  static constexpr int32_t kDead = -1;  // no path survives
+
+  explicit StateTable(StackArena& arena) : arena_(arena) {}
+
+  int32_t intern(const std::vector<StackId>& state);
+  int32_t step(int32_t state, uint8_t byte) {
+    int32_t& next = next_[(size_t)state * 256 + byte];
+    if (next == kUnknown) next = compute(state, byte);
+    return next;
+  }
+  const std::vector<StackId>& stacks(int32_t state) const { return states_[(size_t)state]; }
+  bool escaped(int32_t state) const { return escaped_[(size_t)state]; }
+  size_t size() const { return states_.size(); }
+
+ private:
+  static constexpr int32_t kUnknown = -2;
+  struct Hash {
+    size_t operator()(const std::vector<StackId>& v) const {
+      uint64_t h = 1469598103934665603ull;
+      for (StackId s : v) h = (h ^ s) * 1099511628211ull;
+      return (size_t)h;
+    }
+  };
+  int32_t compute(int32_t state, uint8_t byte);
+
+  StackArena& arena_;
+  std::vector<std::vector<StackId>> states_;
+  std::vector<uint8_t> escaped_;  // the state holds kEscaped
+  std::unordered_map<std::vector<StackId>, int32_t, Hash> index_;
+  std::vector<int32_t> next_;  // 256 per state
+  std::vector<StackId> scratch_;
+};
+
 }  // namespace kiln::structured

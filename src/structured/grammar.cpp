@@ -226,7 +226,9 @@ uint32_t GrammarBuilder::declare(std::string_view name) {
   };
   if (taken(unique)) {
     for (int i = 1;; ++i) {
-      std::string candidate = unique + "-" + std::to_string(i);
+      std::string candidate = unique;
+      candidate += '-';
+      candidate += std::to_string(i);
       if (!taken(candidate)) {
         unique = candidate;
         break;
@@ -281,7 +283,10 @@ class Lowering {
 
   uint32_t helper_rule(const std::string& suffix) {
     Rule r;
-    r.name = "_" + std::to_string(g_.rules.size()) + suffix;
+    // Built by appending: GCC 12's -Wrestrict misfires on `"_" + std::string` at -O3.
+    r.name = "_";
+    r.name += std::to_string(g_.rules.size());
+    r.name += suffix;
     g_.rules.push_back(std::move(r));
     return (uint32_t)g_.rules.size() - 1;
   }
@@ -431,6 +436,54 @@ class Lowering {
   Grammar& g_;
 };
 
+// A rule of byte elements only, small enough to copy into the rules that use it.
+bool is_inlinable(const Rule& r) {
+  if (r.alternatives.empty() || r.alternatives.size() > 16) return false;
+  size_t elements = 0;
+  for (const auto& alt : r.alternatives) {
+    for (const Element& el : alt)
+      if (el.kind == ElementKind::kRule) return false;
+    elements += alt.size();
+  }
+  return elements <= 64;
+}
+
+// Copies small byte-only rules into the alternatives that reference them ([a R b] becomes
+// [a r1 b] | [a r2 b] | ...), repeatedly, so helper rules such as "one JSON string
+// character" dissolve into the loop that repeats them. The language is unchanged; what
+// changes is where stacks stand: a mask position's rule then spans a whole string body or
+// number instead of one character, so its tokens are decided without the stack below
+// (compiled_grammar.h) instead of being checked one by one at every step.
+void inline_small_rules(Grammar& g) {
+  constexpr size_t kMaxAlternatives = 64;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t r = 0; r < g.rules.size(); ++r) {
+      auto& alts = g.rules[r].alternatives;
+      for (size_t a = 0; a < alts.size(); ++a) {
+        for (size_t e = 0; e < alts[a].size(); ++e) {
+          const Element el = alts[a][e];
+          if (el.kind != ElementKind::kRule || el.rule == r) continue;
+          const Rule& callee = g.rules[el.rule];
+          if (!is_inlinable(callee)) continue;
+          if (alts.size() - 1 + callee.alternatives.size() > kMaxAlternatives) continue;
+          std::vector<std::vector<Element>> expanded;
+          for (const auto& sub : callee.alternatives) {
+            std::vector<Element> alt(alts[a].begin(), alts[a].begin() + (long)e);
+            alt.insert(alt.end(), sub.begin(), sub.end());
+            alt.insert(alt.end(), alts[a].begin() + (long)e + 1, alts[a].end());
+            expanded.push_back(std::move(alt));
+          }
+          alts.erase(alts.begin() + (long)a);
+          alts.insert(alts.begin() + (long)a, expanded.begin(), expanded.end());
+          changed = true;
+          break;  // re-scan this alternative (now several) from the start
+        }
+      }
+    }
+  }
+}
+
 std::vector<bool> nullable_rules(const Grammar& g) {
   std::vector<bool> nullable(g.rules.size(), false);
   for (bool changed = true; changed;) {
@@ -514,6 +567,7 @@ StatusOr<Grammar> GrammarBuilder::build(uint32_t root) const {
   for (size_t r = 0; r < bodies_.size(); ++r) g.rules[r].name = names_[r];
   Lowering lowering(g);
   for (size_t r = 0; r < bodies_.size(); ++r) lowering.lower_rule((uint32_t)r, bodies_[r]);
+  inline_small_rules(g);
   for (const Rule& rule : g.rules)
     for (const auto& alt : rule.alternatives)
       for (const Element& el : alt)

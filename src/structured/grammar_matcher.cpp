@@ -24,11 +24,13 @@ std::vector<StackId> run(StackArena& arena, std::vector<StackId> state, std::str
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> grammar)
     : grammar_(std::move(grammar)),
       arena_(std::make_unique<StackArena>(grammar_->automaton())),
+      table_(std::make_unique<StateTable>(*arena_)),
       state_(arena_->initial_state()) {}
 
 GrammarMatcher::GrammarMatcher(const GrammarMatcher& other)
     : grammar_(other.grammar_),
       arena_(std::make_unique<StackArena>(*other.arena_)),
+      table_(std::make_unique<StateTable>(*arena_)),
       state_(other.state_),
       finished_(other.finished_),
       walk_threshold_(other.walk_threshold_) {}
@@ -41,32 +43,29 @@ bool GrammarMatcher::must_end() const {
   return !finished_ && state_.size() == 1 && state_[0] == kAccept;
 }
 
-bool GrammarMatcher::token_allowed_from(StackId leaf, std::string_view bytes) {
-  scratch_a_.assign(1, leaf);
-  for (unsigned char c : bytes) {
-    arena_->step_state(scratch_a_, c, scratch_b_);
-    scratch_a_.swap(scratch_b_);
-    if (scratch_a_.empty()) return false;
-  }
+bool GrammarMatcher::token_allowed_from(int32_t state, std::string_view bytes) {
+  for (unsigned char c : bytes)
+    if ((state = table_->step(state, c)) == StateTable::kDead) return false;
   return true;
 }
 
 // Walks the whole trie from one real stack: used when a position leaves too many tokens
 // to the context for one-by-one checks.
-void GrammarMatcher::allow_by_walk(StackId leaf, TokenMask& mask) {
+void GrammarMatcher::allow_by_walk(int32_t state, TokenMask& mask) {
   const TokenVocabulary& vocab = grammar_->vocab();
   const auto& trie = vocab.trie();
   const auto& toks = vocab.trie_tokens();
   walk_states_.resize(vocab.max_depth() + 1);
-  walk_states_[0].assign(1, leaf);
+  walk_states_[0] = state;
   uint32_t i = 1;
   while (i < trie.size()) {
     const auto& n = trie[i];
-    arena_->step_state(walk_states_[n.depth - 1], n.byte, walk_states_[n.depth]);
-    if (walk_states_[n.depth].empty()) {
+    const int32_t next = table_->step(walk_states_[n.depth - 1], n.byte);
+    if (next == StateTable::kDead) {
       i = n.end;
       continue;
     }
+    walk_states_[n.depth] = next;
     for (uint32_t t = n.tok_begin; t < n.tok_end; ++t) mask.set(toks[t]);
     ++i;
   }
@@ -86,12 +85,14 @@ void GrammarMatcher::fill_mask(TokenMask& mask) {
     const auto& pt = grammar_->position_tokens(arena_->top(leaf));
     if (!pt.accepted_bits.empty()) mask.or_with(pt.accepted_bits);
     for (int32_t t : pt.accepted_list) mask.set(t);
+    if (pt.uncertain.empty()) continue;
+    const int32_t alone = table_->intern({leaf});
     if (pt.uncertain.size() > walk_threshold_) {
-      allow_by_walk(leaf, mask);
+      allow_by_walk(alone, mask);
       continue;
     }
     for (int32_t t : pt.uncertain)
-      if (!mask.test(t) && token_allowed_from(leaf, vocab.bytes(t))) mask.set(t);
+      if (!mask.test(t) && token_allowed_from(alone, vocab.bytes(t))) mask.set(t);
   }
 }
 

@@ -38,17 +38,17 @@ class GrammarMatcher {
   void set_walk_threshold(size_t n) { walk_threshold_ = n; }
 
  private:
-  bool token_allowed_from(StackId leaf, std::string_view bytes);
-  void allow_by_walk(StackId leaf, TokenMask& mask);
+  bool token_allowed_from(int32_t state, std::string_view bytes);
+  void allow_by_walk(int32_t state, TokenMask& mask);
 
   std::shared_ptr<const CompiledGrammar> grammar_;
   // The arena is copied, not shared, so forks can advance independently.
   std::unique_ptr<StackArena> arena_;
+  std::unique_ptr<StateTable> table_;  // over arena_, for trie walks and token checks
   std::vector<StackId> state_;
   bool finished_ = false;
   size_t walk_threshold_ = 4096;
-  std::vector<StackId> scratch_a_, scratch_b_;
-  std::vector<std::vector<StackId>> walk_states_;
+  std::vector<int32_t> walk_states_;
 };
 
 }  // namespace kiln::structured

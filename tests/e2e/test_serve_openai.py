@@ -192,7 +192,8 @@ def test_typed_errors(server):
     assert e.value.body["param"] == "suffix"
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model="smollm2", messages=MESSAGES,
-                                       response_format={"type": "json_object"})
+                                       response_format={"type": "xml"})
+    assert e.value.body["param"] == "response_format.type"
     # Longer than --max-model-len 2048.
     with pytest.raises(openai.BadRequestError) as e:
         client.completions.create(model="smollm2", prompt="hello " * 3000, max_tokens=4)

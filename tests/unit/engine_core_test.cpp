@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "fake_backend.h"
+#include "structured/grammar_matcher.h"
+#include "structured/matcher.h"
 
 namespace kiln {
 namespace {
@@ -420,6 +422,105 @@ TEST(EngineCore, PropertyRandomTrafficOverManySeeds) {
       }
     }
   }
+}
+
+
+namespace structured_test {
+
+// Token i spells: digits 0-9, then "[", "]", ",", then random strings over the same
+// alphabet; the last token is the end token.
+std::shared_ptr<const structured::TokenVocabulary> bracket_vocab(int32_t eos) {
+  std::vector<std::string> bytes(kVocab);
+  const std::string alphabet = "0123456789[],";
+  for (int32_t i = 0; i < 13; ++i) bytes[i] = alphabet.substr(i, 1);
+  std::mt19937 rng(3);
+  for (int32_t i = 13; i < kVocab; ++i) {
+    const int len = 1 + (int)(rng() % 3);
+    for (int k = 0; k < len; ++k) bytes[i] += alphabet[rng() % alphabet.size()];
+  }
+  bytes[eos].clear();
+  return std::make_shared<structured::TokenVocabulary>(bytes, std::vector<int32_t>{eos},
+                                                       (int32_t)kVocab);
+}
+
+// "[" number ("," number)* "]", numbers of 1-3 digits.
+structured::Grammar bracket_grammar() {
+  using structured::Expr;
+  structured::GrammarBuilder b;
+  const Expr number = Expr::repeat(Expr::byte_set(structured::ByteSet::range('0', '9')), 1, 3);
+  const uint32_t root = b.add("list", Expr::seq({Expr::byte('['), number,
+                                                 Expr::star(Expr::seq({Expr::byte(','), number})),
+                                                 Expr::byte(']')}));
+  return b.build(root).value();
+}
+
+}  // namespace structured_test
+
+TEST(EngineCore, GrammarConstrainsEverySampleWithinABatch) {
+  const int32_t eos = (int32_t)kVocab - 1;
+  auto vocab = structured_test::bracket_vocab(eos);
+  const structured::Grammar grammar = structured_test::bracket_grammar();
+  auto compiled = std::make_shared<const structured::CompiledGrammar>(grammar, vocab);
+  EngineConfig config = config_with(64);
+  config.eos_token_ids = {eos};
+  Harness h(64, 16, config);
+  std::mt19937 rng(11);
+  const auto prompt = random_prompt(rng, 20);
+
+  GenerationRequest sampled = greedy(prompt, 80);
+  sampled.grammar = compiled;
+  sampled.sampling.temperature = 1.0f;
+  sampled.sampling.seed = 5;
+  sampled.sampling.n = 6;
+  const uint64_t constrained = h.add(sampled);
+  const uint64_t free = h.add(greedy(prompt, 10));  // same batch, no grammar
+  GenerationRequest short_one = greedy(prompt, 3);
+  short_one.grammar = compiled;
+  const uint64_t truncated = h.add(short_one);
+  h.run();
+
+  auto text_of = [&](const std::vector<int32_t>& tokens) {
+    std::string text;
+    for (int32_t t : tokens) text += vocab->bytes(t);
+    return text;
+  };
+  const Collected& c = h.results[constrained];
+  int completed = 0;
+  for (int i = 0; i < 6; ++i) {
+    const auto& tokens = c.tokens[i];
+    ASSERT_FALSE(tokens.empty());
+    if (c.finish[i] == FinishReason::kStop) {
+      EXPECT_EQ(tokens.back(), eos);
+      EXPECT_TRUE(structured::grammar_accepts(grammar, text_of(tokens))) << text_of(tokens);
+      ++completed;
+    } else {
+      EXPECT_EQ(c.finish[i], FinishReason::kLength);
+      EXPECT_TRUE(structured::grammar_accepts_prefix(grammar, text_of(tokens)));
+    }
+  }
+  EXPECT_GT(completed, 0);
+  // The unconstrained request in the same batch is untouched.
+  EXPECT_EQ(h.results[free].tokens[0], reference_greedy(prompt, kVocab, 10, {}));
+  EXPECT_EQ(h.results[truncated].finish[0], FinishReason::kLength);
+  EXPECT_EQ(h.results[truncated].tokens[0].size(), 3u);
+  EXPECT_TRUE(structured::grammar_accepts_prefix(grammar, text_of(h.results[truncated].tokens[0])));
+  EXPECT_EQ(h.core.kv_cache().num_used_blocks(), 0);
+}
+
+TEST(EngineCore, GrammarForVocabularyOfAnotherSizeIsRefused) {
+  auto vocab = std::make_shared<structured::TokenVocabulary>(
+      std::vector<std::string>{"a", "b"}, std::vector<int32_t>{}, 2);
+  auto compiled = std::make_shared<const structured::CompiledGrammar>(
+      structured_test::bracket_grammar(), vocab);
+  FakeBackend backend(8, 16, kVocab, 64);
+  EngineCore core(backend, nullptr, config_with(64));
+  GenerationRequest r;
+  r.prompt = {1, 2};
+  r.sampling.max_tokens = 4;
+  r.grammar = compiled;
+  const Status s = core.validate(r);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("grammar"), std::string::npos);
 }
 
 }  // namespace

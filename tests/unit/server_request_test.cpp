@@ -119,8 +119,7 @@ TEST(ServerSampling, MaxCompletionTokensWinsAndDefaultsApply) {
 TEST(ServerSampling, RefusesWhatKilnDoesNotDo) {
   for (const char* body : {R"({"max_tokens": 0})", R"({"logit_bias": {"x": 1}})",
                            R"({"stop": [1]})", R"({"best_of": 3})", R"({"use_beam_search": true})",
-                           R"({"response_format": {"type": "json_object"}})",
-                           R"({"guided_json": {}})", R"({"stop_token_ids": ["a"]})"}) {
+                           R"({"stop_token_ids": ["a"]})"}) {
     Json j = parse(body);
     FieldReader f(j);
     GenerationRequest r;
@@ -164,6 +163,153 @@ TEST(ServerChat, ContinueFinalMessageLeavesTheTurnOpen) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   const std::string text = byte_tokenizer().decode(r->generation.prompt);
   EXPECT_TRUE(text.ends_with("<|im_start|>assistant\nHel")) << text;
+}
+
+// Qwen2.5-Instruct's template as published (tests/reference/chat_templates/qwen2.5.jinja):
+// its tool_calls branch renders `tool_call.arguments | tojson`.
+const char* kQwen25Template = R"TPL({%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- messages[0]['content'] }}
+    {%- else %}
+        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
+    {%- endif %}
+    {{- "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- else %}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}
+    {%- else %}
+        {{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- for message in messages %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role }}
+        {%- if message.content %}
+            {{- '\n' + message.content }}
+        {%- endif %}
+        {%- for tool_call in message.tool_calls %}
+            {%- if tool_call.function is defined %}
+                {%- set tool_call = tool_call.function %}
+            {%- endif %}
+            {{- '\n<tool_call>\n{"name": "' }}
+            {{- tool_call.name }}
+            {{- '", "arguments": ' }}
+            {{- tool_call.arguments | tojson }}
+            {{- '}\n</tool_call>' }}
+        {%- endfor %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {{- message.content }}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+)TPL";
+
+// What every OpenAI client sends back after a tool call: the assistant's turn with
+// "content": null beside tool_calls whose arguments are a JSON string, then the result.
+const char* kToolTurn = R"([
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+      "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "22C"}])";
+
+TEST(ServerChat, AssistantToolCallsWithNullContentRender) {
+  ModelContext model = test_model();
+  model.chat_template = chat::ChatTemplate::parse(kQwen25Template).value();
+  auto messages = normalize_openai_messages(parse(kToolTurn));
+  ASSERT_TRUE(messages.ok()) << messages.error().message;
+  ChatPromptOptions options;
+  options.tools = parse(R"([{"type": "function", "function": {"name": "get_weather",
+                                                               "parameters": {"type": "object"}}}])");
+  auto text = render_chat_prompt(model, *messages, options);
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  // The arguments string is parsed into an object first (vLLM does the same), so tojson
+  // renders the object, not a quoted string. Python's jinja2 renders this exact text from
+  // what vLLM passes the template (content "", arguments a dict).
+  EXPECT_EQ(
+      *text,
+      "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+      "assistant.\n\n# Tools\n\nYou may call one or more functions to assist with the user "
+      "query.\n\nYou are provided with function signatures within <tools></tools> XML "
+      "tags:\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", "
+      "\"parameters\": {\"type\": \"object\"}}}\n</tools>\n\nFor each function call, return a "
+      "json object with function name and arguments within <tool_call></tool_call> XML "
+      "tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+      "<args-json-object>}\n</tool_call><|im_end|>\n<|im_start|>user\nWeather in "
+      "Paris?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", "
+      "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n<|im_start|>user\n"
+      "<tool_response>\n22C\n</tool_response><|im_end|>\n<|im_start|>assistant\n");
+
+  // A template that concatenates message.content on every turn (ChatML) used to fail with
+  // "'dict object' has no attribute 'content'"; the content is "" now.
+  auto chatml = render_chat_prompt(test_model(), *messages, ChatPromptOptions{});
+  ASSERT_TRUE(chatml.ok()) << chatml.error().message;
+  EXPECT_NE(chatml->find("<|im_start|>assistant\n<|im_end|>\n<|im_start|>tool\n22C<|im_end|>"),
+            std::string::npos)
+      << *chatml;
+}
+
+TEST(ServerChat, ToolCallArgumentsAreObjectsForTemplates) {
+  auto messages = normalize_openai_messages(parse(R"([
+    {"role": "assistant", "tool_calls": [
+      {"type": "function", "function": {"name": "a", "arguments": "{\"x\": [1, 2], \"b\": 1}"}},
+      {"function": {"name": "b", "arguments": {"y": 1}}},
+      {"function": {"name": "c", "arguments": ""}},
+      {"function": {"name": "d"}},
+      {"function": {"name": "e", "arguments": "not json"}},
+      {"function": {"name": "f", "arguments": "[1]"}}]},
+    {"role": "assistant", "content": "hi", "tool_calls": []}])"));
+  ASSERT_TRUE(messages.ok()) << messages.error().message;
+  const Json& calls = (*messages)[0]["tool_calls"];
+  EXPECT_EQ((*messages)[0]["content"], "");
+  EXPECT_EQ(calls[0]["function"]["arguments"].dump(), R"({"x":[1,2],"b":1})");  // order kept
+  EXPECT_EQ(calls[1]["function"]["arguments"].dump(), R"({"y":1})");
+  for (int i = 2; i < 6; ++i) EXPECT_EQ(calls[i]["function"]["arguments"], Json::object()) << i;
+  EXPECT_FALSE((*messages)[1].contains("tool_calls"));  // empty: the plain assistant path
+  // Arguments nested too deeply to copy and render safely are treated as malformed.
+  std::string deep;
+  for (int i = 0; i < 100; ++i) deep += R"({"a":)";
+  deep += "1" + std::string(100, '}');
+  Json nested = parse(R"([{"role": "assistant", "tool_calls": [{"function": {"name": "g"}}]}])");
+  nested[0]["tool_calls"][0]["function"]["arguments"] = deep;
+  auto deep_result = normalize_openai_messages(nested);
+  ASSERT_TRUE(deep_result.ok());
+  EXPECT_EQ((*deep_result)[0]["tool_calls"][0]["function"]["arguments"], Json::object());
+
+  struct Case {
+    const char* messages;
+    const char* param;
+  };
+  for (const Case& c : {
+           Case{R"([{"role": "assistant", "tool_calls": {}}])", "messages[0].tool_calls"},
+           Case{R"([{"role": "assistant", "tool_calls": [1]}])", "messages[0].tool_calls[0]"},
+           Case{R"([{"role": "assistant", "tool_calls": [{"type": "custom", "function": {}}]}])",
+                "messages[0].tool_calls[0].type"},
+           Case{R"([{"role": "assistant", "tool_calls": [{"function": "f"}]}])",
+                "messages[0].tool_calls[0].function"},
+       }) {
+    auto r = normalize_openai_messages(parse(c.messages));
+    ASSERT_FALSE(r.ok()) << c.messages;
+    EXPECT_EQ(r.error().param, c.param) << r.error().message;
+  }
 }
 
 TEST(ServerChat, MistakesAreNamed) {
