@@ -208,9 +208,11 @@ void EngineCore::fork_samples(Sequence& parent, std::span<const float> logits) {
 }
 
 bool EngineCore::apply_grammar(Sequence& s, std::span<float> logits) {
-  s.matcher->fill_mask(grammar_mask_);
-  if (grammar_mask_.count() == 0) return false;
-  const std::vector<uint64_t>& words = grammar_mask_.words();
+  if (!s.grammar_mask_ready) s.matcher->fill_mask(s.grammar_mask);
+  s.grammar_mask_ready = false;
+  const structured::TokenMask& mask = s.grammar_mask;
+  if (mask.count() == 0) return false;
+  const std::vector<uint64_t>& words = mask.words();
   const size_t n = logits.size();
   for (size_t w = 0; w < words.size(); ++w) {
     uint64_t refused = ~words[w];
@@ -223,9 +225,25 @@ bool EngineCore::apply_grammar(Sequence& s, std::span<float> logits) {
   std::sort(suppressed_.begin(), suppressed_.end());
   suppressed_.erase(std::unique(suppressed_.begin(), suppressed_.end()), suppressed_.end());
   int32_t allowed_but_suppressed = 0;
-  for (int32_t t : suppressed_) allowed_but_suppressed += grammar_mask_.test(t);
-  if (grammar_mask_.count() <= allowed_but_suppressed) suppressed_.clear();
+  for (int32_t t : suppressed_) allowed_but_suppressed += mask.test(t);
+  if (mask.count() <= allowed_but_suppressed) suppressed_.clear();
   return true;
+}
+
+// The step's token masks, one task per constrained sequence on the backend's compute threads
+// (idle until the next forward pass): a mask costs from microseconds to milliseconds, and a
+// batch of constrained sequences would otherwise pay them one after another on this thread.
+void EngineCore::compute_grammar_masks(const SchedulerStep& step) {
+  grammar_seqs_.clear();
+  for (const ScheduledChunk& c : step.chunks)
+    if (c.needs_logits && c.seq->matcher && !c.seq->finished) grammar_seqs_.push_back(c.seq);
+  ThreadPool* pool = backend_.compute_pool();
+  if (grammar_seqs_.size() < 2 || !pool) return;  // sample_and_append computes it
+  pool->parallel_for((int64_t)grammar_seqs_.size(), [&](int64_t i, int) {
+    Sequence& s = *grammar_seqs_[(size_t)i];
+    s.matcher->fill_mask(s.grammar_mask);
+    s.grammar_mask_ready = true;
+  });
 }
 
 void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
@@ -379,6 +397,7 @@ void EngineCore::run_step(const SchedulerStep& st) {
     stats_.kv_slots_unused += held - s->num_computed;
   }
 
+  compute_grammar_masks(st);
   size_t row = 0;
   for (const ScheduledChunk& c : st.chunks) {
     if (!c.needs_logits) continue;

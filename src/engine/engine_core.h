@@ -60,6 +60,7 @@ class EngineCore {
   // Sets the logits of tokens the sequence's grammar does not allow now to -inf; false
   // when it allows none.
   bool apply_grammar(Sequence& s, std::span<float> logits);
+  void compute_grammar_masks(const SchedulerStep& step);
   void start_sequence(RequestState& r, Sequence& s, int32_t sample_index);
   void run_step(const SchedulerStep& step);
   void fork_samples(Sequence& parent, std::span<const float> logits);
@@ -91,7 +92,7 @@ class EngineCore {
   std::vector<SequenceSlice> slices_;
   std::vector<float> logits_, fork_logits_;
   std::vector<int32_t> suppressed_;
-  structured::TokenMask grammar_mask_;
+  std::vector<Sequence*> grammar_seqs_;
 };
 
 }  // namespace kiln

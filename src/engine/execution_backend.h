@@ -9,6 +9,7 @@
 #include "engine/kv_cache_manager.h"
 #include "model/model.h"
 #include "util/status.h"
+#include "util/thread_pool.h"
 
 namespace kiln {
 
@@ -23,6 +24,9 @@ class ExecutionBackend {
   virtual void copy_blocks(std::span<const BlockCopy> copies) = 0;
   // Runs the step and writes logits [batch.logit_rows.size()][vocab_size].
   [[nodiscard]] virtual Status forward(const ForwardBatch& batch, float* logits) = 0;
+  // Compute threads the engine may borrow between forward passes (structured output's
+  // token masks); null: none.
+  virtual ThreadPool* compute_pool() { return nullptr; }
 };
 
 }  // namespace kiln

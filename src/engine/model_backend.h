@@ -18,6 +18,7 @@ class ModelBackend final : public ExecutionBackend {
   int32_t num_kv_blocks() const override { return (int32_t)kv_.num_blocks(); }
   int32_t kv_block_size() const override { return (int32_t)kv_.block_size(); }
   int32_t max_batch_tokens() const override { return (int32_t)model_.options().max_batch_tokens; }
+  ThreadPool* compute_pool() override { return &model_.pool(); }
   void copy_blocks(std::span<const BlockCopy> copies) override;
   Status forward(const ForwardBatch& batch, float* logits) override;
 

@@ -38,6 +38,9 @@ struct Sequence {
   std::unique_ptr<IncrementalDecoder> detokenizer;      // null without a tokenizer
   std::unique_ptr<StopMatcher> stop_matcher;            // null without stop strings
   std::unique_ptr<structured::GrammarMatcher> matcher;  // null without structured output
+  // The allowed tokens for this step, when computed ahead (in parallel across sequences).
+  structured::TokenMask grammar_mask;
+  bool grammar_mask_ready = false;
   bool finished = false;
 
   int32_t num_generated() const { return (int32_t)tokens.size() - num_prompt_tokens; }

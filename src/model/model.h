@@ -72,6 +72,8 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const ModelOptions& options() const { return options_; }
+  // The compute threads the model runs on (idle between forward passes).
+  ThreadPool& pool() const { return pool_; }
 
   // Runs the batch, writing each sequence's K/V into `kv` at its positions through its
   // block table, and writes logits ([logit_rows.size()][vocab_size]). A sequence's logits

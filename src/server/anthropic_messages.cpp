@@ -1,60 +1,54 @@
 #include "server/anthropic_messages.h"
 
+#include "server/anthropic_conversation.h"
+#include "server/anthropic_tools.h"
 #include "server/chat_prompt.h"
 #include "server/json_fields.h"
 #include "server/sse.h"
+#include "server/structured_output.h"
+#include "structured/json_schema_compiler.h"
 
 namespace kiln::server {
 namespace {
 
-// Text blocks joined with "\n"; other block types are refused.
-ApiResult<std::string> text_of(const Json& content, const std::string& where) {
-  if (content.is_string()) return content.get<std::string>();
-  if (!content.is_array())
-    return ApiError::bad_request(where + " must be a string or an array of content blocks", where);
-  std::string text;
-  for (size_t j = 0; j < content.size(); ++j) {
-    const std::string at = where + "[" + std::to_string(j) + "]";
-    const Json& block = content[j];
-    if (!block.is_object() || !block.contains("type") || !block["type"].is_string())
-      return ApiError::bad_request(at + " must be an object with a string `type`", at);
-    const std::string type = block["type"].get<std::string>();
-    if (type != "text")
-      return ApiError::bad_request(
-          at + ": content blocks of type \"" + type + "\" are not supported (text only)", at);
-    if (!block.contains("text") || !block["text"].is_string())
-      return ApiError::bad_request(at + ".text must be a string", at + ".text");
-    if (j > 0) text += "\n";
-    text += block["text"].get<std::string>();
+// Anthropic's JSON outputs: output_config.format = {"type": "json_schema", "schema"}, or
+// output_format, its deprecated beta name, of the same shape. Constrained like OpenAI's
+// response_format json_schema. `compile` false: checked only (count_tokens).
+void read_output_format(FieldReader& f, const ModelContext& model, bool compile,
+                        GenerationRequest& request) {
+  const Json* format = nullptr;
+  std::string where;
+  if (const Json* config = f.object("output_config")) {
+    FieldReader c(*config, "output_config.");
+    format = c.object("format");
+    if (!c.ok()) return f.fail(c.error());
+    where = "output_config.format";
   }
-  return text;
-}
-
-// Anthropic's system + messages as the chat template's messages.
-ApiResult<Json> template_messages(FieldReader& f, const Json& messages) {
-  Json out = Json::array();
-  if (const Json* system = f.any("system")) {
-    auto text = text_of(*system, "system");
-    if (!text.ok()) return text.error();
-    out.push_back({{"role", "system"}, {"content", *text}});
+  if (const Json* legacy = f.object("output_format")) {
+    if (format)
+      return f.fail("output_format",
+                    "cannot be given with output_config.format (it is that field's deprecated "
+                    "name)");
+    format = legacy;
+    where = "output_format";
   }
-  if (messages.empty())
-    return ApiError::bad_request("messages must contain at least one message", "messages");
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const std::string at = "messages[" + std::to_string(i) + "]";
-    const Json& m = messages[i];
-    if (!m.is_object()) return ApiError::bad_request(at + " must be an object", at);
-    const std::string role =
-        m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "";
-    if (role != "user" && role != "assistant")
-      return ApiError::bad_request(at + ".role must be \"user\" or \"assistant\"", at + ".role");
-    if (!m.contains("content"))
-      return ApiError::bad_request(at + ".content is required", at + ".content");
-    auto text = text_of(m["content"], at + ".content");
-    if (!text.ok()) return text.error();
-    out.push_back({{"role", role}, {"content", *text}});
+  if (!format || !f.ok()) return;
+  FieldReader o(*format, where + ".");
+  o.require("type");
+  const std::string type = o.string("type").value_or("");
+  if (!o.ok()) return f.fail(o.error());
+  if (type != "json_schema") {
+    const std::string what = "must be \"json_schema\" (the only output format kiln supports)";
+    return f.fail(where + ".type", what + ", got \"" + type + "\"");
   }
-  return out;
+  o.require("schema");
+  const Json* schema = o.object("schema");
+  if (!o.ok()) return f.fail(o.error());
+  auto grammar = structured::grammar_from_json_schema(*schema);
+  if (!grammar.ok())
+    return f.fail(
+        ApiError::bad_request(where + ".schema: " + grammar.message(), where + ".schema"));
+  if (compile) attach_grammar(f, where, model, *grammar, request);
 }
 
 const char* stop_reason_name(FinishReason reason, bool stop_sequence) {
@@ -72,7 +66,8 @@ Json usage_json(int64_t prompt_tokens, int64_t cached_tokens, int64_t output_tok
 
 class MessagesFormatterBase : public ResponseFormatter {
  public:
-  explicit MessagesFormatterBase(ResponseMeta meta) : meta_(std::move(meta)) {}
+  MessagesFormatterBase(const MessagesRequest& request, ResponseMeta meta)
+      : meta_(std::move(meta)), tool_format_(request.tool_format) {}
 
  protected:
   // Notes counts and finish; returns the text to show.
@@ -89,8 +84,12 @@ class MessagesFormatterBase : public ResponseFormatter {
     return s.text;
   }
   Json stop_sequence_json() const { return stop_sequence_ ? Json(*stop_sequence_) : Json(); }
-  const char* stop_reason() const {
-    return stop_reason_name(finish_.value_or(FinishReason::kAbort), stop_sequence_.has_value());
+  // "tool_use" when the answer made calls and ended on its own (not cut off, no stop
+  // sequence), as Anthropic reports a turn that waits for tool results.
+  const char* stop_reason(bool has_calls) const {
+    const FinishReason finish = finish_.value_or(FinishReason::kAbort);
+    if (has_calls && finish == FinishReason::kStop && !stop_sequence_) return "tool_use";
+    return stop_reason_name(finish, stop_sequence_.has_value());
   }
   Json message_json(Json content, Json stop_reason, Json stop_sequence, Json usage) const {
     return {{"id", meta_.id},
@@ -104,6 +103,7 @@ class MessagesFormatterBase : public ResponseFormatter {
   }
 
   const ResponseMeta meta_;
+  const std::optional<tool_calls::ToolCallFormat> tool_format_;
   int64_t prompt_tokens_ = 0, cached_tokens_ = 0, output_tokens_ = 0;
   std::optional<FinishReason> finish_;
   std::optional<std::string> stop_sequence_;
@@ -111,26 +111,24 @@ class MessagesFormatterBase : public ResponseFormatter {
 
 class MessagesStreamFormatter final : public MessagesFormatterBase {
  public:
-  using MessagesFormatterBase::MessagesFormatterBase;
+  MessagesStreamFormatter(const MessagesRequest& request, ResponseMeta meta)
+      : MessagesFormatterBase(request, std::move(meta)), blocks_(request.tool_format) {}
 
   void on_output(size_t, const RequestOutput& out, std::string& body) override {
     const std::string text = take(out);
     start(body);
-    if (text.empty()) return;
-    append_sse_event(body, "content_block_delta",
-                     {{"type", "content_block_delta"},
-                      {"index", 0},
-                      {"delta", {{"type", "text_delta"}, {"text", text}}}});
+    blocks_.feed(text, body);
   }
 
   void on_finished(std::string& body) override {
     start(body);
-    append_sse_event(body, "content_block_stop", {{"type", "content_block_stop"}, {"index", 0}});
-    append_sse_event(
-        body, "message_delta",
-        {{"type", "message_delta"},
-         {"delta", {{"stop_reason", stop_reason()}, {"stop_sequence", stop_sequence_json()}}},
-         {"usage", usage_json(prompt_tokens_, cached_tokens_, output_tokens_)}});
+    blocks_.finish(body);
+    append_sse_event(body, "message_delta",
+                     {{"type", "message_delta"},
+                      {"delta",
+                       {{"stop_reason", stop_reason(blocks_.has_calls())},
+                        {"stop_sequence", stop_sequence_json()}}},
+                      {"usage", usage_json(prompt_tokens_, cached_tokens_, output_tokens_)}});
     append_sse_event(body, "message_stop", {{"type", "message_stop"}});
   }
 
@@ -139,7 +137,9 @@ class MessagesStreamFormatter final : public MessagesFormatterBase {
   }
 
  private:
-  // message_start waits for the first output, which brings the cached-token count.
+  // message_start waits for the first output, which brings the cached-token count. A plain
+  // text answer opens its one text block at once; with tools the first block is known only
+  // once the output shows whether it starts with text or a call.
   void start(std::string& body) {
     if (started_) return;
     started_ = true;
@@ -147,14 +147,12 @@ class MessagesStreamFormatter final : public MessagesFormatterBase {
                      {{"type", "message_start"},
                       {"message", message_json(Json::array(), nullptr, nullptr,
                                                usage_json(prompt_tokens_, cached_tokens_, 0))}});
-    append_sse_event(body, "content_block_start",
-                     {{"type", "content_block_start"},
-                      {"index", 0},
-                      {"content_block", {{"type", "text"}, {"text", ""}}}});
+    if (!tool_format_) blocks_.open_text(body);
     append_sse_event(body, "ping", {{"type", "ping"}});
   }
 
   bool started_ = false;
+  AnthropicBlockStream blocks_;
 };
 
 class MessagesBufferedFormatter final : public MessagesFormatterBase {
@@ -164,8 +162,9 @@ class MessagesBufferedFormatter final : public MessagesFormatterBase {
   void on_output(size_t, const RequestOutput& out, std::string&) override { text_ += take(out); }
 
   void on_finished(std::string& body) override {
-    Json content = Json::array({{{"type", "text"}, {"text", text_}}});
-    body = dump_json(message_json(std::move(content), stop_reason(), stop_sequence_json(),
+    AnthropicContent content = anthropic_content(tool_format_, text_);
+    body = dump_json(message_json(std::move(content.blocks), stop_reason(content.has_calls),
+                                  stop_sequence_json(),
                                   usage_json(prompt_tokens_, cached_tokens_, output_tokens_)));
   }
 
@@ -189,15 +188,10 @@ ApiResult<MessagesRequest> parse_messages_request(const Json& body, const ModelC
   if (!f.ok()) return f.error();
   if (!model.serves(r.model)) return ApiError::model_not_found(r.model);
 
-  if (const Json* tools = f.array("tools"); tools && !tools->empty())
-    f.fail("tools", "are not supported: kiln does not parse tool use yet");
   if (const Json* thinking = f.object("thinking");
       thinking && thinking->value("type", "") == "enabled")
     f.fail("thinking", "is not supported: kiln has no extended thinking");
   f.object("metadata");
-  if (const Json* output = f.object("output_config");
-      output && output->contains("format") && !(*output)["format"].is_null())
-    f.fail("output_config", "format is not supported: kiln has no structured output yet");
 
   SamplingParams& p = r.generation.sampling;
   if (!for_count_tokens) {
@@ -227,9 +221,13 @@ ApiResult<MessagesRequest> parse_messages_request(const Json& body, const ModelC
   }
   if (!f.ok()) return f.error();
 
-  auto chat = template_messages(f, *messages);
+  auto chat = anthropic_template_messages(f.any("system"), *messages);
   if (!chat.ok()) return chat.error();
+  // The constraints last: they may compile a grammar. count_tokens only checks them.
   ChatPromptOptions options;
+  read_output_format(f, model, !for_count_tokens, r.generation);
+  r.tool_format = read_anthropic_tools(f, model, !for_count_tokens, options.tools, r.generation);
+  if (!f.ok()) return f.error();
   options.continue_final_message = chat->back()["role"] == "assistant";
   auto text = render_chat_prompt(model, *chat, options);
   if (!text.ok()) return text.error();
@@ -239,8 +237,8 @@ ApiResult<MessagesRequest> parse_messages_request(const Json& body, const ModelC
 
 std::unique_ptr<ResponseFormatter> make_messages_formatter(const MessagesRequest& request,
                                                            ResponseMeta meta) {
-  if (request.stream) return std::make_unique<MessagesStreamFormatter>(std::move(meta));
-  return std::make_unique<MessagesBufferedFormatter>(std::move(meta));
+  if (request.stream) return std::make_unique<MessagesStreamFormatter>(request, std::move(meta));
+  return std::make_unique<MessagesBufferedFormatter>(request, std::move(meta));
 }
 
 }  // namespace kiln::server

@@ -1,6 +1,6 @@
 #include "server/openai_tools.h"
 
-#include "server/structured_output.h"
+#include "server/tool_request.h"
 #include "tool_calls/tool_call_grammar.h"
 
 namespace kiln::server {
@@ -33,7 +33,9 @@ void read_tool_list(FieldReader& f, const Json& tools,
     if (const Json* params = fr.object("parameters"))
       def.parameters = *params;
     else
-      def.parameters = Json{{"type", "object"}, {"properties", Json::object()}};
+      def.parameters = Json{{"type", "object"},
+                            {"properties", Json::object()},
+                            {"additionalProperties", false}};
     if (!fr.ok()) return f.fail(fr.error());
     out.push_back(std::move(def));
   }
@@ -94,31 +96,23 @@ OpenAIToolSettings read_openai_tools(FieldReader& f, const ModelContext& model,
   }
   std::optional<ToolChoice> choice = read_tool_choice(f, !g.tools.empty());
   g.parallel_tool_calls = f.boolean("parallel_tool_calls").value_or(true);
-  if (!f.ok() || !choice) return settings;
+  if (!f.ok()) return settings;
+  if (!choice) {
+    // "none": the tools are only shown to the model, but a broken definition is still
+    // the client's mistake (OpenAI checks them whatever tool_choice says).
+    if (!g.tools.empty()) {
+      auto checked = tool_calls::build_tool_call_grammar(g);
+      if (!checked.ok()) f.fail(ApiError::bad_request("tools: " + checked.message(), "tools"));
+    }
+    return settings;
+  }
   if (g.tools.empty()) {
     f.fail("tool_choice", "needs tools: no tools were given");
     return settings;
   }
   g.choice = *choice;
-  if (request.grammar) {
-    f.fail("tools",
-           "cannot be combined with a structured output constraint (response_format or "
-           "guided_*) unless tool_choice is \"none\"");
-    return settings;
-  }
-  auto grammar = tool_calls::build_tool_call_grammar(g);
-  if (!grammar.ok()) {
-    const bool about_choice = grammar.message().find("tool_choice") != std::string::npos;
-    const std::string param = about_choice ? "tool_choice" : "tools";
-    f.fail(ApiError::bad_request(param + ": " + grammar.message(), param));
-    return settings;
-  }
-  attach_grammar(f, "tools", model, *grammar, request);
-  settings.parse_format = g.format;
-  // Mistral's [TOOL_CALLS] is a control token: the parser must see it in the text.
-  if (g.format == tool_calls::ToolCallFormat::kMistral ||
-      g.format == tool_calls::ToolCallFormat::kMistralV11)
-    request.sampling.skip_special_tokens = false;
+  settings.parse_format = constrain_to_tool_calls(f, model, g, "response_format or guided_*",
+                                                  /*compile=*/true, request);
   return settings;
 }
 

@@ -110,8 +110,10 @@ class StateTable {
 
   int32_t intern(const std::vector<StackId>& state);
   int32_t step(int32_t state, uint8_t byte) {
-    int32_t& next = next_[(size_t)state * 256 + byte];
-    if (next == kUnknown) next = compute(state, byte);
+    const size_t at = (size_t)state * 256 + byte;
+    if (next_[at] != kUnknown) return next_[at];
+    const int32_t next = compute(state, byte);  // may grow next_: index again after
+    next_[at] = next;
     return next;
   }
   const std::vector<StackId>& stacks(int32_t state) const { return states_[(size_t)state]; }

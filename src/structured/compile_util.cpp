@@ -1,7 +1,6 @@
 #include "structured/compile_util.h"
 
 #include <algorithm>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -86,57 +85,26 @@ bool nullable(const Expr& e) {
   }
 }
 
-int64_t node_count(const Expr& e) {
-  int64_t n = 1;
-  for (const Expr& c : e.children) n += node_count(c);
-  return n;
-}
-
-// A copy of e, paid for from `budget` (the rewrite below copies sequence tails, which is
-// quadratic in the worst case, so it gives up rather than grow without bound).
-std::optional<Expr> copy(const Expr& e, int64_t& budget) {
-  budget -= node_count(e);
-  if (budget < 0) return std::nullopt;
-  return e;
-}
-
-// e without its match of "" (e has no rule references); nullopt when over budget.
-std::optional<Expr> without_empty(const Expr& e, int64_t& budget) {
-  if (!nullable(e)) return copy(e, budget);
+// An expression E' that matches no "" and has E'* = E* (e matches "" and has no rule
+// references). Inside a star, a piece that can match "" may as well be any one of its
+// non-empty parts, since the star supplies the concatenation:
+//   (A B)* = (A' | B')*  when A and B both match "";  (B{0,m})* = B*;  (A | B)* = (A' | B)*.
+// Linear in the size of e, and it also takes away the ambiguity of splitting a run
+// between the pieces: (a?a?a?)* becomes (a|a|a)*, one byte set.
+Expr star_body(const Expr& e) {
   switch (e.kind) {
+    case Expr::Kind::kSeq:
     case Expr::Kind::kAlt: {
       std::vector<Expr> options;
       for (const Expr& c : e.children) {
-        std::optional<Expr> o = without_empty(c, budget);
-        if (!o) return std::nullopt;
-        options.push_back(std::move(*o));
+        // A sequence reaching here has only children that match "".
+        options.push_back(nullable(c) ? star_body(c) : c);
       }
       return Expr::alt(std::move(options));
     }
     case Expr::Kind::kRepeat: {
-      // body{min,max} with an empty match allowed is body'{0,max}; without "" it is
-      // body'{1,max}, where body' is the body without "" (the body itself if it has none).
-      std::optional<Expr> body = without_empty(e.children[0], budget);
-      if (!body) return std::nullopt;
-      return Expr::repeat(std::move(*body), 1, e.max);
-    }
-    case Expr::Kind::kSeq: {
-      // Every child can match "": a non-empty match has a first child that matches
-      // something, so it is one of: (child i without "") then children i+1.. as they are.
-      std::vector<Expr> options;
-      for (size_t i = 0; i < e.children.size(); ++i) {
-        std::vector<Expr> parts;
-        std::optional<Expr> first = without_empty(e.children[i], budget);
-        if (!first) return std::nullopt;
-        parts.push_back(std::move(*first));
-        for (size_t j = i + 1; j < e.children.size(); ++j) {
-          std::optional<Expr> rest = copy(e.children[j], budget);
-          if (!rest) return std::nullopt;
-          parts.push_back(std::move(*rest));
-        }
-        options.push_back(Expr::seq(std::move(parts)));
-      }
-      return Expr::alt(std::move(options));
+      const Expr& body = e.children[0];
+      return nullable(body) ? star_body(body) : body;
     }
     default:  // kEmpty
       return Expr::nothing();
@@ -147,12 +115,8 @@ std::optional<Expr> without_empty(const Expr& e, int64_t& budget) {
 
 Expr repeat_expr(Expr body, int32_t min, int32_t max) {
   if (max >= 0 || has_rule(body) || !nullable(body)) return Expr::repeat(std::move(body), min, max);
-  int64_t budget = kMaxRepeatTotal;
-  std::optional<Expr> stripped = without_empty(body, budget);
-  // Over budget: the builder will report the left recursion instead.
-  if (!stripped) return Expr::repeat(std::move(body), min, max);
-  // Padding with empty matches makes any count of non-empty ones reach `min`.
-  return Expr::repeat(std::move(*stripped), 0, -1);
+  // body{min,} = body* when body matches "" (pad the count with empty matches).
+  return Expr::repeat(star_body(body), 0, -1);
 }
 
 int64_t repeat_cost(const Expr& e) {

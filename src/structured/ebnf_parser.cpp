@@ -226,8 +226,9 @@ class BodyParser {
 
   // ---- Postfix operators: * + ? and {m,n} (GBNF) or ~ n..m (Lark) ----
 
+  // Operators may follow each other ("a"+? is ("a"+)?); each one nests the item deeper.
   Status parse_postfix(Expr& item) {
-    while (true) {
+    for (int nesting = depth_;; ++nesting) {
       s_.skip_blank(false);  // an operator is on its item's line
       const size_t at = s_.pos;
       const char c = s_.peek();
@@ -246,6 +247,9 @@ class BodyParser {
       if (max >= 0 && min > max)
         return s_.error(at, "bad repetition: minimum " + std::to_string(min) +
                                 " is above maximum " + std::to_string(max));
+      if (nesting >= detail::kMaxNesting)
+        return s_.error(
+            at, "repetitions nested more than " + std::to_string(detail::kMaxNesting) + " deep");
       item = repeat_expr(std::move(item), (int32_t)min, (int32_t)max);
     }
   }
@@ -309,8 +313,9 @@ class BodyParser {
     if (!lo.ok()) return lo.status();
     if (s_.lark() && s_.peek() == 'i')
       return s_.error(s_.pos, "case-insensitive literals (the i flag) are not supported");
-    if (!s_.lark() || !s_.looking_at("..")) return Expr::literal(*lo);
+    if (!s_.lark() || !range_follows()) return Expr::literal(*lo);
     // Lark's "a".."z": one character from a range.
+    s_.skip_blank(false);
     s_.pos += 2;
     s_.skip_blank(false);
     if (s_.peek() != '"') return s_.error(s_.pos, "expected a string after ..");
@@ -322,6 +327,12 @@ class BodyParser {
       return s_.error(open, "a range's ends must be single characters");
     if (hi_cp < lo_cp) return s_.error(open, "bad range: its end comes before its start");
     return utf8_class({{lo_cp, hi_cp}});
+  }
+
+  bool range_follows() const {
+    Scanner probe = s_;
+    probe.skip_blank(false);
+    return probe.looking_at("..");
   }
 
   // A "..." string with escapes, as UTF-8 bytes.
@@ -378,40 +389,15 @@ class BodyParser {
   }
 
   StatusOr<uint32_t> read_escape() {
+    static constexpr std::string_view kLetters = "ntrfv0", kValues{"\n\t\r\f\v\0", 6};
+    static constexpr std::string_view kSelf = "\\\"'[]-^/";  // escaped, stand for themselves
     const size_t at = s_.pos++;
     if (s_.at_end()) return s_.error(at, "unterminated escape");
     const char c = s_.text()[s_.pos++];
-    switch (c) {
-      case 'n':
-        return (uint32_t)'\n';
-      case 't':
-        return (uint32_t)'\t';
-      case 'r':
-        return (uint32_t)'\r';
-      case 'f':
-        return (uint32_t)'\f';
-      case 'v':
-        return (uint32_t)'\v';
-      case '0':
-        return (uint32_t)0;
-      case 'x':
-        return read_hex(at, 2);
-      case 'u':
-        return read_hex(at, 4);
-      case 'U':
-        return read_hex(at, 8);
-      case '\\':
-      case '"':
-      case '\'':
-      case '[':
-      case ']':
-      case '-':
-      case '^':
-      case '/':
-        return (uint32_t)c;
-      default:
-        return s_.error(at, "unknown escape \\" + show_char(c));
-    }
+    if (const size_t i = kLetters.find(c); i != std::string_view::npos) return (uint32_t)kValues[i];
+    if (kSelf.find(c) != std::string_view::npos) return (uint32_t)c;
+    if (c == 'x' || c == 'u' || c == 'U') return read_hex(at, c == 'x' ? 2 : c == 'u' ? 4 : 8);
+    return s_.error(at, "unknown escape \\" + show_char(c));
   }
 
   // The code point of \x, \u or \U: exactly `digits` hex digits.

@@ -4,6 +4,8 @@
 #include <bit>
 #include <cstdio>
 #include <functional>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace kiln::structured {
 
@@ -221,20 +223,21 @@ Expr utf8_any() { return utf8_class({}, /*negated=*/true); }
 uint32_t GrammarBuilder::declare(std::string_view name) {
   std::string unique(name.empty() ? "rule" : name);
   // Names only need to be unique for printing; suffix on collision.
-  auto taken = [&](const std::string& n) {
-    return std::find(names_.begin(), names_.end(), n) != names_.end();
-  };
+  auto taken = [&](const std::string& n) { return name_set_.count(n) > 0; };
   if (taken(unique)) {
-    for (int i = 1;; ++i) {
+    int& next = next_suffix_[unique];  // resume where the last collision stopped
+    for (int i = std::max(next, 1);; ++i) {
       std::string candidate = unique;
       candidate += '-';
       candidate += std::to_string(i);
       if (!taken(candidate)) {
+        next = i + 1;
         unique = candidate;
         break;
       }
     }
   }
+  name_set_.insert(unique);
   names_.push_back(std::move(unique));
   bodies_.emplace_back();
   defined_.push_back(false);
@@ -448,6 +451,21 @@ bool is_inlinable(const Rule& r) {
   return elements <= 64;
 }
 
+// Copying a rule's alternatives into [a R b] is safe for matching only if the copies
+// cannot carry different return addresses into a nested parse: no other reference in the
+// alternative, except a last one (a tail call returns straight to the caller, so the
+// copies' stacks meet again). Otherwise an ambiguous rule (optional whitespace on both
+// sides of a value) would keep one stack per copy at every nesting level, exponentially
+// many, where the shared rule lets them merge.
+bool only_bytes_around(const std::vector<Element>& alt, size_t e) {
+  for (size_t i = 0; i < alt.size(); ++i) {
+    if (i == e || alt[i].kind != ElementKind::kRule) continue;
+    if (i + 1 == alt.size() && i > e) continue;  // a tail call after the inlined rule
+    return false;
+  }
+  return true;
+}
+
 // Copies small byte-only rules into the alternatives that reference them ([a R b] becomes
 // [a r1 b] | [a r2 b] | ...), repeatedly, so helper rules such as "one JSON string
 // character" dissolve into the loop that repeats them. The language is unchanged; what
@@ -464,6 +482,7 @@ void inline_small_rules(Grammar& g) {
         for (size_t e = 0; e < alts[a].size(); ++e) {
           const Element el = alts[a][e];
           if (el.kind != ElementKind::kRule || el.rule == r) continue;
+          if (!only_bytes_around(alts[a], e)) continue;
           const Rule& callee = g.rules[el.rule];
           if (!is_inlinable(callee)) continue;
           if (alts.size() - 1 + callee.alternatives.size() > kMaxAlternatives) continue;

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -151,6 +153,8 @@ class GrammarBuilder {
 
  private:
   std::vector<std::string> names_;
+  std::unordered_set<std::string> name_set_;
+  std::unordered_map<std::string, int> next_suffix_;  // per base name, after a collision
   std::vector<Expr> bodies_;
   std::vector<bool> defined_;
 };

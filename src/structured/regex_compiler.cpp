@@ -295,72 +295,72 @@ class RegexParser {
     const size_t at = pos_++;
     if (at_end()) return error(at, "the pattern ends with a backslash");
     const char c = p_[pos_++];
-    auto cp = [](uint32_t v) { return Escape{false, v, {}}; };
-    auto cls = [](const CodepointRanges& r, bool negated) {
-      return Escape{true, 0, negated ? detail::complement(r) : r};
-    };
-    switch (c) {
-      case 'n':
-        return cp('\n');
-      case 't':
-        return cp('\t');
-      case 'r':
-        return cp('\r');
-      case 'f':
-        return cp('\f');
-      case 'v':
-        return cp('\v');
-      case 'a':
-        return cp('\a');
-      case 'd':
-        return cls(kDigit, false);
-      case 'D':
-        return cls(kDigit, true);
-      case 'w':
-        return cls(kWord, false);
-      case 'W':
-        return cls(kWord, true);
-      case 's':
-        return cls(kSpace, false);
-      case 'S':
-        return cls(kSpace, true);
-      case '0':
-        return cp(parse_octal());
-      case 'x':
-        return parse_hex_escape(at, 2);
-      case 'u':
-        return parse_hex_escape(at, 4);
-      case 'U':
-        return parse_hex_escape(at, 8);
-      case 'b':
-        if (in_class) return cp('\b');  // backspace inside a class, as in Python
-        return error(at, "word boundary \\b is not supported");
-      case 'B':
-        return error(at, "\\B (not a word boundary) is not supported");
-      case 'A':
-      case 'Z':
-      case 'z':
-        return error(at, "anchors are only supported at the ends of the pattern");
-      case 'G':
-        return error(at, "\\G is not supported");
-      case 'k':
-        return error(at, "backreferences are not supported");
-      case 'p':
-      case 'P':
-        return error(at, "Unicode property escapes are not supported");
-      case 'N':
-        return error(at, "named character escapes \\N{...} are not supported");
-      default:
-        break;
+    if (std::optional<uint32_t> v = control_escape(c)) return Escape{false, *v, {}};
+    if (const CodepointRanges* r = shorthand(c)) {
+      const bool negated = c >= 'A' && c <= 'Z';  // \D \W \S
+      return Escape{true, 0, negated ? detail::complement(*r) : *r};
     }
-    if (c >= '1' && c <= '9') return error(at, "backreferences are not supported");
+    if (c == '0') return Escape{false, parse_octal(), {}};
+    if (c == 'x' || c == 'u' || c == 'U')
+      return parse_hex_escape(at, c == 'x' ? 2 : c == 'u' ? 4 : 8);
+    if (c == 'b' && in_class) return Escape{false, '\b', {}};  // backspace, as in Python
+    if (const char* why = refused_escape(c)) return error(at, why);
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
       return error(at, std::string("bad escape \\") + c);
     // Any other escaped character stands for itself (\. \* \/ \- ..., and non-ASCII).
     --pos_;
     StatusOr<uint32_t> ch = parse_char();
     if (!ch.ok()) return ch.status();
-    return cp(*ch);
+    return Escape{false, *ch, {}};
+  }
+
+  static std::optional<uint32_t> control_escape(char c) {
+    static constexpr std::string_view kLetters = "ntrfva", kValues = "\n\t\r\f\v\a";
+    const size_t i = kLetters.find(c);
+    if (i == std::string_view::npos) return std::nullopt;
+    return (uint32_t)kValues[i];
+  }
+
+  static const CodepointRanges* shorthand(char c) {
+    switch (c) {
+      case 'd':
+      case 'D':
+        return &kDigit;
+      case 'w':
+      case 'W':
+        return &kWord;
+      case 's':
+      case 'S':
+        return &kSpace;
+      default:
+        return nullptr;
+    }
+  }
+
+  // Why an escape is refused, or null when it is not one of these.
+  static const char* refused_escape(char c) {
+    if (c >= '1' && c <= '9') return "backreferences are not supported";
+    switch (c) {
+      case 'b':
+        return "word boundary \\b is not supported";
+      case 'B':
+        return "\\B (not a word boundary) is not supported";
+      case 'A':
+      case 'Z':
+      case 'z':
+        return "anchors are only supported at the ends of the pattern";
+      case 'G':
+        return "\\G is not supported";
+      case 'k':
+        return "backreferences are not supported";
+      case 'p':
+      case 'P':
+        return "Unicode property escapes are not supported";
+      case 'N':
+        return "named character escapes \\N{...} are not supported";
+      default:
+        return nullptr;
+    }
   }
 
   // \0 and up to two more octal digits.

@@ -3,6 +3,9 @@
 // errors (with `param`) that every mistake becomes.
 #include <gtest/gtest.h>
 
+#include "engine/engine.h"
+#include "fake_backend.h"
+#include "server/anthropic_conversation.h"
 #include "server/anthropic_messages.h"
 #include "server/chat_prompt.h"
 #include "server/errors.h"
@@ -413,6 +416,239 @@ TEST(ServerMessages, SystemMessagesAndPrefill) {
     auto e = parse_messages_request(parse(bad), test_model(), false);
     ASSERT_FALSE(e.ok()) << bad;
     EXPECT_EQ(e.error().status, 400) << bad;
+  }
+}
+
+// Anthropic tool use. A model with an engine (fake weights, the byte tokenizer) so that
+// grammars compile; the Qwen2.5 template so that tools and tool calls show in the prompt.
+class ServerMessagesTools : public ::testing::Test {
+ protected:
+  ServerMessagesTools()
+      : backend_(64, 16, byte_tokenizer().vocab_size(), 256),
+        engine_(backend_, &byte_tokenizer(), EngineConfig{}) {
+    model_.engine = &engine_;
+    model_.chat_template = chat::ChatTemplate::parse(kQwen25Template).value();
+  }
+
+  ApiResult<MessagesRequest> parse_with(const std::string& extra, bool count_tokens = false) {
+    return parse_messages_request(parse(R"({"model": "tiny", "max_tokens": 8,
+                  "messages": [{"role": "user", "content": "Weather in Paris?"}])" +
+                                        extra + "}"),
+                                  model_, count_tokens);
+  }
+
+  static constexpr const char* kTools = R"(, "tools": [{"name": "get_weather",
+      "description": "Current weather", "input_schema": {"type": "object",
+      "properties": {"city": {"type": "string"}}, "required": ["city"]}}])";
+
+  kiln::testing::FakeBackend backend_;
+  Engine engine_;
+  ModelContext model_ = test_model();
+};
+
+TEST_F(ServerMessagesTools, ToolsAreShownInOpenAIShapeAndConstrainTheOutput) {
+  auto r = parse_with(kTools);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->tool_format, tool_calls::ToolCallFormat::kHermes);
+  EXPECT_NE(r->generation.grammar, nullptr);  // auto: text, or calls
+  const std::string prompt = byte_tokenizer().decode(r->generation.prompt);
+  EXPECT_NE(prompt.find("<tools>\n{\"type\": \"function\", \"function\": {\"name\": "
+                        "\"get_weather\", \"description\": \"Current weather\", "
+                        "\"parameters\": {\"type\": \"object\", \"properties\": {\"city\": "
+                        "{\"type\": \"string\"}}, \"required\": [\"city\"]}}}\n</tools>"),
+            std::string::npos)
+      << prompt;
+
+  // Each choice is its own grammar ("any" without parallel calls, with this one tool, is
+  // the named choice's grammar); "none" shows the tools but neither constrains nor parses.
+  std::vector<std::shared_ptr<const structured::CompiledGrammar>> grammars;
+  for (const char* choice : {R"({"type": "auto"})", R"({"type": "any"})",
+                             R"({"type": "tool", "name": "get_weather"})"}) {
+    auto c = parse_with(std::string(kTools) + R"(, "tool_choice": )" + choice);
+    ASSERT_TRUE(c.ok()) << choice << ": " << c.error().message;
+    ASSERT_NE(c->generation.grammar, nullptr) << choice;
+    for (const auto& g : grammars) EXPECT_NE(g, c->generation.grammar) << choice;
+    grammars.push_back(c->generation.grammar);
+  }
+  auto single =
+      parse_with(std::string(kTools) +
+                 R"(, "tool_choice": {"type": "any", "disable_parallel_tool_use": true})");
+  ASSERT_TRUE(single.ok()) << single.error().message;
+  EXPECT_EQ(single->generation.grammar, grammars[2]);
+  auto none = parse_with(std::string(kTools) + R"(, "tool_choice": {"type": "none"})");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->generation.grammar, nullptr);
+  EXPECT_FALSE(none->tool_format);
+  EXPECT_EQ(none->generation.prompt, r->generation.prompt);
+
+  // count_tokens counts the tools' text without compiling anything.
+  auto count = parse_with(kTools, /*count_tokens=*/true);
+  ASSERT_TRUE(count.ok()) << count.error().message;
+  EXPECT_EQ(count->generation.prompt, r->generation.prompt);
+  EXPECT_EQ(count->generation.grammar, nullptr);
+}
+
+TEST_F(ServerMessagesTools, OutputConfigFormatIsAJsonSchemaConstraint) {
+  const char* schema = R"({"type": "object", "properties": {"a": {"type": "integer"}}})";
+  auto r = parse_with(std::string(R"(, "output_config": {"format": {"type": "json_schema",
+                                      "schema": )") +
+                      schema + "}}");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_NE(r->generation.grammar, nullptr);
+  EXPECT_FALSE(r->tool_format);
+  // output_format, the beta name, is the same constraint (the compiler's cache hands back
+  // the same grammar).
+  auto legacy = parse_with(std::string(R"(, "output_format": {"type": "json_schema", "schema": )") +
+                           schema + "}");
+  ASSERT_TRUE(legacy.ok()) << legacy.error().message;
+  EXPECT_EQ(legacy->generation.grammar, r->generation.grammar);
+  // With tool_choice "none" the tools do not constrain, so the two may be combined.
+  auto with_none = parse_with(std::string(kTools) + R"(, "tool_choice": {"type": "none"},
+      "output_config": {"format": {"type": "json_schema", "schema": )" +
+                              schema + "}}");
+  ASSERT_TRUE(with_none.ok()) << with_none.error().message;
+  auto with_tools = parse_with(std::string(kTools) + R"(, "output_config": {"format":
+      {"type": "json_schema", "schema": )" +
+                               schema + "}}");
+  ASSERT_FALSE(with_tools.ok());
+  EXPECT_EQ(with_tools.error().param, "tools");
+  EXPECT_NE(with_tools.error().message.find("output_config.format"), std::string::npos);
+}
+
+TEST_F(ServerMessagesTools, MistakesAreNamed) {
+  struct Case {
+    std::string extra;
+    const char* param;
+  };
+  const std::string tools = kTools;
+  for (const Case& c : std::vector<Case>{
+           {R"(, "tools": [1])", "tools[0]"},
+           {R"(, "tools": [{"type": "web_search_20250305", "name": "web_search"}])",
+            "tools[0].type"},
+           {R"(, "tools": [{"input_schema": {"type": "object"}}])", "tools[0].name"},
+           {R"(, "tools": [{"name": "f"}])", "tools[0].input_schema"},
+           {R"(, "tools": [{"name": "f", "input_schema": {"type": "string"}}])",
+            "tools[0].input_schema"},
+           {R"(, "tools": [{"name": "f", "input_schema": {}}, {"name": "f", "input_schema": {}}])",
+            "tools"},
+           {R"(, "tool_choice": {"type": "any"})", "tool_choice"},
+           {tools + R"(, "tool_choice": "auto")", "tool_choice"},
+           {tools + R"(, "tool_choice": {})", "tool_choice.type"},
+           {tools + R"(, "tool_choice": {"type": "function"})", "tool_choice.type"},
+           {tools + R"(, "tool_choice": {"type": "tool"})", "tool_choice.name"},
+           {tools + R"(, "tool_choice": {"type": "tool", "name": "nope"})", "tool_choice"},
+           {tools + R"(, "tool_choice": {"type": "any", "disable_parallel_tool_use": 1})",
+            "tool_choice.disable_parallel_tool_use"},
+           {R"(, "output_config": {"format": {"type": "text"}})", "output_config.format.type"},
+           {R"(, "output_config": {"format": {"type": "json_schema"}})",
+            "output_config.format.schema"},
+           {R"(, "output_config": {"format": {"type": "json_schema", "schema": {"type": "nope"}}})",
+            "output_config.format.schema"},
+           {R"(, "output_config": {"format": "json"})", "output_config.format"},
+           {R"(, "output_format": {"type": "json_schema", "schema": {}},
+                 "output_config": {"format": {"type": "json_schema", "schema": {}}})",
+            "output_format"},
+       }) {
+    auto r = parse_with(c.extra);
+    ASSERT_FALSE(r.ok()) << c.extra;
+    EXPECT_EQ(r.error().status, 400) << c.extra;
+    EXPECT_EQ(r.error().param, c.param) << c.extra << ": " << r.error().message;
+  }
+  auto server_tool = parse_with(R"(, "tools": [{"type": "web_search_20250305", "name": "w"}])");
+  EXPECT_NE(server_tool.error().message.find("web_search_20250305"), std::string::npos);
+}
+
+// tool_use and tool_result blocks become what an OpenAI client would have sent: the same
+// conversation in both APIs renders to the same prompt.
+TEST_F(ServerMessagesTools, ToolHistoryRendersAsOpenAIWould) {
+  auto anthropic = parse_messages_request(parse(R"({"model": "tiny", "max_tokens": 8,
+    "tool_choice": {"type": "none"},
+    "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+    "messages": [
+      {"role": "user", "content": "Weather in Paris?"},
+      {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
+      {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "22C"}]}]})"),
+                                          model_, false);
+  ASSERT_TRUE(anthropic.ok()) << anthropic.error().message;
+  auto openai = parse_chat_completion_request(parse(R"({"model": "tiny", "tool_choice": "none",
+    "tools": [{"type": "function", "function": {"name": "get_weather",
+                                                "parameters": {"type": "object"}}}],
+    "messages": [
+      {"role": "user", "content": "Weather in Paris?"},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "toolu_1", "type": "function",
+        "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+      {"role": "tool", "tool_call_id": "toolu_1", "content": "22C"}]})"),
+                                              model_);
+  ASSERT_TRUE(openai.ok()) << openai.error().message;
+  EXPECT_EQ(byte_tokenizer().decode(anthropic->generation.prompt),
+            byte_tokenizer().decode(openai->generation.prompt));
+}
+
+TEST(ServerMessages, ToolBlocksBecomeToolCallsAndToolMessagesInOrder) {
+  const Json system = "S";
+  auto m = anthropic_template_messages(&system, parse(R"([
+    {"role": "user", "content": "Go"},
+    {"role": "assistant", "content": [
+      {"type": "text", "text": "Checking."},
+      {"type": "tool_use", "id": "t1", "name": "a", "input": {"x": [1, 2], "b": 1}},
+      {"type": "tool_use", "id": "t2", "name": "b", "input": {}}]},
+    {"role": "user", "content": [
+      {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "one"},
+                                                               {"type": "text", "text": "two"}]},
+      {"type": "tool_result", "tool_use_id": "t2", "is_error": true, "content": "boom"},
+      {"type": "text", "text": "And"}, {"type": "text", "text": "then?"}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t3"}]},
+    {"role": "user", "content": []}])"));
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(*m, parse(R"([
+    {"role": "system", "content": "S"},
+    {"role": "user", "content": "Go"},
+    {"role": "assistant", "content": "Checking.", "tool_calls": [
+      {"id": "t1", "type": "function", "function": {"name": "a", "arguments": {"x": [1, 2], "b": 1}}},
+      {"id": "t2", "type": "function", "function": {"name": "b", "arguments": {}}}]},
+    {"role": "tool", "tool_call_id": "t1", "content": "one\ntwo"},
+    {"role": "tool", "tool_call_id": "t2", "content": "boom"},
+    {"role": "user", "content": "And\nthen?"},
+    {"role": "tool", "tool_call_id": "t3", "content": ""},
+    {"role": "user", "content": ""}])"));
+
+  struct Case {
+    const char* messages;
+    const char* param;
+  };
+  for (const Case& c : {
+           Case{R"([{"role": "user", "content": [{"type": "tool_use", "id": "t", "name": "a",
+                                                  "input": {}}]}])",
+                "messages[0].content[0]"},
+           Case{R"([{"role": "assistant", "content": [{"type": "tool_result",
+                                                       "tool_use_id": "t"}]}])",
+                "messages[0].content[0]"},
+           Case{R"([{"role": "user", "content": [{"type": "tool_result"}]}])",
+                "messages[0].content[0].tool_use_id"},
+           Case{R"([{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
+                     "content": [{"type": "image"}]}]}])",
+                "messages[0].content[0].content[0]"},
+           Case{R"([{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
+                     "is_error": "yes"}]}])",
+                "messages[0].content[0].is_error"},
+           Case{R"([{"role": "user", "content": "x"}, {"role": "assistant", "content": [
+                     {"type": "tool_use", "id": "t", "name": "a"}]}, {"role": "user", "content": "y"}])",
+                "messages[1].content[0].input"},
+           Case{R"([{"role": "user", "content": "x"}, {"role": "assistant", "content": [
+                     {"type": "tool_use", "id": "t", "name": "a", "input": "{}"}]}])",
+                "messages[1].content[0].input"},
+           // A final assistant message is continued (prefill): text only.
+           Case{R"([{"role": "user", "content": "x"}, {"role": "assistant", "content": [
+                     {"type": "tool_use", "id": "t", "name": "a", "input": {}}]}])",
+                "messages[1].content"},
+           Case{R"([{"role": "assistant", "content": [{"type": "thinking"}]}])",
+                "messages[0].content[0]"},
+       }) {
+    auto r = anthropic_template_messages(nullptr, parse(c.messages));
+    ASSERT_FALSE(r.ok()) << c.messages;
+    EXPECT_EQ(r.error().param, c.param) << c.messages << ": " << r.error().message;
   }
 }
 

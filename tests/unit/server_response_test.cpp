@@ -245,6 +245,155 @@ TEST(ServerMessagesFormat, BufferedMessage) {
   EXPECT_EQ(j["usage"]["output_tokens"], 5);
 }
 
+MessagesRequest tool_request(bool stream) {
+  MessagesRequest r;
+  r.model = "tiny";
+  r.stream = stream;
+  r.tool_format = tool_calls::ToolCallFormat::kHermes;
+  return r;
+}
+
+const char* kCall =
+    "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
+
+TEST(ServerMessagesFormat, BufferedToolUseBlocksFollowTheText) {
+  auto f = make_messages_formatter(tool_request(false), {"msg_1", 0, "tiny"});
+  std::string body;
+  f->on_output(
+      0, output({std::string("Let me check.\n") + kCall + "\n" + kCall}, {FinishReason::kStop}),
+      body);
+  f->on_finished(body);
+  const Json j = Json::parse(body);
+  ASSERT_EQ(j["content"].size(), 3u) << body;
+  EXPECT_EQ(j["content"][0], (Json{{"type", "text"}, {"text", "Let me check."}}));
+  for (int i = 1; i < 3; ++i) {
+    const Json& use = j["content"][i];
+    EXPECT_EQ(use["type"], "tool_use");
+    EXPECT_TRUE(use["id"].get<std::string>().starts_with("toolu_")) << use;
+    EXPECT_EQ(use["name"], "get_weather");
+    EXPECT_EQ(use["input"], (Json{{"city", "Paris"}}));
+  }
+  EXPECT_NE(j["content"][1]["id"], j["content"][2]["id"]);
+  EXPECT_EQ(j["stop_reason"], "tool_use");
+
+  // Calls only: no empty text block. Cut off by max_tokens: that is the stop reason.
+  auto only = make_messages_formatter(tool_request(false), {"msg_2", 0, "tiny"});
+  body.clear();
+  only->on_output(0, output({kCall}, {FinishReason::kLength}), body);
+  only->on_finished(body);
+  const Json k = Json::parse(body);
+  ASSERT_EQ(k["content"].size(), 1u);
+  EXPECT_EQ(k["content"][0]["type"], "tool_use");
+  EXPECT_EQ(k["stop_reason"], "max_tokens");
+
+  // Text without calls (or with a broken one) is one text block and an ordinary end.
+  auto text = make_messages_formatter(tool_request(false), {"msg_3", 0, "tiny"});
+  body.clear();
+  text->on_output(
+      0, output({"<tool_call>\n{\"name\": \"f\", \"arguments\": {"}, {FinishReason::kStop}), body);
+  text->on_finished(body);
+  const Json t = Json::parse(body);
+  EXPECT_EQ(t["content"],
+            Json::array(
+                {{{"type", "text"}, {"text", "<tool_call>\n{\"name\": \"f\", \"arguments\": {"}}}));
+  EXPECT_EQ(t["stop_reason"], "end_turn");
+}
+
+// The events of a streamed answer, with the text deltas and input_json_delta fragments of
+// each block joined.
+struct StreamedBlocks {
+  std::vector<std::string> events;
+  std::vector<Json> payloads;
+  std::vector<Json> blocks;  // content_block_start's block, "text" / "partial" accumulated
+};
+
+StreamedBlocks stream_blocks(const std::string& body) {
+  StreamedBlocks s;
+  s.payloads = sse_payloads(body, &s.events);
+  for (const Json& p : s.payloads) {
+    if (p["type"] == "content_block_start") {
+      EXPECT_EQ(p["index"], s.blocks.size());
+      s.blocks.push_back(p["content_block"]);
+      s.blocks.back()["partial"] = "";
+    } else if (p["type"] == "content_block_delta") {
+      EXPECT_EQ(p["index"], s.blocks.size() - 1) << "deltas go to the open block";
+      Json& b = s.blocks.at(p["index"].get<size_t>());
+      if (p["delta"]["type"] == "text_delta")
+        b["text"] = b["text"].get<std::string>() + p["delta"]["text"].get<std::string>();
+      else
+        b["partial"] =
+            b["partial"].get<std::string>() + p["delta"]["partial_json"].get<std::string>();
+    }
+  }
+  return s;
+}
+
+TEST(ServerMessagesFormat, StreamToolUseEvents) {
+  auto f = make_messages_formatter(tool_request(true), {"msg_1", 0, "tiny"});
+  std::string body;
+  // The marker split across deltas; the space before it is layout.
+  for (const std::string delta :
+       {"Sure", ". <tool_c", "all>\n{\"name\": \"get_weather\", \"arguments\": {\"ci",
+        "ty\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_weather\", \"argu",
+        "ments\": {\"city\": \"Oslo\"}}\n</tool_call>"})
+    f->on_output(0, output({delta}), body);
+  f->on_output(0, output({""}, {FinishReason::kStop}), body);
+  f->on_finished(body);
+  const StreamedBlocks s = stream_blocks(body);
+  EXPECT_EQ(s.events, (std::vector<std::string>{
+                          "message_start", "ping", "content_block_start", "content_block_delta",
+                          "content_block_delta", "content_block_stop", "content_block_start",
+                          "content_block_delta", "content_block_delta", "content_block_stop",
+                          "content_block_start", "content_block_delta", "content_block_stop",
+                          "message_delta", "message_stop"}));
+  ASSERT_EQ(s.blocks.size(), 3u);
+  EXPECT_EQ(s.blocks[0]["type"], "text");
+  EXPECT_EQ(s.blocks[0]["text"], "Sure.");
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_EQ(s.blocks[i]["type"], "tool_use");
+    EXPECT_TRUE(s.blocks[i]["id"].get<std::string>().starts_with("toolu_"));
+    EXPECT_EQ(s.blocks[i]["name"], "get_weather");
+    EXPECT_EQ(s.blocks[i]["input"], Json::object());  // the input comes as deltas
+  }
+  EXPECT_EQ(s.blocks[1]["partial"], "{\"city\":\"Paris\"}");
+  EXPECT_EQ(s.blocks[2]["partial"], "{\"city\":\"Oslo\"}");
+  EXPECT_EQ(s.payloads[7]["delta"]["type"], "input_json_delta");
+  EXPECT_EQ(s.payloads[13]["delta"]["stop_reason"], "tool_use");
+}
+
+TEST(ServerMessagesFormat, StreamBrokenCallIsClosedAndItsTextFollows) {
+  auto f = make_messages_formatter(tool_request(true), {"msg_1", 0, "tiny"});
+  std::string body;
+  const std::string broken = "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1";
+  f->on_output(0, output({broken}), body);
+  f->on_output(0, output({""}, {FinishReason::kStop}), body);
+  f->on_finished(body);
+  const StreamedBlocks s = stream_blocks(body);
+  EXPECT_EQ(s.events, (std::vector<std::string>{
+                          "message_start", "ping", "content_block_start", "content_block_delta",
+                          "content_block_stop", "content_block_start", "content_block_delta",
+                          "content_block_stop", "message_delta", "message_stop"}));
+  ASSERT_EQ(s.blocks.size(), 2u);
+  EXPECT_EQ(s.blocks[0]["type"], "tool_use");  // sent before it broke
+  EXPECT_EQ(s.blocks[0]["partial"], "{\"a\":1");
+  EXPECT_EQ(s.blocks[1]["type"], "text");
+  EXPECT_EQ(s.blocks[1]["text"], broken);
+  EXPECT_EQ(s.payloads[8]["delta"]["stop_reason"], "end_turn");  // no valid call
+}
+
+TEST(ServerMessagesFormat, StreamWithToolsAndNoOutputHasOneEmptyTextBlock) {
+  auto f = make_messages_formatter(tool_request(true), {"msg_1", 0, "tiny"});
+  std::string body;
+  f->on_output(0, output({""}, {FinishReason::kStop}), body);
+  f->on_finished(body);
+  const StreamedBlocks s = stream_blocks(body);
+  EXPECT_EQ(s.events,
+            (std::vector<std::string>{"message_start", "ping", "content_block_start",
+                                      "content_block_stop", "message_delta", "message_stop"}));
+  EXPECT_EQ(s.payloads[2]["content_block"], (Json{{"type", "text"}, {"text", ""}}));
+  EXPECT_EQ(s.payloads[4]["delta"]["stop_reason"], "end_turn");
+}
+
 TEST(ServerErrors, BodiesInEachFlavor) {
   ApiError e = ApiError::bad_request("top_p must be in (0, 1]", "top_p");
   EXPECT_EQ(Json::parse(error_body(e, ApiFlavor::kOpenAI)),

@@ -448,6 +448,21 @@ TEST(JsonSchema, Whitespace) {
   expect_accepts(grammar_any_json_object(loose), {"{ \"x\" : [ 1 , { } ] }"});
 }
 
+// Nested values with flexible whitespace must stay cheap to match: if inlining copied the
+// whitespace rule in after a rule call, each nesting level would call the member from
+// several return positions and the live stacks would grow as 5^depth (depth 12 would not
+// finish).
+TEST(JsonSchema, NestedValuesWithWhitespaceStayCheap) {
+  JsonSchemaOptions loose;
+  loose.compact_whitespace = false;
+  const Grammar g = grammar_any_json_object(loose);
+  std::string text;
+  for (int i = 0; i < 12; ++i) text += "{ \"a\" : ";
+  text += "1";
+  for (int i = 0; i < 12; ++i) text += " }";
+  expect_accepts(g, {text});
+}
+
 // ---- Real schemas ----
 
 TEST(JsonSchema, PydanticModel) {
