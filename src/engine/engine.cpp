@@ -7,6 +7,12 @@ Engine::Engine(ExecutionBackend& backend, const Tokenizer* tokenizer, const Engi
   thread_ = std::thread([this] { loop(); });
 }
 
+structured::GrammarCompilerStats Engine::grammar_compiler_stats() const {
+  // Reading stats must not build the vocabulary's trie, so no call_once here.
+  if (!grammar_created_.load(std::memory_order_acquire)) return {};
+  return grammar_compiler_->stats();
+}
+
 structured::GrammarCompiler* Engine::grammar_compiler() const {
   if (!tokenizer_) return nullptr;
   // eos_ids() and vocab_size() are fixed at construction, so reading them here is safe.
@@ -14,6 +20,7 @@ structured::GrammarCompiler* Engine::grammar_compiler() const {
     grammar_compiler_ =
         std::make_unique<structured::GrammarCompiler>(structured::TokenVocabulary::from_tokenizer(
             *tokenizer_, core_.eos_ids(), (int32_t)core_.vocab_size()));
+    grammar_created_.store(true, std::memory_order_release);
   });
   return grammar_compiler_.get();
 }

@@ -46,6 +46,8 @@ class Engine {
   // Compiles structured-output grammars for this model's vocabulary (thread-safe, cached);
   // the vocabulary's trie is built on first use. Null when the engine has no tokenizer.
   structured::GrammarCompiler* grammar_compiler() const;
+  // The compiler's counters; zeros until the first structured request created it.
+  structured::GrammarCompilerStats grammar_compiler_stats() const;
 
   // The counters as of the last completed step.
   EngineStats stats() const;
@@ -59,6 +61,7 @@ class Engine {
   const Tokenizer* tokenizer_;
   mutable std::once_flag grammar_once_;
   mutable std::unique_ptr<structured::GrammarCompiler> grammar_compiler_;
+  mutable std::atomic<bool> grammar_created_{false};
   std::atomic<uint64_t> next_id_{1};
 
   mutable std::mutex mu_;

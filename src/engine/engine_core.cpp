@@ -119,6 +119,7 @@ void EngineCore::add_request(uint64_t id, GenerationRequest request,
   r->cache_key = hash_extra_key(r->request.cache_salt);
   r->base_seed = r->request.sampling.seed ? *r->request.sampling.seed : std::random_device{}();
   r->times.arrival = Clock::now();
+  if (r->request.grammar) ++stats_.structured_requests;
   r->stream->set_prompt_info((int32_t)r->request.prompt.size(), 0);
 
   auto seq = std::make_unique<Sequence>();
@@ -208,7 +209,11 @@ void EngineCore::fork_samples(Sequence& parent, std::span<const float> logits) {
 }
 
 bool EngineCore::apply_grammar(Sequence& s, std::span<float> logits) {
-  if (!s.grammar_mask_ready) s.matcher->fill_mask(s.grammar_mask);
+  if (!s.grammar_mask_ready) {
+    const auto start = Clock::now();
+    s.matcher->fill_mask(s.grammar_mask);
+    stats_.grammar_mask_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  }
   s.grammar_mask_ready = false;
   const structured::TokenMask& mask = s.grammar_mask;
   if (mask.count() == 0) return false;
@@ -239,11 +244,13 @@ void EngineCore::compute_grammar_masks(const SchedulerStep& step) {
     if (c.needs_logits && c.seq->matcher && !c.seq->finished) grammar_seqs_.push_back(c.seq);
   ThreadPool* pool = backend_.compute_pool();
   if (grammar_seqs_.size() < 2 || !pool) return;  // sample_and_append computes it
+  const auto start = Clock::now();
   pool->parallel_for((int64_t)grammar_seqs_.size(), [&](int64_t i, int) {
     Sequence& s = *grammar_seqs_[(size_t)i];
     s.matcher->fill_mask(s.grammar_mask);
     s.grammar_mask_ready = true;
   });
+  stats_.grammar_mask_seconds += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {

@@ -23,6 +23,8 @@ struct EngineStats {
   int64_t prefix_hit_tokens = 0;
   int64_t num_preemptions = 0;
   int64_t requests_finished_stop = 0, requests_finished_length = 0, requests_finished_abort = 0;
+  int64_t structured_requests = 0;  // requests whose output a grammar constrained
+  double grammar_mask_seconds = 0;  // spent making token masks (summed over threads)
   // KV slots held by running sequences, and of those the ones holding no token yet (the
   // unused tail of each last block), summed over steps: their ratio is the KV waste.
   int64_t kv_slots_held = 0;

@@ -244,7 +244,8 @@ HttpReply Api::models(const std::string& id) {
 HttpReply Api::metrics() {
   HttpReply r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = metrics_.render(model_->name(), model_->engine->stats());
+  r.body = metrics_.render(model_->name(), model_->engine->stats(),
+                          model_->engine->grammar_compiler_stats());
   return r;
 }
 

@@ -114,7 +114,8 @@ void ServerMetrics::on_request_finished(const RequestTimes& t, int32_t num_promp
   generation_len_.observe(num_generated);
 }
 
-std::string ServerMetrics::render(std::string_view model_name, const EngineStats& s) const {
+std::string ServerMetrics::render(std::string_view model_name, const EngineStats& s,
+                                  const structured::GrammarCompilerStats& g) const {
   const std::string labels = "model_name=\"" + escape_label_value(model_name) + "\"";
   std::string out;
   auto gauge = [&](std::string_view name, std::string_view help, double v) {
@@ -143,6 +144,17 @@ std::string ServerMetrics::render(std::string_view model_name, const EngineStats
           (double)s.prefix_queried_tokens);
   counter("kiln:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.",
           (double)s.prefix_hit_tokens);
+  counter("kiln:structured_requests_total",
+          "Requests whose output a grammar constrained (structured output, tool calls).",
+          (double)s.structured_requests);
+  counter("kiln:grammar_mask_seconds_total", "Time spent computing structured-output token masks.",
+          s.grammar_mask_seconds);
+  counter("kiln:grammar_compiles_total", "Grammars compiled for the vocabulary (cache misses).",
+          (double)g.compiles);
+  counter("kiln:grammar_compile_seconds_total", "Time spent compiling grammars.",
+          g.compile_seconds);
+  counter("kiln:grammar_cache_hits_total", "Requests whose grammar came from the cache.",
+          (double)g.cache_hits);
 
   header(out, "kiln:request_success_total", "counter", "Count of successfully processed requests.");
   sample(out, "kiln:request_success_total", labels + ",finished_reason=\"stop\"",

@@ -15,6 +15,7 @@
 
 #include "engine/engine_stats.h"
 #include "engine/request.h"
+#include "structured/grammar_compiler.h"
 
 namespace kiln::server {
 
@@ -50,7 +51,8 @@ class ServerMetrics {
                            int32_t num_generated);
 
   // The whole exposition. `stats` is the engine's, read by the caller.
-  std::string render(std::string_view model_name, const EngineStats& stats) const;
+  std::string render(std::string_view model_name, const EngineStats& stats,
+                     const structured::GrammarCompilerStats& grammars = {}) const;
 
  private:
   mutable std::mutex mu_;

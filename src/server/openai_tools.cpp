@@ -33,9 +33,8 @@ void read_tool_list(FieldReader& f, const Json& tools,
     if (const Json* params = fr.object("parameters"))
       def.parameters = *params;
     else
-      def.parameters = Json{{"type", "object"},
-                            {"properties", Json::object()},
-                            {"additionalProperties", false}};
+      def.parameters =
+          Json{{"type", "object"}, {"properties", Json::object()}, {"additionalProperties", false}};
     if (!fr.ok()) return f.fail(fr.error());
     out.push_back(std::move(def));
   }

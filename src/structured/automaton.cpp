@@ -1,6 +1,7 @@
 #include "structured/automaton.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "util/status.h"
 
@@ -68,39 +69,50 @@ const std::vector<StackId>& StackArena::expand(StackId s) {
   return expanded_.emplace(s, std::move(out)).first->second;
 }
 
-void StackArena::expand_into(StackId s, std::vector<StackId>& out) {
-  if (s == kAccept || s == kEscaped) {
-    out.push_back(s);
-    return;
-  }
-  const uint32_t pos = nodes_[s].pos;
-  const StackId parent = nodes_[s].parent;
-  const Automaton::Elem& e = a_.elem(pos);
-  switch (e.kind) {
-    case Automaton::Kind::kEnd: {
-      // The rule is complete: resume the caller (already memoized if seen before).
-      const auto& up = expand(parent);
-      out.insert(out.end(), up.begin(), up.end());
-      return;
-    }
-    case Automaton::Kind::kBytes:
-      if (!e.bytes.empty()) out.push_back(s);
-      return;
-    case Automaton::Kind::kBytesStar: {
+// Iterative, with an explicit work list: a grammar may chain thousands of elements that
+// match nothing (a regex of 30,000 "a?"), which as recursion would overflow the stack.
+void StackArena::expand_into(StackId start, std::vector<StackId>& out) {
+  std::vector<StackId> work = {start};
+  std::unordered_set<StackId> seen = {start};
+  auto visit = [&](StackId id) {
+    if (seen.insert(id).second) work.push_back(id);
+  };
+  while (!work.empty()) {
+    const StackId s = work.back();
+    work.pop_back();
+    if (s == kAccept || s == kEscaped) {
       out.push_back(s);
-      const auto& past = expand(push(pos + 1, parent));
-      out.insert(out.end(), past.begin(), past.end());
-      return;
+      continue;
     }
-    case Automaton::Kind::kRule: {
-      const uint32_t ret = pos + 1;
-      // Tail call: nothing left after the reference, so return straight to our caller.
-      const StackId base = a_.elem(ret).kind == Automaton::Kind::kEnd ? parent : push(ret, parent);
-      for (uint32_t start : a_.alternative_starts(e.rule)) {
-        const auto& leaves = expand(push(start, base));
-        out.insert(out.end(), leaves.begin(), leaves.end());
+    if (s != start) {  // an expansion already known: take it whole
+      auto known = expanded_.find(s);
+      if (known != expanded_.end()) {
+        out.insert(out.end(), known->second.begin(), known->second.end());
+        continue;
       }
-      return;
+    }
+    const uint32_t pos = nodes_[s].pos;
+    const StackId parent = nodes_[s].parent;
+    const Automaton::Elem& e = a_.elem(pos);
+    switch (e.kind) {
+      case Automaton::Kind::kEnd:  // the rule is complete: resume the caller
+        visit(parent);
+        break;
+      case Automaton::Kind::kBytes:
+        if (!e.bytes.empty()) out.push_back(s);
+        break;
+      case Automaton::Kind::kBytesStar:
+        out.push_back(s);
+        visit(push(pos + 1, parent));
+        break;
+      case Automaton::Kind::kRule: {
+        const uint32_t ret = pos + 1;
+        // Tail call: nothing left after the reference, so return straight to our caller.
+        const StackId base =
+            a_.elem(ret).kind == Automaton::Kind::kEnd ? parent : push(ret, parent);
+        for (uint32_t first : a_.alternative_starts(e.rule)) visit(push(first, base));
+        break;
+      }
     }
   }
 }

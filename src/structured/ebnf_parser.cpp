@@ -1,6 +1,7 @@
 #include "structured/ebnf_parser.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -43,7 +44,6 @@ class Scanner {
   Scanner(std::string_view text, Dialect dialect) : text_(text), dialect_(dialect) {}
 
   std::string_view text() const { return text_; }
-  Dialect dialect() const { return dialect_; }
   bool lark() const { return dialect_ == Dialect::kLark; }
   size_t pos = 0;
 

@@ -23,7 +23,7 @@ struct GrammarCompilerStats {
 
 class GrammarCompiler {
  public:
-  explicit GrammarCompiler(std::shared_ptr<const TokenVocabulary> vocab, size_t capacity = 64);
+  explicit GrammarCompiler(std::shared_ptr<const TokenVocabulary> vocab, size_t capacity = 32);
 
   // The compiled form of `grammar`, from the cache when an identical grammar was compiled
   // before (keyed by the grammar's canonical text; the vocabulary is fixed per compiler).

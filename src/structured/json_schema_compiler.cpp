@@ -475,10 +475,11 @@ Expr hostname_format() {
 
 // RFC 3986 URI (absolute, with a scheme), except IP-literal hosts ("[...]").
 Expr uri_format() {
-  const std::string unreserved = "A-Za-z0-9._~-", sub_delims = "!$&'()*+,;=";
+  // '-' goes last in the class: in the middle ("~-!") it would read as a range.
+  const std::string unreserved = "A-Za-z0-9._~", sub_delims = "!$&'()*+,;=";
   Expr pct = Expr::seq({ch('%'), hexdig(), hexdig()});
   auto chars = [&](const std::string& extra) {
-    return Expr::alt({cls(unreserved + sub_delims + extra), pct});
+    return Expr::alt({cls(unreserved + sub_delims + extra + "-"), pct});
   };
   Expr pchar = chars(":@");
   Expr scheme = Expr::seq({cls("A-Za-z"), Expr::star(cls("A-Za-z0-9+.-"))});

@@ -1,5 +1,7 @@
 #include "structured/regex_compiler.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -412,8 +414,7 @@ class RegexParser {
     for (bool first = true;; first = false) {
       if (at_end()) return error(open, "unterminated character class");
       if (peek() == ']' && !first) break;  // a ']' first is a literal, as in Python
-      if (looking_at("[:") && p_.find(":]", pos_) != std::string_view::npos)
-        return error(pos_, "POSIX classes like [:alpha:] are not supported");
+      if (posix_class_here()) return error(pos_, "POSIX classes like [:alpha:] are not supported");
       const size_t item_at = pos_;
       StatusOr<Escape> lo = parse_class_item();
       if (!lo.ok()) return lo.status();
@@ -433,6 +434,15 @@ class RegexParser {
     ++pos_;  // ']'
     // A negated class matches whole code points, never a lone byte of one.
     return utf8_class(ranges, negated);
+  }
+
+  // [:name:] inside a class: Python would read it as the characters, but whoever wrote it
+  // meant a POSIX class.
+  bool posix_class_here() const {
+    if (!looking_at("[:")) return false;
+    size_t i = pos_ + 2;
+    while (i < p_.size() && p_[i] >= 'a' && p_[i] <= 'z') ++i;
+    return i > pos_ + 2 && p_.substr(i).starts_with(":]");
   }
 
   static void add_item(const Escape& item, CodepointRanges& ranges) {

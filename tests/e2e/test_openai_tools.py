@@ -24,7 +24,7 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from kiln_server import KilnServer
+from kiln_server import KilnServer, metric, metric_values
 
 MAX_TOKENS = 96
 
@@ -179,6 +179,30 @@ def test_parse_pydantic_response_format(server):
         final = stream.get_final_completion()
     assert final.choices[0].finish_reason == "stop"
     assert isinstance(final.choices[0].message.parsed, Verdict)
+
+
+def test_structured_metrics_count_requests_compiles_and_cache_hits(server):
+    def values():
+        return metric_values(server.get("/metrics").text)
+    before = values()
+    client = server.openai()
+    messages = [{"role": "user", "content": "Yes or no?"}]
+    schema = {"type": "object", "properties": {"a": {"type": "integer", "minimum": 0,
+                                                      "maximum": 987654}},
+              "required": ["a"], "additionalProperties": False}
+    fmt = {"type": "json_schema", "json_schema": {"name": "m", "schema": schema}}
+    for _ in range(2):  # the second compile of the same schema is a cache hit
+        client.chat.completions.create(model="smollm2", messages=messages, response_format=fmt,
+                                       max_tokens=16, temperature=0)
+    after = values()
+
+    def delta(name):
+        return metric(after, name) - metric(before, name)
+    assert delta("kiln:structured_requests_total") == 2
+    assert delta("kiln:grammar_compiles_total") == 1
+    assert delta("kiln:grammar_cache_hits_total") == 1
+    assert delta("kiln:grammar_compile_seconds_total") > 0
+    assert delta("kiln:grammar_mask_seconds_total") > 0
 
 
 # ---- tool_choice ---------------------------------------------------------------------------

@@ -422,7 +422,10 @@ TEST(JsonSchema, Formats) {
   expect_accepts(g("hostname"), {R"("localhost")", R"("api.example-1.com")"});
   expect_rejects(g("hostname"), {R"("-a.com")", R"("a-.com")", R"("a..com")", R"("1.2.3.4")"});
   expect_accepts(g("uri"), {R"("https://user@example.com:8080/p/a%20b?q=1&r#frag")",
-                            R"("urn:isbn:123")", R"("mailto:a@b.c")"});
+                            R"("urn:isbn:123")", R"("mailto:a@b.c")",
+                            // '-', '~' and '!' after the scheme (a class once read "~-!"
+                            // as an empty range)
+                            R"("https://my-site.com/~user/a!b")"});
   expect_rejects(g("uri"), {R"("/relative")", R"("http://a b")", R"("1http://x")"});
   expect_accepts(g("duration"), {R"("P1Y2M3DT4H5M6S")", R"("PT1H")", R"("P2W")", R"("P1D")"});
   expect_rejects(g("duration"), {R"("P")", R"("PT")", R"("P1Y3D")", R"("P1H")"});
