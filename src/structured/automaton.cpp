@@ -146,6 +146,16 @@ void StackArena::step_state(const std::vector<StackId>& state, uint8_t byte,
   }
 }
 
+std::vector<StackId> StackArena::run(std::vector<StackId> state, std::string_view text) {
+  std::vector<StackId> next;
+  for (unsigned char c : text) {
+    step_state(state, c, next);
+    state.swap(next);
+    if (state.empty()) break;
+  }
+  return state;
+}
+
 int32_t StateTable::intern(const std::vector<StackId>& state) {
   if (state.empty()) return kDead;
   auto [it, inserted] = index_.try_emplace(state, (int32_t)states_.size());

@@ -80,6 +80,8 @@ class StackArena {
   // A whole state consumes `byte`: the union over its leaves, sorted and unique. kAccept
   // and kEscaped leaves consume nothing.
   void step_state(const std::vector<StackId>& state, uint8_t byte, std::vector<StackId>& out);
+  // The state after `text` from `state`; empty as soon as a byte is refused.
+  std::vector<StackId> run(std::vector<StackId> state, std::string_view text);
 
   const Automaton& automaton() const { return a_; }
   size_t size() const { return nodes_.size(); }

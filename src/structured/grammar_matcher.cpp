@@ -6,21 +6,6 @@
 
 namespace kiln::structured {
 
-namespace {
-
-// The state after `text`, empty when some byte was refused.
-std::vector<StackId> run(StackArena& arena, std::vector<StackId> state, std::string_view text) {
-  std::vector<StackId> next;
-  for (unsigned char c : text) {
-    arena.step_state(state, c, next);
-    state.swap(next);
-    if (state.empty()) break;
-  }
-  return state;
-}
-
-}  // namespace
-
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> grammar)
     : grammar_(std::move(grammar)),
       arena_(std::make_unique<StackArena>(grammar_->automaton())),
@@ -110,7 +95,7 @@ bool GrammarMatcher::accept_token(int32_t id) {
 
 bool GrammarMatcher::accept_bytes(std::string_view bytes) {
   if (finished_) return false;
-  std::vector<StackId> next = run(*arena_, state_, bytes);
+  std::vector<StackId> next = arena_->run(state_, bytes);
   if (next.empty()) return false;
   state_ = std::move(next);
   return true;
