@@ -10,7 +10,6 @@ namespace kiln::structured {
 Automaton::Automaton(const Grammar& grammar) : root_(grammar.root) {
   starts_.resize(grammar.rules.size());
   for (size_t r = 0; r < grammar.rules.size(); ++r) {
-    rule_names_.push_back(grammar.rules[r].name);
     for (const auto& alt : grammar.rules[r].alternatives) {
       starts_[r].push_back((uint32_t)elems_.size());
       for (const Element& el : alt) {
@@ -18,19 +17,10 @@ Automaton::Automaton(const Grammar& grammar) : root_(grammar.root) {
         if (el.kind == ElementKind::kBytesStar) e.kind = Kind::kBytesStar;
         if (el.kind == ElementKind::kRule) e.kind = Kind::kRule;
         elems_.push_back(e);
-        rule_of_.push_back((uint32_t)r);
       }
       elems_.push_back(Elem{Kind::kEnd, 0, {}});
-      rule_of_.push_back((uint32_t)r);
     }
   }
-}
-
-std::string Automaton::describe(uint32_t pos) const {
-  const uint32_t r = rule_of_[pos];
-  uint32_t alt = 0;
-  while (alt + 1 < starts_[r].size() && starts_[r][alt + 1] <= pos) ++alt;
-  return rule_names_[r] + "[" + std::to_string(alt) + "]." + std::to_string(pos - starts_[r][alt]);
 }
 
 StackArena::StackArena(const Automaton& automaton) : a_(automaton) {

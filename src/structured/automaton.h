@@ -42,14 +42,10 @@ class Automaton {
   bool is_leaf(uint32_t pos) const {
     return elems_[pos].kind == Kind::kBytes || elems_[pos].kind == Kind::kBytesStar;
   }
-  // For messages: "rule-name[alt].index".
-  std::string describe(uint32_t pos) const;
 
  private:
   std::vector<Elem> elems_;
   std::vector<std::vector<uint32_t>> starts_;  // per rule: first position of each alternative
-  std::vector<std::string> rule_names_;
-  std::vector<uint32_t> rule_of_;  // per position
   uint32_t root_ = 0;
 };
 
@@ -118,7 +114,6 @@ class StateTable {
     next_[at] = next;
     return next;
   }
-  const std::vector<StackId>& stacks(int32_t state) const { return states_[(size_t)state]; }
   bool escaped(int32_t state) const { return escaped_[(size_t)state]; }
   size_t size() const { return states_.size(); }
 

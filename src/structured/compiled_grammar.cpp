@@ -93,11 +93,4 @@ CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVoc
   }
 }
 
-size_t CompiledGrammar::memory_bytes() const {
-  size_t n = 0;
-  for (const auto& p : positions_)
-    n += p.accepted_bits.size() * 8 + (p.accepted_list.size() + p.uncertain.size()) * 4;
-  return n;
-}
-
 }  // namespace kiln::structured

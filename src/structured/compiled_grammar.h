@@ -60,7 +60,6 @@ class CompiledGrammar {
     std::vector<int32_t> uncertain;       // decided only with the stack below
   };
   const PositionTokens& position_tokens(uint32_t pos) const { return positions_[pos]; }
-  size_t memory_bytes() const;
 
  private:
   Grammar grammar_;

@@ -255,10 +255,6 @@ uint32_t GrammarBuilder::add(std::string_view name, Expr body) {
   return id;
 }
 
-bool GrammarBuilder::defined(uint32_t rule) const {
-  return rule < defined_.size() && defined_[rule];
-}
-
 namespace {
 
 // Lowers Expr trees into the rule/alternative/element form, adding helper rules for

@@ -142,9 +142,6 @@ class GrammarBuilder {
   void define(uint32_t rule, Expr body);
   // declare + define.
   uint32_t add(std::string_view name, Expr body);
-  bool defined(uint32_t rule) const;
-  size_t num_rules() const { return bodies_.size(); }
-  const std::string& name(uint32_t rule) const { return names_[rule]; }
 
   // Lowers every rule and checks the result: every declared rule defined, every reference
   // in range, and no left recursion (a rule that can reach itself without consuming a
