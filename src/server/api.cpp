@@ -4,12 +4,12 @@
 
 #include <algorithm>
 
-#include "server/anthropic_messages.h"
+#include "server/anthropic/messages.h"
 #include "server/json_fields.h"
-#include "server/openai_chat.h"
-#include "server/openai_completions.h"
+#include "server/openai/chat.h"
+#include "server/openai/completions.h"
 #include "server/openapi.h"
-#include "server/tokenize_routes.h"
+#include "server/openai/tokenize_routes.h"
 
 namespace kiln::server {
 namespace {

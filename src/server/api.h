@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "server/admission.h"
-#include "server/auth.h"
+#include "server/http/auth.h"
 #include "server/errors.h"
 #include "server/generation_job.h"
-#include "server/http_types.h"
+#include "server/http/http_types.h"
 #include "server/metrics.h"
 #include "server/model_context.h"
 

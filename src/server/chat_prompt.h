@@ -2,7 +2,7 @@
 // messages are checked and flattened to what templates expect (content as one string),
 // rendered as transformers' apply_chat_template would, and tokenized without adding BOS
 // again (templates write it themselves). Anthropic's messages are converted to the same
-// shape by anthropic_messages.cpp.
+// shape by anthropic/messages.cpp.
 #pragma once
 
 #include <cstdint>

@@ -9,7 +9,7 @@
 #include <utility>
 #include <variant>
 
-#include "server/http_types.h"
+#include "server/http/http_types.h"
 
 namespace kiln::server {
 

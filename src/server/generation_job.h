@@ -18,7 +18,7 @@
 #include "engine/engine.h"
 #include "server/admission.h"
 #include "server/errors.h"
-#include "server/http_types.h"
+#include "server/http/http_types.h"
 #include "server/metrics.h"
 
 namespace kiln::server {

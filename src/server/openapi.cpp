@@ -30,7 +30,7 @@ Json object(Json properties, std::initializer_list<const char*> required = {}) {
 
 Json ref(const char* name) { return {{"$ref", std::string("#/components/schemas/") + name}}; }
 
-// The sampling fields chat and completions share (openai_sampling.h).
+// The sampling fields chat and completions share (openai/sampling.h).
 Json sampling_properties() {
   Json stop = one_of({type("string"), array_of(type("string"))});
   return {{"temperature", type("number", "0: greedy; default 1")},

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "server/api.h"
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 #include "server/model_context.h"
 #include "util/status.h"
 

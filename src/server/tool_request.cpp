@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "server/structured_output.h"
+#include "server/openai/structured_output.h"
 
 namespace kiln::server {
 namespace {

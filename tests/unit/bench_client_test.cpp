@@ -12,7 +12,7 @@
 
 #include "bench/load_run.h"
 #include "bench/openai_request.h"
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 
 namespace kiln::bench {
 namespace {

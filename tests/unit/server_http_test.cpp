@@ -16,7 +16,7 @@
 #include <mutex>
 #include <thread>
 
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 
 namespace kiln::server {
 namespace {

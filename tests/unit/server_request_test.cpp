@@ -5,14 +5,14 @@
 
 #include "engine/engine.h"
 #include "fake_backend.h"
-#include "server/anthropic_conversation.h"
-#include "server/anthropic_messages.h"
+#include "server/anthropic/conversation.h"
+#include "server/anthropic/messages.h"
 #include "server/chat_prompt.h"
 #include "server/errors.h"
 #include "server/json_fields.h"
-#include "server/openai_chat.h"
-#include "server/openai_completions.h"
-#include "server/openai_sampling.h"
+#include "server/openai/chat.h"
+#include "server/openai/completions.h"
+#include "server/openai/sampling.h"
 #include "server_test_util.h"
 
 namespace kiln::server {

@@ -2,11 +2,11 @@
 // their SSE chunks, Anthropic's message and event sequence, error bodies, SSE framing.
 #include <gtest/gtest.h>
 
-#include "server/anthropic_messages.h"
+#include "server/anthropic/messages.h"
 #include "server/errors.h"
-#include "server/openai_chat.h"
-#include "server/openai_completions.h"
-#include "server/sse.h"
+#include "server/openai/chat.h"
+#include "server/openai/completions.h"
+#include "server/http/sse.h"
 #include "server_test_util.h"
 
 namespace kiln::server {

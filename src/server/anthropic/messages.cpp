@@ -1,11 +1,11 @@
-#include "server/anthropic_messages.h"
+#include "server/anthropic/messages.h"
 
-#include "server/anthropic_conversation.h"
-#include "server/anthropic_tools.h"
+#include "server/anthropic/conversation.h"
+#include "server/anthropic/tools.h"
 #include "server/chat_prompt.h"
 #include "server/json_fields.h"
-#include "server/sse.h"
-#include "server/structured_output.h"
+#include "server/http/sse.h"
+#include "server/openai/structured_output.h"
 #include "structured/json_schema_compiler.h"
 
 namespace kiln::server {

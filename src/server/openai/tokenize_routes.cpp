@@ -1,4 +1,4 @@
-#include "server/tokenize_routes.h"
+#include "server/openai/tokenize_routes.h"
 
 #include "server/chat_prompt.h"
 #include "server/json_fields.h"

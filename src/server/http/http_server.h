@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "server/http_types.h"
+#include "server/http/http_types.h"
 #include "util/status.h"
 
 namespace boost::asio {

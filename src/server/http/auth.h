@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/http_types.h"
+#include "server/http/http_types.h"
 
 namespace kiln::server {
 

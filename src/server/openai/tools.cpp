@@ -1,4 +1,4 @@
-#include "server/openai_tools.h"
+#include "server/openai/tools.h"
 
 #include "server/tool_request.h"
 #include "tool_calls/tool_call_grammar.h"

@@ -1,4 +1,4 @@
-#include "server/anthropic_conversation.h"
+#include "server/anthropic/conversation.h"
 
 #include <string>
 

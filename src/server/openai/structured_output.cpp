@@ -1,4 +1,4 @@
-#include "server/structured_output.h"
+#include "server/openai/structured_output.h"
 
 #include <optional>
 

@@ -11,7 +11,7 @@
 #include "server/generation_job.h"
 #include "server/json_util.h"
 #include "server/model_context.h"
-#include "server/openai_tools.h"
+#include "server/openai/tools.h"
 #include "server/response_meta.h"
 
 namespace kiln::server {

@@ -1,6 +1,6 @@
 // POST /v1/messages and /v1/messages/count_tokens in Anthropic's Messages format: system,
-// messages of text, tool_use and tool_result blocks (anthropic_conversation.h), max_tokens,
-// stop_sequences, temperature/top_p/top_k, client tools and tool_choice (anthropic_tools.h),
+// messages of text, tool_use and tool_result blocks (conversation.h), max_tokens,
+// stop_sequences, temperature/top_p/top_k, client tools and tool_choice (tools.h),
 // JSON outputs (output_config.format), stream with Anthropic's event sequence
 // (message_start, content_block_start, ping, content_block_delta..., content_block_stop,
 // message_delta, message_stop) and usage. A final assistant message is a prefill: the answer

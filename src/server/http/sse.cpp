@@ -1,4 +1,4 @@
-#include "server/sse.h"
+#include "server/http/sse.h"
 
 namespace kiln::server {
 

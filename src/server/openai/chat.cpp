@@ -1,11 +1,11 @@
-#include "server/openai_chat.h"
+#include "server/openai/chat.h"
 
 #include "server/chat_prompt.h"
 #include "server/json_fields.h"
-#include "server/openai_logprobs.h"
-#include "server/openai_sampling.h"
-#include "server/structured_output.h"
-#include "server/sse.h"
+#include "server/openai/logprobs.h"
+#include "server/openai/sampling.h"
+#include "server/openai/structured_output.h"
+#include "server/http/sse.h"
 
 namespace kiln::server {
 namespace {

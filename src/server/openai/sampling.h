@@ -15,7 +15,7 @@ struct OpenAISamplingDefaults {
 };
 
 // Reads everything but logprobs (whose shape differs between the two APIs), structured
-// output (server/structured_output.h) and the prompt. Fields that ask for something kiln
+// output (server/openai/structured_output.h) and the prompt. Fields that ask for something kiln
 // does not do (beam search, best_of > n) are refused with a 400 rather than ignored.
 void read_openai_sampling(FieldReader& fields, const OpenAISamplingDefaults& defaults,
                           GenerationRequest& request);

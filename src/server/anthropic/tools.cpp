@@ -1,6 +1,6 @@
-#include "server/anthropic_tools.h"
+#include "server/anthropic/tools.h"
 
-#include "server/sse.h"
+#include "server/http/sse.h"
 #include "server/tool_request.h"
 #include "tool_calls/tool_call_grammar.h"
 
