@@ -193,7 +193,10 @@ int run_batch(const BatchOptions& o) {
                         {"prefix_hit_tokens", s.prefix_hit_tokens},
                         {"num_preemptions", s.num_preemptions},
                         {"kv_blocks_total", s.kv_blocks_total},
-                        {"kv_blocks_used", s.kv_blocks_used}};
+                        {"kv_blocks_used", s.kv_blocks_used},
+                        {"structured_requests", s.structured_requests},
+                        {"grammar_mask_seconds", s.grammar_mask_seconds},
+                        {"grammar_forced_tokens", s.grammar_forced_tokens}};
     std::ofstream(o.stats) << stats.dump(2) << "\n";
   }
   return failed ? 1 : 0;

@@ -44,6 +44,12 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0.0 : s / (double)v.size();
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -83,6 +89,11 @@ class BruteForce {
 
 struct WalkStats {
   std::vector<double> mask_seconds;
+  // Masks that classified no new position (positions are classified on first use), i.e.
+  // what a grammar costs per token once the cache holds it.
+  std::vector<double> warm_mask_seconds;
+  // Masks allowing exactly one token: the engine appends it without a forward pass.
+  int64_t forced_masks = 0;
   int64_t masks_checked = 0, mismatches = 0;
   std::string first_mismatch;
 };
@@ -115,9 +126,13 @@ void walk(const std::string& name, const std::shared_ptr<const structured::Compi
     std::string text;
     std::vector<int32_t> tokens;
     for (int step = 0; step < o.steps; ++step) {
+      const size_t classified = g->classified_positions();
       const auto t0 = Clock::now();
       m.fill_mask(mask);
       stats.mask_seconds.push_back(seconds_since(t0));
+      if (g->classified_positions() == classified)
+        stats.warm_mask_seconds.push_back(stats.mask_seconds.back());
+      stats.forced_masks += mask.count() == 1;
       if (dump)
         std::fprintf(dump, "%s\n",
                      ordered_json{{"grammar", name},
@@ -243,15 +258,12 @@ int run(const Options& o) {
       {"masks", stats.mask_seconds.size()},
       {"mask_us_p50", 1e6 * percentile(stats.mask_seconds, 0.5)},
       {"mask_us_p99", 1e6 * percentile(stats.mask_seconds, 0.99)},
-      {"mask_us_mean", stats.mask_seconds.empty() ? 0.0
-                                                  : 1e6 *
-                                                        [&] {
-                                                          double s = 0;
-                                                          for (double x : stats.mask_seconds)
-                                                            s += x;
-                                                          return s /
-                                                                 (double)stats.mask_seconds.size();
-                                                        }()},
+      {"mask_us_mean", 1e6 * mean(stats.mask_seconds)},
+      {"forced_masks", stats.forced_masks},
+      {"warm_masks", stats.warm_mask_seconds.size()},
+      {"warm_mask_us_p50", 1e6 * percentile(stats.warm_mask_seconds, 0.5)},
+      {"warm_mask_us_p99", 1e6 * percentile(stats.warm_mask_seconds, 0.99)},
+      {"warm_mask_us_mean", 1e6 * mean(stats.warm_mask_seconds)},
   };
   if (o.check) {
     report["masks_checked"] = stats.masks_checked;

@@ -29,6 +29,8 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                 "do not reuse the KV of prompt prefixes across requests");
   cmd->add_flag("--no-chunked-prefill", f.no_chunked_prefill,
                 "compute each prompt in one step instead of in chunks");
+  cmd->add_flag("--no-jump-forward", f.no_jump_forward,
+                "structured output: run a forward pass even for tokens the grammar forces");
 }
 
 std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int num_threads,
@@ -84,6 +86,7 @@ std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int n
   ec.scheduler.max_num_batched_tokens = f.max_num_batched_tokens;
   ec.scheduler.chunked_prefill = !f.no_chunked_prefill;
   ec.prefix_caching = !f.no_prefix_caching;
+  ec.grammar_jump_forward = !f.no_jump_forward;
   ec.max_model_len = (int32_t)max_model_len;
   r->engine = std::make_unique<Engine>(*r->backend, r->tokenizer.get(), ec);
   return r;

@@ -25,6 +25,7 @@ struct EngineFlags {
   int max_num_batched_tokens = 512;
   int max_model_len = 0;  // 0: the model's trained context
   bool no_prefix_caching = false;
+  bool no_jump_forward = false;
   bool no_chunked_prefill = false;
 };
 

@@ -1,6 +1,7 @@
 #include "engine/engine_core.h"
 
 #include <algorithm>
+#include <bit>
 #include <random>
 #include <string>
 
@@ -241,16 +242,52 @@ bool EngineCore::apply_grammar(Sequence& s, std::span<float> logits) {
 void EngineCore::compute_grammar_masks(const SchedulerStep& step) {
   grammar_seqs_.clear();
   for (const ScheduledChunk& c : step.chunks)
-    if (c.needs_logits && c.seq->matcher && !c.seq->finished) grammar_seqs_.push_back(c.seq);
+    if (c.needs_logits && c.seq->matcher && !c.seq->finished && !c.seq->grammar_mask_ready)
+      grammar_seqs_.push_back(c.seq);
+  fill_masks(grammar_seqs_, 2);
+}
+
+// Fills the masks of `seqs` on the compute threads when there are at least `min_parallel`
+// of them (fewer are left to apply_grammar, on this thread).
+void EngineCore::fill_masks(std::span<Sequence* const> seqs, size_t min_parallel) {
   ThreadPool* pool = backend_.compute_pool();
-  if (grammar_seqs_.size() < 2 || !pool) return;  // sample_and_append computes it
+  if (seqs.size() < min_parallel) return;
   const auto start = Clock::now();
-  pool->parallel_for((int64_t)grammar_seqs_.size(), [&](int64_t i, int) {
-    Sequence& s = *grammar_seqs_[(size_t)i];
+  auto fill = [&](int64_t i, int) {
+    Sequence& s = *seqs[(size_t)i];
     s.matcher->fill_mask(s.grammar_mask);
     s.grammar_mask_ready = true;
-  });
+  };
+  if (pool && seqs.size() > 1) {
+    pool->parallel_for((int64_t)seqs.size(), fill);
+  } else {
+    for (size_t i = 0; i < seqs.size(); ++i) fill((int64_t)i, 0);
+  }
   stats_.grammar_mask_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void EngineCore::jump_forward() {
+  std::vector<Sequence*> live;
+  live.swap(sampled_constrained_);
+  if (!config_.grammar_jump_forward) return;
+  while (!live.empty()) {
+    std::erase_if(live, [](const Sequence* s) { return s->finished; });
+    fill_masks(live, 1);
+    // A sequence whose next token is forced takes it now (append_token queues it again in
+    // sampled_constrained_ unless it finished); the others keep their mask for the next step.
+    for (Sequence* s : live) {
+      if (s->finished || s->grammar_mask.count() != 1) continue;
+      const auto& words = s->grammar_mask.words();
+      size_t w = 0;
+      while (words[w] == 0) ++w;
+      const int32_t token = (int32_t)(w * 64 + (size_t)std::countr_zero(words[w]));
+      s->grammar_mask_ready = false;
+      ++stats_.grammar_forced_tokens;
+      append_token(*s, s->sampler->forced(token));
+    }
+    live.clear();
+    live.swap(sampled_constrained_);
+  }
 }
 
 void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
@@ -271,7 +308,12 @@ void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
     r.notify_pending = true;
     return;
   }
-  const SampledToken sampled = s.sampler->sample(logits, suppressed_);
+  append_token(s, s.sampler->sample(logits, suppressed_));
+}
+
+void EngineCore::append_token(Sequence& s, const SampledToken& sampled) {
+  RequestState& r = *s.request;
+  const SamplingParams& p = r.request.sampling;
   const int32_t token = sampled.token;
   // The mask allowed it, so the matcher takes it.
   if (s.matcher) KILN_CHECK(s.matcher->accept_token(token));
@@ -317,7 +359,11 @@ void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
   if (p.logprobs >= 0) logprob = sampled;
   r.stream->append(s.sample_index, token, text, logprob, num_generated);
   r.notify_pending = true;
-  if (finish) finish_sequence(s, *finish, "", std::move(cause));
+  if (finish) {
+    finish_sequence(s, *finish, "", std::move(cause));
+  } else if (s.matcher) {
+    sampled_constrained_.push_back(&s);
+  }
 }
 
 void EngineCore::fail_step(const SchedulerStep& step, const Status& error) {
@@ -413,6 +459,7 @@ void EngineCore::run_step(const SchedulerStep& st) {
     if (s.forks_pending > 0) fork_samples(s, logits);
     sample_and_append(s, logits);
   }
+  jump_forward();
 }
 
 void EngineCore::flush_outputs() {

@@ -21,6 +21,10 @@ namespace kiln {
 struct EngineConfig {
   SchedulerConfig scheduler;
   bool prefix_caching = true;
+  // Structured output: a token the grammar leaves as the only choice is appended without
+  // a forward pass of its own (it joins the next step's slice), which is exact: sampling
+  // from one allowed token gives that token with probability 1.
+  bool grammar_jump_forward = true;
   int32_t max_model_len = 0;  // prompt + output limit; 0: what the KV pool holds
   // End-of-generation ids when there is no tokenizer (tests); with one, its own.
   std::vector<int32_t> eos_token_ids;
@@ -61,10 +65,16 @@ class EngineCore {
   // when it allows none.
   bool apply_grammar(Sequence& s, std::span<float> logits);
   void compute_grammar_masks(const SchedulerStep& step);
+  void fill_masks(std::span<Sequence* const> seqs, size_t min_parallel);
   void start_sequence(RequestState& r, Sequence& s, int32_t sample_index);
   void run_step(const SchedulerStep& step);
   void fork_samples(Sequence& parent, std::span<const float> logits);
   void sample_and_append(Sequence& s, std::span<float> logits);
+  // Everything after the choice of a token: matcher, stop checks, stream, finish.
+  void append_token(Sequence& s, const SampledToken& sampled);
+  // After sampling: the next masks of the step's constrained sequences (in parallel), and
+  // each token the grammar forces appended at once (see grammar_jump_forward).
+  void jump_forward();
   void finish_sequence(Sequence& s, FinishReason reason, const std::string& text,
                        StopCause cause = {});
   void finish_request(RequestState& r, FinishReason reason, Status error);
@@ -93,6 +103,7 @@ class EngineCore {
   std::vector<float> logits_, fork_logits_;
   std::vector<int32_t> suppressed_;
   std::vector<Sequence*> grammar_seqs_;
+  std::vector<Sequence*> sampled_constrained_;  // this step's, for jump_forward
 };
 
 }  // namespace kiln

@@ -25,6 +25,8 @@ struct EngineStats {
   int64_t requests_finished_stop = 0, requests_finished_length = 0, requests_finished_abort = 0;
   int64_t structured_requests = 0;  // requests whose output a grammar constrained
   double grammar_mask_seconds = 0;  // spent making token masks (summed over threads)
+  // Tokens appended without a forward pass because the grammar allowed nothing else.
+  int64_t grammar_forced_tokens = 0;
   // KV slots held by running sequences, and of those the ones holding no token yet (the
   // unused tail of each last block), summed over steps: their ratio is the KV waste.
   int64_t kv_slots_held = 0;

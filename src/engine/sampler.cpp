@@ -308,6 +308,14 @@ void SequenceSampler::fill_logprobs(std::span<const float> weights, const Kept& 
   for (size_t i = 0; i < num_best; ++i) out.top.push_back({best[i].token, logprob(best[i].weight)});
 }
 
+SampledToken SequenceSampler::forced(int32_t token) {
+  SampledToken out;
+  out.token = token;
+  if (temperature_ != 0.0f) (void)uniform01(rng_);  // draw() takes exactly one
+  if (num_logprobs_ > 0) out.top.push_back({token, 0.0f});
+  return out;
+}
+
 SampledToken SequenceSampler::sample(std::span<float> logits, std::span<const int32_t> suppressed) {
   KILN_DCHECK((int64_t)logits.size() == vocab_size_);
   apply_bias_and_penalties(logits, suppressed);

@@ -75,6 +75,11 @@ class SequenceSampler {
   SampledToken sample(std::span<float> logits, std::span<const int32_t> suppressed = {});
   // Records a generated token (for frequency/presence/repetition penalties).
   void accept(int32_t token);
+  // The token when it was the only one allowed (structured output's jump-forward): what
+  // sample() returns then, without the logits: logprob 0, itself as the only top entry.
+  // It draws from the seeded generator as sample() would, so a seeded request's later
+  // tokens are the same whether or not the engine jumped forward.
+  SampledToken forced(int32_t token);
 
  private:
   // weight: exp((logit - max logit) / temperature), the unnormalised probability.

@@ -149,6 +149,10 @@ std::string ServerMetrics::render(std::string_view model_name, const EngineStats
           (double)s.structured_requests);
   counter("kiln:grammar_mask_seconds_total", "Time spent computing structured-output token masks.",
           s.grammar_mask_seconds);
+  counter("kiln:grammar_forced_tokens_total",
+          "Structured-output tokens appended without a forward pass: the grammar allowed no other "
+          "(jump-forward).",
+          (double)s.grammar_forced_tokens);
   counter("kiln:grammar_compiles_total", "Grammars compiled for the vocabulary (cache misses).",
           (double)g.compiles);
   counter("kiln:grammar_compile_seconds_total", "Time spent compiling grammars.",

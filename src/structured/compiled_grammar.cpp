@@ -1,6 +1,5 @@
 #include "structured/compiled_grammar.h"
 
-#include <algorithm>
 #include <bit>
 
 namespace kiln::structured {
@@ -51,46 +50,39 @@ CompiledGrammar::PositionTokens classify(StackArena& arena, StateTable& table, u
     out.accepted_bits.assign(words, 0);
     for (int32_t t : accepted) out.accepted_bits[(size_t)t >> 6] |= 1ull << (t & 63);
   } else {
-    std::sort(accepted.begin(), accepted.end());
-    out.accepted_list = std::move(accepted);
+    out.accepted_list = std::move(accepted);  // in trie order: fill_mask needs no order
   }
-  std::sort(out.uncertain.begin(), out.uncertain.end());
   return out;
 }
 
 }  // namespace
 
-// Rules the root can reach (lowering and inlining leave unused rules behind).
-static std::vector<bool> reachable_rules(const Grammar& g) {
-  std::vector<bool> seen(g.rules.size(), false);
-  std::vector<uint32_t> todo = {g.root};
-  seen[g.root] = true;
-  while (!todo.empty()) {
-    const uint32_t r = todo.back();
-    todo.pop_back();
-    for (const auto& alt : g.rules[r].alternatives)
-      for (const Element& el : alt)
-        if (el.kind == ElementKind::kRule && !seen[el.rule]) {
-          seen[el.rule] = true;
-          todo.push_back(el.rule);
-        }
-  }
-  return seen;
+CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocabulary> vocab)
+    : grammar_(std::move(grammar)),
+      automaton_(grammar_),
+      vocab_(std::move(vocab)),
+      positions_(new std::atomic<const PositionTokens*>[automaton_.num_positions()]),
+      arena_(std::make_unique<StackArena>(automaton_)),
+      table_(std::make_unique<StateTable>(*arena_)) {
+  for (uint32_t p = 0; p < automaton_.num_positions(); ++p)
+    positions_[p].store(nullptr, std::memory_order_relaxed);
+  for (StackId leaf : arena_->initial_state())
+    if (leaf != kAccept) position_tokens(arena_->top(leaf));
 }
 
-CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocabulary> vocab)
-    : grammar_(std::move(grammar)), automaton_(grammar_), vocab_(std::move(vocab)) {
-  positions_.resize(automaton_.num_positions());
-  const std::vector<bool> reachable = reachable_rules(grammar_);
-  StackArena arena(automaton_);
-  StateTable table(arena);
-  for (uint32_t r = 0; r < grammar_.rules.size(); ++r) {
-    if (!reachable[r]) continue;
-    for (uint32_t start : automaton_.alternative_starts(r))
-      for (uint32_t pos = start; automaton_.elem(pos).kind != Automaton::Kind::kEnd; ++pos)
-        if (automaton_.is_leaf(pos) && !automaton_.elem(pos).bytes.empty())
-          positions_[pos] = classify(arena, table, pos, *vocab_);
-  }
+CompiledGrammar::~CompiledGrammar() = default;
+
+const CompiledGrammar::PositionTokens& CompiledGrammar::classify_position(uint32_t pos) const {
+  std::lock_guard<std::mutex> lock(classify_mutex_);
+  if (const PositionTokens* p = positions_[pos].load(std::memory_order_acquire)) return *p;
+  storage_.push_back(std::make_unique<PositionTokens>(classify(*arena_, *table_, pos, *vocab_)));
+  positions_[pos].store(storage_.back().get(), std::memory_order_release);
+  return *storage_.back();
+}
+
+size_t CompiledGrammar::classified_positions() const {
+  std::lock_guard<std::mutex> lock(classify_mutex_);
+  return storage_.size();
 }
 
 }  // namespace kiln::structured

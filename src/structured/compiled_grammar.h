@@ -9,10 +9,18 @@
 // depends on the stack below, and is checked against the real stack when a mask is made.
 // In JSON-like grammars that leaves a few hundred tokens to check per step instead of the
 // vocabulary.
+//
+// Positions are classified lazily, the first time a matcher stands on them, and kept: a
+// large schema has hundreds of leaf positions of which one generation visits a few dozen
+// (one branch of an anyOf, the properties the model writes), and classifying them all up
+// front made compiles of large schemas take seconds on a 150k vocabulary. The positions of
+// the initial state are classified at construction, since every request needs them.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "structured/automaton.h"
@@ -46,9 +54,10 @@ class TokenMask {
 
 class CompiledGrammar {
  public:
-  // Precomputes every leaf position's token classes (the expensive part: run it off the
-  // engine thread; the result is immutable and shared by every sequence using it).
+  // Builds the automaton and classifies the initial state's positions (run it off the
+  // engine thread). Shared by every sequence using the grammar; thread-safe.
   CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocabulary> vocab);
+  ~CompiledGrammar();
 
   const Grammar& grammar() const { return grammar_; }
   const Automaton& automaton() const { return automaton_; }
@@ -59,13 +68,28 @@ class CompiledGrammar {
     std::vector<int32_t> accepted_list;   // when sparse
     std::vector<int32_t> uncertain;       // decided only with the stack below
   };
-  const PositionTokens& position_tokens(uint32_t pos) const { return positions_[pos]; }
+  // The classes of leaf position `pos`, computed on first use (then a lock-free read).
+  const PositionTokens& position_tokens(uint32_t pos) const {
+    if (const PositionTokens* p = positions_[pos].load(std::memory_order_acquire)) return *p;
+    return classify_position(pos);
+  }
+  // Positions classified so far (for tests and the benchmark's report).
+  size_t classified_positions() const;
 
  private:
+  const PositionTokens& classify_position(uint32_t pos) const;
+
   Grammar grammar_;
   Automaton automaton_;
   std::shared_ptr<const TokenVocabulary> vocab_;
-  std::vector<PositionTokens> positions_;  // indexed by position; empty for non-leaves
+  // Published once classified; owned by `storage_`. Indexed by position.
+  std::unique_ptr<std::atomic<const PositionTokens*>[]> positions_;
+  // Classification shares one arena and transition table (their states recur from one
+  // position to the next), so it runs under a lock; a position is classified once.
+  mutable std::mutex classify_mutex_;
+  mutable std::unique_ptr<StackArena> arena_;
+  mutable std::unique_ptr<StateTable> table_;
+  mutable std::vector<std::unique_ptr<PositionTokens>> storage_;
 };
 
 }  // namespace kiln::structured

@@ -24,6 +24,7 @@ constexpr int64_t kVocab = 97;
 
 struct Collected {
   std::vector<std::vector<int32_t>> tokens;  // per sample
+  std::vector<std::vector<SampledToken>> logprobs;  // per sample, when requested
   std::vector<std::optional<FinishReason>> finish;
   std::vector<StopCause> stop_cause;
   bool finished = false;
@@ -44,6 +45,7 @@ struct Harness {
     auto stream = std::make_shared<RequestStream>(id, request.sampling.n);
     streams[id] = stream;
     results[id].tokens.resize(request.sampling.n);
+    results[id].logprobs.resize(request.sampling.n);
     results[id].finish.resize(request.sampling.n);
     results[id].stop_cause.resize(request.sampling.n);
     core.add_request(id, std::move(request), stream);
@@ -58,6 +60,7 @@ struct Harness {
         for (size_t i = 0; i < out->samples.size(); ++i) {
           const SampleOutput& s = out->samples[i];
           c.tokens[i].insert(c.tokens[i].end(), s.token_ids.begin(), s.token_ids.end());
+          c.logprobs[i].insert(c.logprobs[i].end(), s.logprobs.begin(), s.logprobs.end());
           if (s.finish_reason) {
             EXPECT_FALSE(c.finish[i]) << "finish reason reported twice";
             c.finish[i] = s.finish_reason;
@@ -505,6 +508,86 @@ TEST(EngineCore, GrammarConstrainsEverySampleWithinABatch) {
   EXPECT_EQ(h.results[truncated].tokens[0].size(), 3u);
   EXPECT_TRUE(structured::grammar_accepts_prefix(grammar, text_of(h.results[truncated].tokens[0])));
   EXPECT_EQ(h.core.kv_cache().num_used_blocks(), 0);
+}
+
+// Jump-forward: where the grammar allows one token only, the engine appends it without a
+// forward pass. The vocabulary spells "[", "]" and "," only as single tokens, so after a
+// three-digit number "]" is forced, then ",", then "[", and the end token after the last "]".
+TEST(EngineCore, JumpForwardAppendsForcedTokensWithTheSameOutput) {
+  const int32_t eos = (int32_t)kVocab - 1;
+  std::vector<std::string> bytes(kVocab);
+  const std::string alphabet = "0123456789[],";
+  for (int32_t i = 0; i < 13; ++i) bytes[i] = alphabet.substr(i, 1);
+  std::mt19937 rng(7);
+  for (int32_t i = 13; i < eos; ++i)
+    for (int k = 0, len = 2 + (int)(rng() % 2); k < len; ++k) bytes[i] += (char)('0' + rng() % 10);
+  auto vocab = std::make_shared<structured::TokenVocabulary>(bytes, std::vector<int32_t>{eos},
+                                                             (int32_t)kVocab);
+  using structured::Expr;
+  structured::GrammarBuilder b;
+  const Expr number = Expr::repeat(Expr::byte_set(structured::ByteSet::range('0', '9')), 3, 3);
+  const uint32_t root = b.add("triple", Expr::seq({Expr::byte('['), number, Expr::literal("],["),
+                                                   number, Expr::literal("],["), number,
+                                                   Expr::byte(']')}));
+  const structured::Grammar grammar = b.build(root).value();
+  auto compiled = std::make_shared<const structured::CompiledGrammar>(grammar, vocab);
+
+  auto run = [&](bool jump, int64_t& forced, size_t& steps) {
+    EngineConfig config = config_with(64);
+    config.eos_token_ids = {eos};
+    config.grammar_jump_forward = jump;
+    Harness h(64, 16, config);
+    std::mt19937 prompts(11);
+    std::vector<uint64_t> ids;
+    GenerationRequest sampled = greedy(random_prompt(prompts, 20), 40);
+    sampled.grammar = compiled;
+    sampled.sampling.temperature = 1.0f;
+    sampled.sampling.seed = 5;
+    sampled.sampling.n = 3;
+    sampled.sampling.logprobs = 2;
+    ids.push_back(h.add(sampled));
+    GenerationRequest g = greedy(random_prompt(prompts, 9), 40);
+    g.grammar = compiled;
+    ids.push_back(h.add(g));
+    GenerationRequest cut = greedy(random_prompt(prompts, 5), 7);  // max_tokens among forced ones
+    cut.grammar = compiled;
+    cut.sampling.logprobs = 0;
+    ids.push_back(h.add(cut));
+    ids.push_back(h.add(greedy(random_prompt(prompts, 12), 12)));  // unconstrained
+    h.run();
+    EXPECT_EQ(h.core.kv_cache().num_used_blocks(), 0);
+    forced = h.core.stats().grammar_forced_tokens;
+    steps = h.backend.step_tokens.size();
+    std::vector<Collected> out;
+    for (uint64_t id : ids) out.push_back(h.results[id]);
+    return out;
+  };
+  int64_t forced_on = 0, forced_off = 0;
+  size_t steps_on = 0, steps_off = 0;
+  const auto on = run(true, forced_on, steps_on);
+  const auto off = run(false, forced_off, steps_off);
+  ASSERT_EQ(on.size(), off.size());
+  for (size_t r = 0; r < on.size(); ++r)
+    for (size_t i = 0; i < on[r].tokens.size(); ++i) {
+      EXPECT_EQ(on[r].tokens[i], off[r].tokens[i]) << "request " << r << " sample " << i;
+      EXPECT_EQ(on[r].finish[i], off[r].finish[i]) << "request " << r << " sample " << i;
+      ASSERT_EQ(on[r].logprobs[i].size(), off[r].logprobs[i].size());
+      for (size_t t = 0; t < on[r].logprobs[i].size(); ++t) {
+        const SampledToken &a = on[r].logprobs[i][t], &e = off[r].logprobs[i][t];
+        EXPECT_EQ(a.token, e.token);
+        EXPECT_NEAR(a.logprob, e.logprob, 1e-6);
+        ASSERT_EQ(a.top.size(), e.top.size()) << "request " << r << " token " << t;
+        for (size_t k = 0; k < a.top.size(); ++k) EXPECT_EQ(a.top[k].token, e.top[k].token);
+      }
+    }
+  // The three samples and the greedy one complete "[ddd],[ddd],[ddd]" and the end token:
+  // 1 + 3 + 3 forced tokens each, 3 of them in the cut one before its 7 tokens run out.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(on[0].finish[i], FinishReason::kStop);
+  EXPECT_EQ(on[2].finish[0], FinishReason::kLength);
+  EXPECT_EQ(on[2].tokens[0].size(), 7u);
+  EXPECT_EQ(forced_off, 0);
+  EXPECT_GE(forced_on, 4 * 7 + 3);
+  EXPECT_LT(steps_on, steps_off);
 }
 
 TEST(EngineCore, GrammarForVocabularyOfAnotherSizeIsRefused) {
