@@ -290,10 +290,8 @@ void EngineCore::jump_forward() {
   }
 }
 
-void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
-  if (s.finished) return;  // its request ended earlier in this step
-  RequestState& r = *s.request;
-  const SamplingParams& p = r.request.sampling;
+void EngineCore::collect_suppressed(const Sequence& s) {
+  const SamplingParams& p = s.request->request.sampling;
   suppressed_.clear();
   // min_tokens holds back the end, except when the grammar allows nothing else.
   const bool grammar_must_end = s.matcher && s.matcher->must_end();
@@ -301,6 +299,61 @@ void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
     suppressed_ = eos_ids_;
     suppressed_.insert(suppressed_.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
   }
+}
+
+void EngineCore::propose_drafts() {
+  const SpeculativeConfig& sc = config_.speculative;
+  const bool on = sc.enabled() && scheduler_.num_running() < sc.disable_by_batch_size;
+  for (Sequence* s : scheduler_.running()) {
+    s->draft.clear();
+    // Only plain decodes: a grammar's mask at each guessed position would need the
+    // matcher advanced through the guesses; forks wait for their first token.
+    if (!on || s->num_remaining() != 1 || s->matcher || s->forks_pending > 0) continue;
+    const SamplingParams& p = s->request->request.sampling;
+    // Never propose past max_tokens or the model's length (the last token of a step is
+    // sampled from the last guess's row, so k guesses can make k + 1 tokens).
+    int32_t k = sc.num_speculative_tokens;
+    if (p.max_tokens > 0) k = std::min(k, p.max_tokens - s->num_generated() - 1);
+    k = std::min(k, max_model_len_ - (int32_t)s->tokens.size() - 1);
+    if (k <= 0) continue;
+    propose_ngram(s->tokens, k, sc.prompt_lookup_min, sc.prompt_lookup_max, s->draft);
+  }
+}
+
+void EngineCore::verify_draft(Sequence& s, std::span<float> rows) {
+  const size_t vocab = (size_t)vocab_size_;
+  const int32_t d = (int32_t)s.draft.size();
+  int32_t accepted = 0;
+  for (int32_t i = 0; i <= d && !s.finished; ++i) {
+    std::span<float> logits = rows.subspan((size_t)i * vocab, vocab);
+    collect_suppressed(s);
+    if (i == d) {  // every guess held: the last row gives one more token
+      append_token(s, s.sampler->sample(logits, suppressed_));
+      break;
+    }
+    bool ok = false;
+    const SampledToken t = s.sampler->verify(logits, suppressed_, s.draft[(size_t)i], ok);
+    append_token(s, t);
+    if (!ok) break;
+    ++accepted;
+    ++stats_.spec_accepted_per_position[(size_t)i];
+  }
+  ++stats_.spec_drafts;
+  stats_.spec_draft_tokens += d;
+  stats_.spec_accepted_tokens += accepted;
+  s.draft.clear();
+  if (s.finished) return;
+  // The accepted guesses' K/V, computed at their positions, is the sequence's own now;
+  // the rows of rejected ones are dropped, with any block that held only them.
+  s.num_computed += accepted;
+  kv_.commit(s.blocks, s.tokens, s.num_computed, s.request->cache_key);
+  kv_.truncate(s.blocks, (int32_t)s.tokens.size());
+}
+
+void EngineCore::sample_and_append(Sequence& s, std::span<float> logits) {
+  if (s.finished) return;  // its request ended earlier in this step
+  RequestState& r = *s.request;
+  collect_suppressed(s);
   if (s.matcher && !apply_grammar(s, logits)) {
     // Rare but possible: the grammar needs bytes no token of this vocabulary spells.
     end_request(r, Status::Error("structured output: no token of the model's vocabulary can "
@@ -376,6 +429,7 @@ void EngineCore::fail_step(const SchedulerStep& step, const Status& error) {
 }
 
 int32_t EngineCore::step() {
+  propose_drafts();
   SchedulerStep st = scheduler_.schedule();
   stats_.num_preemptions += (int64_t)st.preempted.size();
   const Clock::time_point now = Clock::now();
@@ -414,11 +468,16 @@ void EngineCore::run_step(const SchedulerStep& st) {
     slice.num_tokens = c.num_tokens;
     slice.block_table = s.blocks.table;
     slices_.push_back(slice);
+    const int32_t num_known = c.num_tokens - c.num_draft;
     for (int32_t i = 0; i < c.num_tokens; ++i) {
-      token_ids_.push_back(s.tokens[s.num_computed + i]);
+      token_ids_.push_back(i < num_known ? s.tokens[s.num_computed + i]
+                                         : s.draft[(size_t)(i - num_known)]);
       positions_.push_back(s.num_computed + i);
     }
-    if (c.needs_logits) logit_rows_.push_back((int32_t)token_ids_.size() - 1);
+    // A draft needs the logits after its last known token and after each guess.
+    if (c.needs_logits)
+      for (int32_t i = c.num_draft; i >= 0; --i)
+        logit_rows_.push_back((int32_t)token_ids_.size() - 1 - i);
   }
   ForwardBatch batch;
   batch.token_ids = token_ids_;
@@ -454,8 +513,15 @@ void EngineCore::run_step(const SchedulerStep& st) {
   size_t row = 0;
   for (const ScheduledChunk& c : st.chunks) {
     if (!c.needs_logits) continue;
-    std::span<float> logits(logits_.data() + row++ * (size_t)vocab_size_, (size_t)vocab_size_);
     Sequence& s = *c.seq;
+    if (c.num_draft > 0) {
+      const size_t rows = (size_t)c.num_draft + 1;
+      verify_draft(s, std::span<float>(logits_.data() + row * (size_t)vocab_size_,
+                                       rows * (size_t)vocab_size_));
+      row += rows;
+      continue;
+    }
+    std::span<float> logits(logits_.data() + row++ * (size_t)vocab_size_, (size_t)vocab_size_);
     if (s.forks_pending > 0) fork_samples(s, logits);
     sample_and_append(s, logits);
   }

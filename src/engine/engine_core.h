@@ -14,6 +14,7 @@
 #include "engine/request.h"
 #include "engine/request_state.h"
 #include "engine/scheduler.h"
+#include "engine/speculative.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kiln {
@@ -25,6 +26,7 @@ struct EngineConfig {
   // a forward pass of its own (it joins the next step's slice), which is exact: sampling
   // from one allowed token gives that token with probability 1.
   bool grammar_jump_forward = true;
+  SpeculativeConfig speculative;  // off by default
   int32_t max_model_len = 0;  // prompt + output limit; 0: what the KV pool holds
   // End-of-generation ids when there is no tokenizer (tests); with one, its own.
   std::vector<int32_t> eos_token_ids;
@@ -75,6 +77,12 @@ class EngineCore {
   // After sampling: the next masks of the step's constrained sequences (in parallel), and
   // each token the grammar forces appended at once (see grammar_jump_forward).
   void jump_forward();
+  // Speculative decoding: proposals for this step's decoding sequences, and after the
+  // forward pass the check of one sequence's draft against its logit rows.
+  void propose_drafts();
+  void verify_draft(Sequence& s, std::span<float> rows);
+  // The ids sampling must not choose now (min_tokens holds back the end), in suppressed_.
+  void collect_suppressed(const Sequence& s);
   void finish_sequence(Sequence& s, FinishReason reason, const std::string& text,
                        StopCause cause = {});
   void finish_request(RequestState& r, FinishReason reason, Status error);

@@ -2,7 +2,10 @@
 // the benchmarks and the tests. Counters only grow.
 #pragma once
 
+#include <array>
 #include <cstdint>
+
+#include "engine/speculative.h"
 
 namespace kiln {
 
@@ -27,6 +30,12 @@ struct EngineStats {
   double grammar_mask_seconds = 0;  // spent making token masks (summed over threads)
   // Tokens appended without a forward pass because the grammar allowed nothing else.
   int64_t grammar_forced_tokens = 0;
+  // Speculative decoding (vLLM's spec_decode counters): drafts checked, tokens they
+  // proposed, tokens accepted, and acceptances at each draft position.
+  int64_t spec_drafts = 0;
+  int64_t spec_draft_tokens = 0;
+  int64_t spec_accepted_tokens = 0;
+  std::array<int64_t, kMaxSpeculativeTokens> spec_accepted_per_position{};
   // KV slots held by running sequences, and of those the ones holding no token yet (the
   // unused tail of each last block), summed over steps: their ratio is the KV waste.
   int64_t kv_slots_held = 0;

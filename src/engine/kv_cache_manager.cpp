@@ -78,6 +78,15 @@ void KvCacheManager::commit(SequenceBlocks& seq, std::span<const int32_t> tokens
   }
 }
 
+void KvCacheManager::truncate(SequenceBlocks& seq, int32_t num_tokens) {
+  const size_t keep = (size_t)((num_tokens + block_size() - 1) / block_size());
+  KILN_CHECK(seq.hashes.size() <= keep);
+  while (seq.table.size() > keep) {
+    pool_.unref(seq.table.back());
+    seq.table.pop_back();
+  }
+}
+
 void KvCacheManager::fork(const SequenceBlocks& parent, SequenceBlocks& child) {
   KILN_CHECK(child.table.empty());
   for (int32_t id : parent.table) pool_.ref(id);

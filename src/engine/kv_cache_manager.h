@@ -61,6 +61,11 @@ class KvCacheManager {
   // full block to the prefix cache.
   void commit(SequenceBlocks& seq, std::span<const int32_t> tokens, int32_t num_computed,
               uint64_t extra_key);
+  // Speculative decoding's rollback: drops the blocks that hold only positions at or past
+  // `num_tokens` (rejected guesses). Their K/V rows are simply rewritten when those
+  // positions are computed again; the prefix cache never saw them (commit() stops at the
+  // verified tokens).
+  void truncate(SequenceBlocks& seq, int32_t num_tokens);
   // The child shares every block of the parent (one more reference each).
   void fork(const SequenceBlocks& parent, SequenceBlocks& child);
   // Drops the sequence's references, last block first, so its tail is evicted before the

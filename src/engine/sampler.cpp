@@ -316,6 +316,61 @@ SampledToken SequenceSampler::forced(int32_t token) {
   return out;
 }
 
+SampledToken SequenceSampler::verify(std::span<float> logits, std::span<const int32_t> suppressed,
+                                     int32_t draft, bool& accepted) {
+  if (temperature_ == 0.0f) {
+    SampledToken out = sample(logits, suppressed);
+    accepted = out.token == draft;
+    return out;
+  }
+  KILN_DCHECK((int64_t)logits.size() == vocab_size_ && draft >= 0 && draft < vocab_size_);
+  apply_bias_and_penalties(logits, suppressed);
+  const float max_logit = logits[argmax(logits)];
+  KILN_CHECK(max_logit > -INFINITY);
+  Kept kept = truncate(logits, 1.0f / temperature_, max_logit);
+  // The draft's weight in the kept set (0 when truncation dropped it).
+  float* draft_weight = nullptr;
+  if (kept.all_vocab) {
+    draft_weight = &logits[draft];
+  } else {
+    for (size_t i = 0; i < kept.size; ++i)
+      if (candidates_[i].token == draft) draft_weight = &candidates_[i].weight;
+  }
+  SampledToken out;
+  if (num_logprobs_ >= 0) fill_logprobs(logits, kept, out);  // before the draft is removed
+  const double total = kept.total;
+  const float w_draft = draft_weight ? *draft_weight : 0.0f;
+  float weight = w_draft;
+  accepted = uniform01(rng_) * total < (double)w_draft;
+  if (accepted) {
+    out.token = draft;
+  } else {
+    // The residual max(0, p - q) for a point-mass q: p without the draft.
+    if (draft_weight) *draft_weight = 0.0f;
+    kept.total -= w_draft;
+    const int32_t i = draw(logits, kept);
+    out.token = kept.all_vocab ? i : candidates_[i].token;
+    weight = kept.all_vocab ? logits[i] : candidates_[i].weight;
+    if (!(weight > 0)) {
+      // Rounding ran past the last weight onto the removed draft: the best other token.
+      out.token = draft;
+      weight = 0;
+      if (kept.all_vocab) {
+        for (size_t t = 0; t < logits.size(); ++t)
+          if (logits[t] > weight) weight = logits[t], out.token = (int32_t)t;
+      } else {
+        for (size_t c = 0; c < kept.size; ++c)
+          if (candidates_[c].weight > weight)
+            weight = candidates_[c].weight, out.token = candidates_[c].token;
+      }
+      // Only the draft had weight, so p(draft) = 1 and it was the token after all.
+      if (out.token == draft) accepted = true, weight = w_draft;
+    }
+  }
+  if (num_logprobs_ >= 0) out.logprob = (float)(std::log((double)weight) - std::log(total));
+  return out;
+}
+
 SampledToken SequenceSampler::sample(std::span<float> logits, std::span<const int32_t> suppressed) {
   KILN_DCHECK((int64_t)logits.size() == vocab_size_);
   apply_bias_and_penalties(logits, suppressed);

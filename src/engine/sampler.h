@@ -80,6 +80,15 @@ class SequenceSampler {
   // It draws from the seeded generator as sample() would, so a seeded request's later
   // tokens are the same whether or not the engine jumped forward.
   SampledToken forced(int32_t token);
+  // Speculative decoding's check of a proposed token `draft` against this position's
+  // logits (overwritten as scratch). Greedy: the argmax, accepted when it is the draft.
+  // Sampling, for a proposer that picks its token deterministically (a point mass q):
+  // the draft is accepted with probability p(draft), otherwise the token is drawn from p
+  // with the draft removed and renormalised (max(0, p - q), normalised). Either way the
+  // token returned is distributed exactly as sample() would draw it, and its logprob and
+  // top entries are those sample() would report.
+  SampledToken verify(std::span<float> logits, std::span<const int32_t> suppressed, int32_t draft,
+                      bool& accepted);
 
  private:
   // weight: exp((logit - max logit) / temperature), the unnormalised probability.

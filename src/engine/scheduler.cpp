@@ -78,6 +78,7 @@ void Scheduler::preempt(Sequence* seq, SchedulerStep& step, int32_t& budget) {
   running_slots_ -= running_slots_needed(seq);
   kv_.release(seq->blocks);
   seq->num_computed = 0;
+  seq->draft.clear();
   insert_waiting(seq);
   step.preempted.push_back(seq);
 }
@@ -101,6 +102,19 @@ SchedulerStep Scheduler::schedule() {
   for (Sequence* s : order) {
     if (!s->running) continue;  // preempted earlier in this loop
     if (budget == 0) break;
+    // A decode carries its speculative draft when the budget and the pool allow; a draft
+    // is dropped before anything is preempted for it.
+    if (!s->draft.empty() && s->num_remaining() == 1) {
+      const int32_t d = std::min((int32_t)s->draft.size(), budget - 1);
+      s->draft.resize((size_t)std::max(d, 0));
+      if (d > 0 && kv_.allocate(s->blocks, s->num_computed, s->num_computed + 1 + d, step.copies)) {
+        add_chunk(s, 1 + d);
+        step.chunks.back().needs_logits = true;
+        step.chunks.back().num_draft = d;
+        continue;
+      }
+      s->draft.clear();
+    }
     const int32_t n = std::min(s->num_remaining(), budget);
     for (;;) {
       if (kv_.allocate(s->blocks, s->num_computed, s->num_computed + n, step.copies)) {
@@ -141,7 +155,7 @@ SchedulerStep Scheduler::schedule() {
 void Scheduler::complete(const SchedulerStep& step) {
   for (const ScheduledChunk& c : step.chunks) {
     Sequence* s = c.seq;
-    s->num_computed += c.num_tokens;
+    s->num_computed += c.num_tokens - c.num_draft;
     kv_.commit(s->blocks, s->tokens, s->num_computed, s->request->cache_key);
   }
 }

@@ -27,6 +27,9 @@ struct ScheduledChunk {
   Sequence* seq;
   int32_t num_tokens;  // tokens [seq->num_computed, + num_tokens) run this step
   bool needs_logits;   // the chunk ends at the sequence's last token
+  // The last num_draft of those are seq->draft (speculative, not yet in seq->tokens);
+  // complete() counts only the others as computed, the engine adds the accepted ones.
+  int32_t num_draft = 0;
 };
 
 struct SchedulerStep {

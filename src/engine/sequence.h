@@ -41,6 +41,8 @@ struct Sequence {
   // The allowed tokens for this step, when computed ahead (in parallel across sequences).
   structured::TokenMask grammar_mask;
   bool grammar_mask_ready = false;
+  // Speculative decoding: tokens proposed to follow tokens.back(), checked this step.
+  std::vector<int32_t> draft;
   bool finished = false;
 
   int32_t num_generated() const { return (int32_t)tokens.size() - num_prompt_tokens; }
