@@ -196,7 +196,11 @@ int run_batch(const BatchOptions& o) {
                         {"kv_blocks_used", s.kv_blocks_used},
                         {"structured_requests", s.structured_requests},
                         {"grammar_mask_seconds", s.grammar_mask_seconds},
-                        {"grammar_forced_tokens", s.grammar_forced_tokens}};
+                        {"grammar_forced_tokens", s.grammar_forced_tokens},
+                        {"spec_drafts", s.spec_drafts},
+                        {"spec_draft_tokens", s.spec_draft_tokens},
+                        {"spec_accepted_tokens", s.spec_accepted_tokens},
+                        {"spec_accepted_per_position", s.spec_accepted_per_position}};
     std::ofstream(o.stats) << stats.dump(2) << "\n";
   }
   return failed ? 1 : 0;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/speculative_config.h"
 
 namespace kiln::cli {
 
@@ -29,6 +30,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                 "do not reuse the KV of prompt prefixes across requests");
   cmd->add_flag("--no-chunked-prefill", f.no_chunked_prefill,
                 "compute each prompt in one step instead of in chunks");
+  cmd->add_option("--speculative-config", f.speculative_config, kSpeculativeConfigHelp);
   cmd->add_flag("--no-jump-forward", f.no_jump_forward,
                 "structured output: run a forward pass even for tokens the grammar forces");
 }
@@ -36,6 +38,11 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
 std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int num_threads,
                                             const EngineFlags& f, bool log_kv,
                                             int64_t default_kv_tokens) {
+  auto speculative = parse_speculative_config(f.speculative_config);
+  if (!speculative.ok()) {
+    print_error(speculative.message());
+    return nullptr;
+  }
   auto r = std::make_unique<RunningEngine>();
   auto loaded = load_model(model_path, num_threads, f.max_num_batched_tokens);
   if (!loaded) return nullptr;
@@ -87,6 +94,7 @@ std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int n
   ec.scheduler.chunked_prefill = !f.no_chunked_prefill;
   ec.prefix_caching = !f.no_prefix_caching;
   ec.grammar_jump_forward = !f.no_jump_forward;
+  ec.speculative = *speculative;
   ec.max_model_len = (int32_t)max_model_len;
   r->engine = std::make_unique<Engine>(*r->backend, r->tokenizer.get(), ec);
   return r;

@@ -27,9 +27,14 @@ struct EngineFlags {
   bool no_prefix_caching = false;
   bool no_jump_forward = false;
   bool no_chunked_prefill = false;
+  std::string speculative_config;  // vLLM's JSON; empty: off
 };
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& flags);
+// --speculative-config's help, for `kiln run` too (which takes no other engine flag).
+inline constexpr const char* kSpeculativeConfigHelp =
+    "speculative decoding, as vLLM's JSON: {\"method\": \"ngram\", \"num_speculative_tokens\": 4, "
+    "\"prompt_lookup_min\": 2, \"prompt_lookup_max\": 4, \"disable_by_batch_size\": 4}";
 
 // A model behind the engine API. Members are destroyed in reverse order: the engine loop
 // stops before the backend, tokenizer and weights it uses go away.

@@ -32,6 +32,7 @@ struct RunOptions {
   int threads = 0;
   int context = 4096;
   KvDType kv_dtype = KvDType::kF16;
+  std::string speculative_config;  // --speculative-config
   SamplingParams sampling = cli_sampling_defaults();
   uint64_t seed = 0;  // fixed by default, so a run is reproducible
   StructuredFlags structured;

@@ -60,6 +60,7 @@ int run(const RunOptions& o) {
   flags.kv_cache_dtype = o.kv_dtype;
   flags.max_model_len = o.context;
   flags.max_num_seqs = 1;
+  flags.speculative_config = o.speculative_config;
   auto running = start_engine(o.model, o.threads, flags, /*log_kv=*/false, o.context);
   if (!running) return 1;
   RunOptions with_grammar = o;
@@ -93,6 +94,7 @@ void register_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", opts->seed, "random seed");
   cmd->add_option("-t,--threads", opts->threads, "compute threads (default: all cores)")
       ->check(CLI::Range(0, 1024));
+  cmd->add_option("--speculative-config", opts->speculative_config, kSpeculativeConfigHelp);
   cmd->add_option("-c,--ctx-size", opts->context, "context size in tokens")
       ->check(CLI::Range(16, 1 << 22));
   add_kv_cache_dtype_option(cmd, opts->kv_dtype);

@@ -160,6 +160,21 @@ std::string ServerMetrics::render(std::string_view model_name, const EngineStats
   counter("kiln:grammar_cache_hits_total", "Requests whose grammar came from the cache.",
           (double)g.cache_hits);
 
+  // Speculative decoding, under vLLM's spec_decode names.
+  counter("kiln:spec_decode_num_drafts_total", "Number of spec decoding drafts.",
+          (double)s.spec_drafts);
+  counter("kiln:spec_decode_num_draft_tokens_total", "Number of draft tokens.",
+          (double)s.spec_draft_tokens);
+  counter("kiln:spec_decode_num_accepted_tokens_total", "Number of accepted tokens.",
+          (double)s.spec_accepted_tokens);
+  header(out, "kiln:spec_decode_num_accepted_tokens_per_pos_total", "counter",
+         "Accepted tokens per draft position.");
+  for (size_t i = 0; i < s.spec_accepted_per_position.size(); ++i)
+    if (i == 0 || s.spec_accepted_per_position[i] > 0)
+      sample(out, "kiln:spec_decode_num_accepted_tokens_per_pos_total",
+             labels + ",position=\"" + std::to_string(i) + "\"",
+             (double)s.spec_accepted_per_position[i]);
+
   header(out, "kiln:request_success_total", "counter", "Count of successfully processed requests.");
   sample(out, "kiln:request_success_total", labels + ",finished_reason=\"stop\"",
          (double)s.requests_finished_stop);

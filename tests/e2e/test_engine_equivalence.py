@@ -144,3 +144,55 @@ def test_seeded_sampling_is_reproducible_in_a_batch(kiln_bin, model_path, tmp_pa
     crowd_out = [json.loads(line) for line in crowd.stdout.splitlines()][-1]["outputs"]
     assert [o["token_ids"] for o in lone_out] == [o["token_ids"] for o in crowd_out]
     assert lone_out[0]["token_ids"] != lone_out[1]["token_ids"]  # two samples, two streams
+
+
+# Speculative decoding (n-gram prompt lookup): the tokens must be those of decoding without
+# it. 200 prompts that repeat themselves, so that many guesses are made and most are right.
+def repeating_prompts(count=200):
+    prompts = []
+    for i in range(count):
+        phrase = prompt_of(4 + i % 9, offset=3 * i)
+        prompts.append(" ".join([phrase] * (2 + i % 4)))
+    return prompts
+
+
+NGRAM = '{"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 2, ' \
+        '"prompt_lookup_max": 4, "disable_by_batch_size": 64}'
+
+
+def test_ngram_speculation_equals_plain_decoding_alone_and_in_batches(kiln_bin, model_path,
+                                                                      tmp_path):
+    prompts = repeating_prompts()
+    plain, plain_stats = run_batch(kiln_bin, model_path, tmp_path, prompts, "--max-num-seqs", "1",
+                                   name="plain")
+    spec, spec_stats = run_batch(kiln_bin, model_path, tmp_path, prompts, "--max-num-seqs", "1",
+                                 "--speculative-config", NGRAM, name="spec")
+    assert plain_stats["spec_drafts"] == 0
+    assert spec_stats["spec_draft_tokens"] > 1000
+    assert spec_stats["spec_accepted_tokens"] > spec_stats["spec_draft_tokens"] / 4
+    # Accepted guesses are tokens without a step of their own.
+    assert spec_stats["num_steps"] < plain_stats["num_steps"]
+    assert spec_stats["kv_blocks_used"] == 0
+    assert_close(plain, spec, "ngram speculation vs plain, alone")
+    # 16 at a time, among requests that cannot speculate (their prompts never repeat).
+    mixed = prompts[:48] + sixteen_prompts()
+    batch, batch_stats = run_batch(kiln_bin, model_path, tmp_path, mixed, "--max-num-seqs", "16",
+                                   "--speculative-config", NGRAM, name="batch")
+    assert batch_stats["spec_accepted_tokens"] > 0
+    assert_close(plain[:48], batch[:48], "ngram speculation in batches of 16 vs plain, alone")
+
+
+def test_bad_speculative_config_is_refused_naming_the_field(kiln_bin, model_path, tmp_path):
+    for config, field in [('{"method": "ngram", "num_speculative_tokens": 99}',
+                           "num_speculative_tokens"),
+                          ('{"method": "medusa", "num_speculative_tokens": 2}', "method"),
+                          ('{"method": "ngram"}', "num_speculative_tokens"),
+                          ('{"method": "ngram", "num_speculative_tokens": 2, "k": 1}', '"k"'),
+                          ('{"method": "ngram", "num_speculative_tokens": 2, '
+                           '"prompt_lookup_min": 5, "prompt_lookup_max": 3}', "prompt_lookup_max"),
+                          ("{not json", "not a JSON object")]:
+        out = subprocess.run([kiln_bin, "batch", model_path, "-i", "/dev/null",
+                              "--speculative-config", config],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0
+        assert "--speculative-config" in out.stderr and field in out.stderr, out.stderr

@@ -1,0 +1,57 @@
+#include "cli/speculative_config.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kiln::cli {
+
+StatusOr<SpeculativeConfig> parse_speculative_config(const std::string& text) {
+  SpeculativeConfig c;
+  if (text.empty()) return c;
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return Status::Error("--speculative-config: not a JSON object: " + text);
+  for (const auto& [key, value] : j.items()) {
+    auto integer = [&](int32_t& field) -> Status {
+      if (!value.is_number_integer())
+        return Status::Error("--speculative-config: " + key + " must be an integer");
+      const int64_t v = value.get<int64_t>();
+      if (v < INT32_MIN || v > INT32_MAX)
+        return Status::Error("--speculative-config: " + key + " is out of range");
+      field = (int32_t)v;
+      return Status::Ok();
+    };
+    Status s = Status::Ok();
+    if (key == "method") {
+      if (value == "ngram") {
+        c.method = SpeculativeConfig::Method::kNgram;
+      } else if (value == "draft" || value == "draft_model") {
+        return Status::Error("--speculative-config: method \"draft\" (a draft model) is not "
+                             "supported yet; \"ngram\" is");
+      } else {
+        return Status::Error("--speculative-config: unknown method " + value.dump() +
+                             " (supported: \"ngram\")");
+      }
+    } else if (key == "model") {
+      return Status::Error("--speculative-config: a draft \"model\" is not supported yet; "
+                           "method \"ngram\" is");
+    } else if (key == "num_speculative_tokens") {
+      s = integer(c.num_speculative_tokens);
+    } else if (key == "prompt_lookup_min") {
+      s = integer(c.prompt_lookup_min);
+    } else if (key == "prompt_lookup_max") {
+      s = integer(c.prompt_lookup_max);
+    } else if (key == "disable_by_batch_size") {
+      s = integer(c.disable_by_batch_size);
+    } else {
+      return Status::Error("--speculative-config: unknown field \"" + key + "\"");
+    }
+    if (!s.ok()) return s;
+  }
+  if (c.method == SpeculativeConfig::Method::kNone)
+    return Status::Error("--speculative-config: \"method\" is required");
+  if (c.num_speculative_tokens == 0)
+    return Status::Error("--speculative-config: \"num_speculative_tokens\" is required");
+  if (Status s = c.validate(); !s.ok()) return Status::Error("--speculative-config: " + s.message());
+  return c;
+}
+
+}  // namespace kiln::cli
