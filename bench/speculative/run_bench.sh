@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Speculative decoding, measured side by side (docs/benchmarks.md): single-stream decode
+# tokens/s on a code-editing prompt (the answer rewrites the file in the prompt with one
+# rename) and an open-chat prompt, with and without n-gram speculation, alternating; then
+# serving throughput at 1, 4, 16 and 64 concurrent requests with speculation configured
+# (it turns itself off from disable_by_batch_size up) against none.
+#   bench/speculative/run_bench.sh MODEL [ROUNDS]
+set -euo pipefail
+model=$1
+rounds=${2:-2}
+here=$(cd "$(dirname "$0")" && pwd)
+kiln=${KILN_BIN:-$here/../../build/release/kiln}
+configs=("" '{"method":"ngram","num_speculative_tokens":2}' '{"method":"ngram","num_speculative_tokens":4}')
+
+echo "## single stream (kiln run, greedy, 256 tokens): generation tokens/s"
+for prompt in code_edit open_chat; do
+  for round in $(seq "$rounds"); do
+    for cfg in "${configs[@]}"; do
+      line=$("$kiln" run "$model" -p "$(cat "$here/${prompt}_prompt.txt")" -n 256 --temp 0 -t 2 \
+             ${cfg:+--speculative-config "$cfg"} 2>&1 >/dev/null | tail -1)
+      echo "$prompt round $round ${cfg:-off}: $line"
+    done
+  done
+done
+
+echo "## serving (kiln bench offline --requests, random 128-token prompts, 64 tokens)"
+spec='{"method":"ngram","num_speculative_tokens":4}'
+for c in 1 4 16 64; do
+  requests=$(( c < 8 ? 8 : c ))
+  for round in $(seq "$rounds"); do
+    for cfg in "" "$spec"; do
+      line=$("$kiln" bench offline "$model" --requests "$requests" --concurrency "$c" -p 128 -n 64 \
+             -t 2 --json ${cfg:+--speculative-config "$cfg"} 2>/dev/null | tail -1)
+      echo "c=$c round $round ${cfg:-off}: $line"
+    done
+  done
+done
