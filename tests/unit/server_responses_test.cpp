@@ -350,6 +350,11 @@ TEST_F(ServerResponsesRequest, MistakesAreNamed) {
     EXPECT_EQ(r.error().status, c.status) << c.fields;
     EXPECT_EQ(r.error().param, c.param) << c.fields << ": " << r.error().message;
   }
+  // A tool in chat's nested shape is told what shape this API takes.
+  auto nested = parse_with(R"(, "input": "x", "tools": [{"type": "function",
+                                "function": {"name": "f"}}])");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.error().message.find("flat"), std::string::npos) << nested.error().message;
 }
 
 // ---- The Response object and its stream ----------------------------------------------------

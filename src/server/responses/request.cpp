@@ -75,6 +75,12 @@ void read_tool_list(FieldReader& f, const Json& tools, Json& template_tools,
       return f.fail(ApiError::bad_request(
           at + ".type \"" + type + "\" is not supported: kiln runs function tools only",
           at + ".type"));
+    if (t.has("function") && !t.has("name"))
+      return f.fail(ApiError::bad_request(
+          at + ".name is required: the Responses API takes function tools flat ({\"type\": "
+               "\"function\", \"name\", \"parameters\"}), not nested under \"function\" as "
+               "in chat completions",
+          at + ".name"));
     t.require("name");
     tool_calls::ToolDefinition def;
     def.name = t.string("name").value_or("");
