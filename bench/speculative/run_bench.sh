@@ -10,8 +10,9 @@ model=$1
 rounds=${2:-2}
 here=$(cd "$(dirname "$0")" && pwd)
 kiln=${KILN_BIN:-$here/../../build/release/kiln}
-configs=("" '{"method":"ngram","num_speculative_tokens":2}' '{"method":"ngram","num_speculative_tokens":4}')
+configs=("" '{"method":"ngram","num_speculative_tokens":2}' '{"method":"ngram","num_speculative_tokens":4}' '{"method":"ngram","num_speculative_tokens":6}')
 
+if [ "${SKIP_SINGLE:-0}" != 1 ]; then
 echo "## single stream (kiln run, greedy, 256 tokens): generation tokens/s"
 for prompt in code_edit open_chat; do
   for round in $(seq "$rounds"); do
@@ -23,6 +24,8 @@ for prompt in code_edit open_chat; do
   done
 done
 
+fi
+
 echo "## serving (kiln bench offline --requests, random 128-token prompts, 64 tokens)"
 spec='{"method":"ngram","num_speculative_tokens":4}'
 for c in 1 4 16 64; do
@@ -30,7 +33,8 @@ for c in 1 4 16 64; do
   for round in $(seq "$rounds"); do
     for cfg in "" "$spec"; do
       line=$("$kiln" bench offline "$model" --requests "$requests" --concurrency "$c" -p 128 -n 64 \
-             -t 2 --json ${cfg:+--speculative-config "$cfg"} 2>/dev/null | tail -1)
+             -t 2 --json ${cfg:+--speculative-config "$cfg"} 2>/dev/null |
+             python3 -c 'import json,sys; d=json.load(sys.stdin); print("output tok/s %.2f, tpot p50 %.1f ms" % (d["output_tokens_per_second"], 1e3*d["tpot_seconds"]["p50"]))')
       echo "c=$c round $round ${cfg:-off}: $line"
     done
   done

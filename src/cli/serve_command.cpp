@@ -35,6 +35,8 @@ struct ServeOptions {
   std::string max_body_size = "16MiB";
   std::string max_header_size = "16KiB";
   std::string tool_call_parser;  // empty: from the chat template
+  int64_t responses_store_max = 1000;
+  double responses_store_ttl = 3600;
   EngineFlags engine;
 };
 
@@ -85,6 +87,8 @@ int serve(const ServeOptions& o) {
   so.drain_timeout_seconds = o.drain_timeout;
   so.api.api_keys = o.api_keys;
   so.api.max_queue = o.max_queue;
+  so.api.responses.max_responses = (size_t)o.responses_store_max;
+  so.api.responses.ttl_seconds = o.responses_store_ttl;
   auto body = byte_size_flag("--max-body-size", o.max_body_size);
   auto header = byte_size_flag("--max-header-size", o.max_header_size);
   if (!body || !header) return 2;
@@ -168,6 +172,15 @@ void register_serve_command(CLI::App& app, int& exit_code) {
                   "sequences that may wait beyond --max-num-seqs; past that, 429")
       ->capture_default_str()
       ->check(CLI::Range((int64_t)0, (int64_t)1 << 30));
+  cmd->add_option("--responses-store-max", opts->responses_store_max,
+                  "responses kept for previous_response_id and GET /v1/responses/{id}; the "
+                  "oldest go first (0: none kept)")
+      ->capture_default_str()
+      ->check(CLI::Range((int64_t)0, (int64_t)1 << 24));
+  cmd->add_option("--responses-store-ttl", opts->responses_store_ttl,
+                  "seconds a stored response is kept")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 30.0 * 86400));
   cmd->add_option("--drain-timeout", opts->drain_timeout,
                   "seconds running requests get to finish after SIGTERM before they are cancelled")
       ->capture_default_str()

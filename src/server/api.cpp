@@ -10,6 +10,9 @@
 #include "server/openai/completions.h"
 #include "server/openapi.h"
 #include "server/openai/tokenize_routes.h"
+#include "server/responses/formatter.h"
+#include "server/responses/request.h"
+#include "server/responses/routes.h"
 
 namespace kiln::server {
 namespace {
@@ -48,7 +51,8 @@ HttpReply method_not_allowed(std::string_view allowed, ApiFlavor flavor) {
 
 }  // namespace
 
-Api::Api(ApiOptions options) : options_(std::move(options)), keys_(options_.api_keys) {}
+Api::Api(ApiOptions options)
+    : options_(std::move(options)), keys_(options_.api_keys), responses_store_(options_.responses) {}
 
 Api::~Api() = default;
 
@@ -148,6 +152,9 @@ HandlerResult Api::route(const HttpRequest& req) {
     return json_reply(*result);
   }
 
+  if (path == "/v1/responses" || path.starts_with("/v1/responses/"))
+    return responses(req, state == State::kDraining);
+
   const bool generation = path == "/v1/chat/completions" || path == "/v1/completions" ||
                           path == "/v1/messages" || path == "/v1/messages/count_tokens";
   if (!generation) {
@@ -197,6 +204,33 @@ HandlerResult Api::messages(const HttpRequest& req, bool count_tokens) {
   requests.push_back(std::move(parsed->generation));
   return start_generation(std::move(requests), std::move(formatter), parsed->stream,
                           ApiFlavor::kAnthropic, "messages");
+}
+
+HandlerResult Api::responses(const HttpRequest& req, bool draining) {
+  const std::string& path = req.path;
+  if (path != "/v1/responses") {
+    // Stored responses: reading and deleting them goes on while draining.
+    const std::string id = path.substr(std::string_view("/v1/responses/").size());
+    if (id.empty() || id.find('/') != std::string::npos)
+      return error_reply(ApiError::not_found("no route for " + req.method + " " + path),
+                         ApiFlavor::kOpenAI);
+    if (req.method == "GET") return retrieve_response(responses_store_, id);
+    if (req.method == "DELETE") return delete_response(responses_store_, id);
+    return method_not_allowed("GET, DELETE", ApiFlavor::kOpenAI);
+  }
+  if (req.method != "POST") return method_not_allowed("POST", ApiFlavor::kOpenAI);
+  if (draining)
+    return error_reply(ApiError::unavailable("the server is shutting down"), ApiFlavor::kOpenAI);
+  auto body = parse_json_object(req.body);
+  if (!body.ok()) return error_reply(body.error(), ApiFlavor::kOpenAI);
+  auto parsed = parse_responses_request(*body, *model_, responses_store_);
+  if (!parsed.ok()) return error_reply(parsed.error(), ApiFlavor::kOpenAI);
+  ResponseMeta meta{random_id("resp_"), unix_seconds(), parsed->model};
+  auto formatter = make_responses_formatter(*parsed, std::move(meta), &responses_store_);
+  std::vector<GenerationRequest> requests;
+  requests.push_back(std::move(parsed->generation));
+  return start_generation(std::move(requests), std::move(formatter), parsed->stream,
+                          ApiFlavor::kOpenAI, "input");
 }
 
 HandlerResult Api::start_generation(std::vector<GenerationRequest> requests,

@@ -17,12 +17,14 @@
 #include "server/http/http_types.h"
 #include "server/metrics.h"
 #include "server/model_context.h"
+#include "server/responses/store.h"
 
 namespace kiln::server {
 
 struct ApiOptions {
   std::vector<std::string> api_keys;  // empty: no key needed
   int64_t max_queue = 1024;           // sequences that may wait beyond --max-num-seqs
+  ResponseStoreOptions responses;     // --responses-store-max, --responses-store-ttl
 };
 
 class Api final : public HttpHandler {
@@ -51,6 +53,8 @@ class Api final : public HttpHandler {
   HandlerResult chat_completions(const HttpRequest& request);
   HandlerResult completions(const HttpRequest& request);
   HandlerResult messages(const HttpRequest& request, bool count_tokens);
+  // /v1/responses (POST) and /v1/responses/{id} (GET, DELETE).
+  HandlerResult responses(const HttpRequest& request, bool draining);
   HttpReply models(const std::string& id);
   HttpReply metrics();
   HandlerResult start_generation(std::vector<GenerationRequest> requests,
@@ -63,6 +67,7 @@ class Api final : public HttpHandler {
   std::unique_ptr<ModelContext> model_;   // set once, before state_ becomes kReady
   std::unique_ptr<Admission> admission_;  // likewise
   ServerMetrics metrics_;
+  ResponseStore responses_store_;
 
   std::mutex jobs_mu_;
   std::vector<std::weak_ptr<GenerationJob>> jobs_;  // live while their connection holds them

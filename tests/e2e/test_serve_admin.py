@@ -74,5 +74,6 @@ def test_openapi_lists_every_route(server):
     assert doc["openapi"].startswith("3.")
     for path in ["/v1/chat/completions", "/v1/completions", "/v1/messages",
                  "/v1/messages/count_tokens", "/v1/models", "/v1/models/{id}", "/tokenize",
-                 "/detokenize", "/health", "/metrics", "/openapi.json"]:
+                 "/detokenize", "/health", "/metrics", "/openapi.json", "/v1/responses",
+                 "/v1/responses/{id}"]:
         assert path in doc["paths"], path
