@@ -38,6 +38,7 @@ struct Options {
   bool check = false;
   uint64_t seed = 1;
   std::string dump_file;  // JSONL: each mask with the walk's tokens, for other engines
+  double eager_ms = structured::CompiledGrammar::kDefaultEagerSeconds * 1e3;
 };
 
 double seconds_since(Clock::time_point t) {
@@ -197,7 +198,7 @@ int run(const Options& o) {
   auto vocab =
       structured::TokenVocabulary::from_tokenizer(*tokenizer, eos, tokenizer->vocab_size());
   const double vocab_seconds = seconds_since(t0);
-  structured::GrammarCompiler compiler(vocab, /*capacity=*/1);
+  structured::GrammarCompiler compiler(vocab, /*capacity=*/1, o.eager_ms / 1e3);
 
   // name -> grammar
   std::vector<std::pair<std::string, structured::Grammar>> grammars;
@@ -290,6 +291,10 @@ void register_bench_structured_command(CLI::App* bench, int& exit_code) {
   cmd->add_option("--steps", opts->steps, "tokens per walk at most")->check(CLI::Range(1, 1 << 20));
   cmd->add_flag("--check", opts->check, "compare every mask with the brute-force oracle");
   cmd->add_option("--seed", opts->seed, "seed of the walks");
+  cmd->add_option("--eager-ms", opts->eager_ms,
+                  "time each compile may spend classifying positions ahead of use")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--dump", opts->dump_file,
                   "write every mask as JSONL ({grammar, walk, tokens, allowed, mask_base64}) "
                   "to compare with other engines");

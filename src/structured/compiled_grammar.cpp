@@ -1,6 +1,7 @@
 #include "structured/compiled_grammar.h"
 
 #include <bit>
+#include <chrono>
 
 namespace kiln::structured {
 
@@ -57,7 +58,23 @@ CompiledGrammar::PositionTokens classify(StackArena& arena, StateTable& table, u
 
 }  // namespace
 
-CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocabulary> vocab)
+// Rules the root reaches, nearest first (breadth-first over rule references).
+static std::vector<uint32_t> rules_by_distance(const Grammar& g) {
+  std::vector<bool> seen(g.rules.size(), false);
+  std::vector<uint32_t> order = {g.root};
+  seen[g.root] = true;
+  for (size_t i = 0; i < order.size(); ++i)
+    for (const auto& alt : g.rules[order[i]].alternatives)
+      for (const Element& el : alt)
+        if (el.kind == ElementKind::kRule && !seen[el.rule]) {
+          seen[el.rule] = true;
+          order.push_back(el.rule);
+        }
+  return order;
+}
+
+CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocabulary> vocab,
+                                 double eager_seconds)
     : grammar_(std::move(grammar)),
       automaton_(grammar_),
       vocab_(std::move(vocab)),
@@ -68,6 +85,17 @@ CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVoc
     positions_[p].store(nullptr, std::memory_order_relaxed);
   for (StackId leaf : arena_->initial_state())
     if (leaf != kAccept) position_tokens(arena_->top(leaf));
+  if (eager_seconds <= 0) return;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(eager_seconds));
+  for (uint32_t r : rules_by_distance(grammar_))
+    for (uint32_t start : automaton_.alternative_starts(r))
+      for (uint32_t pos = start; automaton_.elem(pos).kind != Automaton::Kind::kEnd; ++pos) {
+        if (!automaton_.is_leaf(pos) || automaton_.elem(pos).bytes.empty()) continue;
+        if (std::chrono::steady_clock::now() >= deadline) return;
+        position_tokens(pos);
+      }
 }
 
 CompiledGrammar::~CompiledGrammar() = default;

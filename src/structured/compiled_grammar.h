@@ -14,7 +14,10 @@
 // large schema has hundreds of leaf positions of which one generation visits a few dozen
 // (one branch of an anyOf, the properties the model writes), and classifying them all up
 // front made compiles of large schemas take seconds on a 150k vocabulary. The positions of
-// the initial state are classified at construction, since every request needs them.
+// the initial state are classified at construction, since every request needs them, and
+// then, within a time budget, the positions of the rules nearest the root: compilation runs
+// on an HTTP worker, while a first-use classification runs inside an engine step that the
+// whole batch waits for, so a few tens of milliseconds are better spent here.
 #pragma once
 
 #include <atomic>
@@ -56,7 +59,9 @@ class CompiledGrammar {
  public:
   // Builds the automaton and classifies the initial state's positions (run it off the
   // engine thread). Shared by every sequence using the grammar; thread-safe.
-  CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocabulary> vocab);
+  CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocabulary> vocab,
+                  double eager_seconds = kDefaultEagerSeconds);
+  static constexpr double kDefaultEagerSeconds = 0.05;
   ~CompiledGrammar();
 
   const Grammar& grammar() const { return grammar_; }

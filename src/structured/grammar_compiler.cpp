@@ -4,8 +4,9 @@
 
 namespace kiln::structured {
 
-GrammarCompiler::GrammarCompiler(std::shared_ptr<const TokenVocabulary> vocab, size_t capacity)
-    : vocab_(std::move(vocab)), capacity_(capacity) {}
+GrammarCompiler::GrammarCompiler(std::shared_ptr<const TokenVocabulary> vocab, size_t capacity,
+                                 double eager_seconds)
+    : vocab_(std::move(vocab)), capacity_(capacity), eager_seconds_(eager_seconds) {}
 
 std::shared_ptr<const CompiledGrammar> GrammarCompiler::compile(const Grammar& grammar) {
   std::string key = grammar.to_string();
@@ -21,7 +22,7 @@ std::shared_ptr<const CompiledGrammar> GrammarCompiler::compile(const Grammar& g
   // Compile outside the lock: two threads may compile the same grammar at once, which costs
   // time but never blocks other grammars behind a slow one.
   const auto start = std::chrono::steady_clock::now();
-  auto compiled = std::make_shared<const CompiledGrammar>(grammar, vocab_);
+  auto compiled = std::make_shared<const CompiledGrammar>(grammar, vocab_, eager_seconds_);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::lock_guard<std::mutex> lock(mu_);

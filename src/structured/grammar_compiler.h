@@ -23,7 +23,9 @@ struct GrammarCompilerStats {
 
 class GrammarCompiler {
  public:
-  explicit GrammarCompiler(std::shared_ptr<const TokenVocabulary> vocab, size_t capacity = 32);
+  // eager_seconds: CompiledGrammar's classification budget at compile time.
+  explicit GrammarCompiler(std::shared_ptr<const TokenVocabulary> vocab, size_t capacity = 32,
+                           double eager_seconds = CompiledGrammar::kDefaultEagerSeconds);
 
   // The compiled form of `grammar`, from the cache when an identical grammar was compiled
   // before (keyed by the grammar's canonical text; the vocabulary is fixed per compiler).
@@ -35,6 +37,7 @@ class GrammarCompiler {
  private:
   std::shared_ptr<const TokenVocabulary> vocab_;
   const size_t capacity_;
+  const double eager_seconds_;
   mutable std::mutex mu_;
   // Least recently used at the back.
   std::list<std::pair<std::string, std::shared_ptr<const CompiledGrammar>>> lru_;
