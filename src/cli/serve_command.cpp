@@ -37,6 +37,7 @@ struct ServeOptions {
   std::string tool_call_parser;  // empty: from the chat template
   int64_t responses_store_max = 1000;
   double responses_store_ttl = 3600;
+  std::string metrics_prefix = "kiln";
   EngineFlags engine;
 };
 
@@ -89,6 +90,7 @@ int serve(const ServeOptions& o) {
   so.api.max_queue = o.max_queue;
   so.api.responses.max_responses = (size_t)o.responses_store_max;
   so.api.responses.ttl_seconds = o.responses_store_ttl;
+  so.api.metrics_prefix = o.metrics_prefix;
   auto body = byte_size_flag("--max-body-size", o.max_body_size);
   auto header = byte_size_flag("--max-header-size", o.max_header_size);
   if (!body || !header) return 2;
@@ -181,6 +183,11 @@ void register_serve_command(CLI::App& app, int& exit_code) {
                   "seconds a stored response is kept")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 30.0 * 86400));
+  cmd->add_option("--metrics-prefix", opts->metrics_prefix,
+                  "namespace of the /metrics names: kiln (kiln:num_requests_running, ...) or vllm "
+                  "(vLLM's own names, for its dashboards and the Gateway API Inference Extension)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"kiln", "vllm"}));
   cmd->add_option("--drain-timeout", opts->drain_timeout,
                   "seconds running requests get to finish after SIGTERM before they are cancelled")
       ->capture_default_str()

@@ -52,7 +52,10 @@ HttpReply method_not_allowed(std::string_view allowed, ApiFlavor flavor) {
 }  // namespace
 
 Api::Api(ApiOptions options)
-    : options_(std::move(options)), keys_(options_.api_keys), responses_store_(options_.responses) {}
+    : options_(std::move(options)),
+      keys_(options_.api_keys),
+      metrics_(options_.metrics_prefix),
+      responses_store_(options_.responses) {}
 
 Api::~Api() = default;
 

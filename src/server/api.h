@@ -25,6 +25,7 @@ struct ApiOptions {
   std::vector<std::string> api_keys;  // empty: no key needed
   int64_t max_queue = 1024;           // sequences that may wait beyond --max-num-seqs
   ResponseStoreOptions responses;     // --responses-store-max, --responses-store-ttl
+  std::string metrics_prefix = "kiln";  // --metrics-prefix
 };
 
 class Api final : public HttpHandler {

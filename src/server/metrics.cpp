@@ -70,8 +70,34 @@ void Histogram::render(std::string& out, std::string_view name, std::string_view
   sample(out, std::string(name) + "_sum", labels, sum_);
 }
 
-ServerMetrics::ServerMetrics()
-    : ttft_(kTtftBuckets),
+// The exposition written under "kiln:" with the names moved to `prefix:`: only a line's
+// metric name (at its start, or after "# HELP " / "# TYPE ") is touched, never a label value.
+static std::string with_prefix(const std::string& text, const std::string& prefix) {
+  static constexpr std::string_view kOld = "kiln:";
+  std::string out;
+  out.reserve(text.size() + text.size() / 16);
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    end = end == std::string::npos ? text.size() : end + 1;
+    std::string_view line(text.data() + at, end - at);
+    size_t name = 0;
+    if (line.starts_with("# HELP ") || line.starts_with("# TYPE ")) name = 7;
+    if (line.substr(name).starts_with(kOld)) {
+      out.append(line.substr(0, name));
+      out.append(prefix).append(":");
+      out.append(line.substr(name + kOld.size()));
+    } else {
+      out.append(line);
+    }
+    at = end;
+  }
+  return out;
+}
+
+ServerMetrics::ServerMetrics(std::string prefix)
+    : prefix_(std::move(prefix)),
+      ttft_(kTtftBuckets),
       itl_(kTokenLatencyBuckets),
       tpot_(kTokenLatencyBuckets),
       request_tpot_(kTokenLatencyBuckets),
@@ -212,7 +238,7 @@ std::string ServerMetrics::render(std::string_view model_name, const EngineStats
   histogram("kiln:request_prompt_tokens", "Number of prefill tokens processed.", prompt_len_);
   histogram("kiln:request_generation_tokens", "Number of generation tokens processed.",
             generation_len_);
-  return out;
+  return prefix_ == "kiln" ? out : with_prefix(out, prefix_);
 }
 
 std::string escape_label_value(std::string_view value) {

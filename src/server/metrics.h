@@ -38,7 +38,10 @@ class Histogram {
 
 class ServerMetrics {
  public:
-  ServerMetrics();
+  // `prefix`: the metric names' namespace, "kiln" (kiln:num_requests_running, ...) or
+  // "vllm" (--metrics-prefix vllm), so that dashboards and the Gateway API Inference
+  // Extension's endpoint picker, which read vLLM's names, work unchanged.
+  explicit ServerMetrics(std::string prefix = "kiln");
 
   // A request's prompt has been computed (its first output arrived): counts its prompt
   // tokens, cached ones included, as vLLM's prompt_tokens_total does.
@@ -55,6 +58,7 @@ class ServerMetrics {
                      const structured::GrammarCompilerStats& grammars = {}) const;
 
  private:
+  std::string prefix_;
   mutable std::mutex mu_;
   int64_t prompt_tokens_ = 0;
   Histogram ttft_, itl_, tpot_, request_tpot_, e2e_, queue_, inference_, prefill_, decode_,

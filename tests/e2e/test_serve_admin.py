@@ -56,6 +56,21 @@ def test_metrics_parse_and_move(server):
     assert 0 <= metric(after, "kiln:kv_cache_usage_perc") <= 1
 
 
+def test_metrics_under_vllm_names(start_server):
+    # --metrics-prefix vllm: what vLLM dashboards and the Inference Extension read.
+    from prometheus_client.parser import text_string_to_metric_families
+    s = start_server("--metrics-prefix", "vllm", "--max-num-seqs", "2")
+    out = s.openai().completions.create(model="smollm2", prompt="Hi", max_tokens=3)
+    assert out.usage.completion_tokens >= 1
+    text = s.get("/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in GAUGES + HISTOGRAMS:
+        assert families[name.replace("kiln:", "vllm:")], name
+    assert metric(metric_values(text), "vllm:generation_tokens_total") == \
+        out.usage.completion_tokens
+    assert not any(name.startswith("kiln:") for name in families)
+
+
 def test_tokenize_detokenize_round_trip(server):
     r = server.post("/tokenize", {"model": "smollm2", "prompt": "Hello world",
                                   "return_token_strs": True}).json()

@@ -105,5 +105,33 @@ TEST(ServerAdmission, BoundsSequencesInFlight) {
   EXPECT_TRUE(big.has_value());
 }
 
+// --metrics-prefix vllm: every name under vllm:, the label values (a model named "kiln:x")
+// untouched, and the same lines otherwise.
+TEST(ServerMetrics, VllmPrefixRenamesEveryMetricAndNoLabel) {
+  EngineStats s;
+  s.num_running = 3;
+  s.spec_drafts = 2;
+  const std::string kiln = ServerMetrics().render("kiln:x", s);
+  const std::string vllm = ServerMetrics("vllm").render("kiln:x", s);
+  EXPECT_TRUE(has_line(vllm, "# TYPE vllm:num_requests_running gauge"));
+  EXPECT_TRUE(has_line(vllm, "vllm:num_requests_running{model_name=\"kiln:x\"} 3"));
+  EXPECT_TRUE(has_line(vllm, "vllm:spec_decode_num_drafts_total{model_name=\"kiln:x\"} 2"));
+  std::string renamed = kiln;
+  size_t lines = 0;
+  for (size_t at = 0; (at = renamed.find("kiln:", at)) != std::string::npos;) {
+    // Names sit at a line's start or after "# HELP " / "# TYPE "; the label's "kiln:x" stays.
+    const bool name = at == 0 || renamed[at - 1] == '\n' || renamed.compare(at - 7, 7, "# HELP ") == 0 ||
+                      renamed.compare(at - 7, 7, "# TYPE ") == 0;
+    if (name) {
+      renamed.replace(at, 5, "vllm:");
+      ++lines;
+    }
+    at += 5;
+  }
+  EXPECT_GT(lines, 50u);
+  EXPECT_EQ(renamed, vllm);
+  EXPECT_EQ(vllm.find("\nkiln:"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kiln::server
