@@ -321,6 +321,10 @@ void EngineCore::propose_drafts() {
 }
 
 void EngineCore::verify_draft(Sequence& s, std::span<float> rows) {
+  if (s.finished) {  // its request ended earlier in this step
+    s.draft.clear();
+    return;
+  }
   const size_t vocab = (size_t)vocab_size_;
   const int32_t d = (int32_t)s.draft.size();
   int32_t accepted = 0;
