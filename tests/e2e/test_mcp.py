@@ -14,6 +14,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
+from kiln_server import metric, metric_values
+
+from kiln_server import metric, metric_values
+
 # ping is deprecated only for 2026-07-28 connections; kiln speaks the handshake era.
 pytestmark = pytest.mark.filterwarnings("ignore:ping is removed")
 
@@ -152,3 +156,32 @@ def test_stdio_survives_garbage(kiln_bin, model_path):
     assert [m.get("error", {}).get("code") for m in replies] == [-32700, -32600, -32601, None]
     assert replies[-1] == {"jsonrpc": "2.0", "id": 2, "result": {}}
     assert "serving" in r.stderr  # logs go to stderr
+
+
+def test_http_progress_stream_and_client_leaving(server):
+    # A call with a progress token streams SSE: progress events, then the response...
+    body = json.dumps({"jsonrpc": "2.0", "id": "p1", "method": "tools/call", "params": {
+        "name": "complete", "arguments": {"prompt": "Once upon a time", "max_tokens": 3},
+        "_meta": {"progressToken": 11}}})
+    r = rpc(server, body)
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[len("data: "):]) for line in r.text.splitlines()
+              if line.startswith("data: ")]
+    assert len(events) >= 2
+    assert all(e["method"] == "notifications/progress" and e["params"]["progressToken"] == 11
+               for e in events[:-1])
+    assert events[-1]["id"] == "p1" and events[-1]["result"]["isError"] is False
+    # ...and a client that leaves mid-stream cancels its generation: the engine goes idle.
+    long = body.replace('"max_tokens": 3', '"max_tokens": 1500')
+    aborted = lambda: metric(metric_values(server.get("/metrics").text),  # noqa: E731
+                             "kiln:request_success_total", finished_reason="abort")
+    before = aborted()
+    with httpx.stream("POST", server.base_url + "/mcp", content=long, timeout=60,
+                      headers={**server.headers(), "Content-Type": "application/json",
+                               "Accept": "application/json, text/event-stream"}) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                break
+    server.wait_idle()
+    assert aborted() == before + 1
+    assert server.get("/health").status_code == 200
