@@ -6,17 +6,14 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "chat/chat_template.h"
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
 #include "cli/model_context_setup.h"
 #include "engine/kv_sizing.h"
-#include "server/json_util.h"
 #include "server/server.h"
 #include "tool_calls/tool_call_format.h"
 
