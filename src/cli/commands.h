@@ -35,5 +35,7 @@ void register_tokenize_command(CLI::App& app, int& exit_code);
 void register_template_command(CLI::App& app, int& exit_code);
 void register_serve_command(CLI::App& app, int& exit_code);
 void register_batch_command(CLI::App& app, int& exit_code);
+// `kiln mcp MODEL`: the model as an MCP server on stdin/stdout.
+void register_mcp_command(CLI::App& app, int& exit_code);
 
 }  // namespace kiln::cli

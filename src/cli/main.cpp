@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   kiln::cli::register_template_command(app, exit_code);
   kiln::cli::register_serve_command(app, exit_code);
   kiln::cli::register_batch_command(app, exit_code);
+  kiln::cli::register_mcp_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,16 +6,14 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "chat/chat_template.h"
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
+#include "cli/model_context_setup.h"
 #include "engine/kv_sizing.h"
-#include "server/json_util.h"
 #include "server/server.h"
 #include "tool_calls/tool_call_format.h"
 
@@ -40,25 +38,6 @@ struct ServeOptions {
   std::string metrics_prefix = "kiln";
   EngineFlags engine;
 };
-
-// The model file's own template, else its family's default (as `kiln run --chat` does).
-std::optional<chat::ChatTemplate> chat_template_for(const LoadedModel& loaded,
-                                                    const std::string& path) {
-  std::string source;
-  if (auto text = loaded.file->get_string("tokenizer.chat_template")) {
-    source = std::string(*text);
-  } else {
-    const std::string arch = loaded.model->config().arch;
-    spdlog::info("{} has no chat template; using the default for '{}'", path, arch);
-    source = chat::default_template_for_architecture(arch);
-  }
-  auto tmpl = chat::ChatTemplate::parse(source);
-  if (!tmpl.ok()) {
-    print_error(path + ": " + tmpl.message());
-    return std::nullopt;
-  }
-  return std::move(*tmpl);
-}
 
 std::optional<size_t> byte_size_flag(const std::string& flag, const std::string& text) {
   auto bytes = parse_byte_size(text);
@@ -110,30 +89,11 @@ int serve(const ServeOptions& o) {
   const auto load_start = std::chrono::steady_clock::now();
   engine = start_engine(o.model, o.threads, o.engine, /*log_kv=*/true);
   if (!engine) return 1;
-  auto tmpl = chat_template_for(engine->loaded, o.model);
-  if (!tmpl) return 1;
-
-  server::ModelContext ctx;
-  ctx.engine = engine->engine.get();
-  ctx.tokenizer = engine->tokenizer.get();
-  ctx.tool_call_format = tool_calls::detect_tool_call_format(tmpl->source());
-  if (!o.tool_call_parser.empty())
-    ctx.tool_call_format = tool_calls::parse_tool_call_format_name(o.tool_call_parser).value();
-  spdlog::info("tool calls are parsed as {}{}",
-               tool_calls::tool_call_format_name(ctx.tool_call_format),
-               o.tool_call_parser.empty() ? " (from the chat template)" : "");
-  ctx.chat_template = std::move(*tmpl);
-  const Tokenizer& tok = *engine->tokenizer;
-  if (tok.bos_id() >= 0) ctx.bos_token = std::string(tok.token_text(tok.bos_id()));
-  if (tok.eos_id() >= 0) ctx.eos_token = std::string(tok.token_text(tok.eos_id()));
-  ctx.served_names = o.served_model_names;
-  if (ctx.served_names.empty())
-    ctx.served_names.push_back(std::filesystem::path(o.model).stem().string());
-  ctx.max_model_len = engine->engine->max_model_len();
-  ctx.max_num_seqs = o.engine.max_num_seqs;
-  ctx.created = server::unix_seconds();
-  const std::string name = ctx.name();
-  server.set_model(std::move(ctx));
+  auto ctx = make_model_context(*engine, o.model, o.served_model_names, o.tool_call_parser,
+                                o.engine.max_num_seqs);
+  if (!ctx) return 1;
+  const std::string name = ctx->name();
+  server.set_model(std::move(*ctx));
   spdlog::info("ready in {:.1f}s: serving '{}' on http://{}:{}{}",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count(),
                name, o.host, server.port(), o.api_keys.empty() ? "" : " (API key required)");

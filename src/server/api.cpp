@@ -6,6 +6,8 @@
 
 #include "server/anthropic/messages.h"
 #include "server/json_fields.h"
+#include "server/mcp/http_route.h"
+#include "server/mcp/jsonrpc.h"
 #include "server/openai/chat.h"
 #include "server/openai/completions.h"
 #include "server/openapi.h"
@@ -62,6 +64,7 @@ Api::~Api() = default;
 void Api::set_model(ModelContext model) {
   model_ = std::make_unique<ModelContext>(std::move(model));
   admission_ = std::make_unique<Admission>(model_->max_num_seqs, options_.max_queue);
+  mcp_ = std::make_unique<mcp::Dispatcher>(*model_);
   State expected = State::kLoading;
   // A drain that began while loading stays a drain.
   state_.compare_exchange_strong(expected, State::kReady);
@@ -157,6 +160,7 @@ HandlerResult Api::route(const HttpRequest& req) {
 
   if (path == "/v1/responses" || path.starts_with("/v1/responses/"))
     return responses(req, state == State::kDraining);
+  if (path == "/mcp") return mcp_endpoint(req, state == State::kDraining);
 
   const bool generation = path == "/v1/chat/completions" || path == "/v1/completions" ||
                           path == "/v1/messages" || path == "/v1/messages/count_tokens";
@@ -234,6 +238,45 @@ HandlerResult Api::responses(const HttpRequest& req, bool draining) {
   requests.push_back(std::move(parsed->generation));
   return start_generation(std::move(requests), std::move(formatter), parsed->stream,
                           ApiFlavor::kOpenAI, "input");
+}
+
+HandlerResult Api::mcp_endpoint(const HttpRequest& req, bool draining) {
+  // No server-initiated stream (GET) and no sessions to end (DELETE): the spec lets a
+  // server answer both with 405.
+  if (req.method != "POST") return method_not_allowed("POST", ApiFlavor::kOpenAI);
+  if (draining)
+    return error_reply(ApiError::unavailable("the server is shutting down"), ApiFlavor::kOpenAI);
+  mcp::Step step = mcp_->handle_text(req.body);
+  if (step.reply) {
+    HttpReply r = json_reply(*step.reply);
+    // A message that could not be read as a request has no id to answer: a 400.
+    if (step.reply->contains("error") && (*step.reply)["id"].is_null()) r.status = 400;
+    return r;
+  }
+  if (!step.generation) {
+    HttpReply accepted;  // notifications and client responses: 202 with no body
+    accepted.status = 202;
+    return accepted;
+  }
+  mcp::PendingGeneration& pending = *step.generation;
+  const bool stream =
+      !pending.progress_token.is_null() && mcp::accepts_event_stream(req.header("accept"));
+  auto formatter = mcp::make_mcp_formatter(pending, stream);
+  const Json id = pending.id;
+  std::vector<GenerationRequest> requests;
+  requests.push_back(std::move(pending.request));
+  HandlerResult result = start_generation(std::move(requests), std::move(formatter), stream,
+                                          ApiFlavor::kOpenAI, "prompt");
+  // Refused before it ran (prompt too long, server at capacity): a tool error the calling
+  // model can read, not an HTTP error its client would surface as a transport failure.
+  if (auto* refused = std::get_if<HttpReply>(&result)) {
+    Json error = Json::parse(refused->body, nullptr, false);
+    std::string message = "the request was refused";
+    if (error.is_object() && error.contains("error") && error["error"].is_object())
+      message = error["error"].value("message", message);
+    return json_reply(mcp::GenerationReply::refused(id, message));
+  }
+  return result;
 }
 
 HandlerResult Api::start_generation(std::vector<GenerationRequest> requests,

@@ -15,6 +15,7 @@
 #include "server/errors.h"
 #include "server/generation_job.h"
 #include "server/http/http_types.h"
+#include "server/mcp/dispatcher.h"
 #include "server/metrics.h"
 #include "server/model_context.h"
 #include "server/responses/store.h"
@@ -56,6 +57,8 @@ class Api final : public HttpHandler {
   HandlerResult messages(const HttpRequest& request, bool count_tokens);
   // /v1/responses (POST) and /v1/responses/{id} (GET, DELETE).
   HandlerResult responses(const HttpRequest& request, bool draining);
+  // /mcp: MCP's streamable HTTP transport (POST only; the protocol is in server/mcp/).
+  HandlerResult mcp_endpoint(const HttpRequest& request, bool draining);
   HttpReply models(const std::string& id);
   HttpReply metrics();
   HandlerResult start_generation(std::vector<GenerationRequest> requests,
@@ -67,6 +70,7 @@ class Api final : public HttpHandler {
   std::atomic<State> state_{State::kLoading};
   std::unique_ptr<ModelContext> model_;   // set once, before state_ becomes kReady
   std::unique_ptr<Admission> admission_;  // likewise
+  std::unique_ptr<mcp::Dispatcher> mcp_;  // likewise
   ServerMetrics metrics_;
   ResponseStore responses_store_;
 

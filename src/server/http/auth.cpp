@@ -37,7 +37,7 @@ bool ApiKeys::allows(const HttpRequest& request) const {
 }
 
 bool path_needs_key(std::string_view path) {
-  return path.starts_with("/v1/") || path == "/tokenize" || path == "/detokenize";
+  return path.starts_with("/v1/") || path == "/tokenize" || path == "/detokenize" || path == "/mcp";
 }
 
 }  // namespace kiln::server
