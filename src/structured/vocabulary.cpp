@@ -28,6 +28,31 @@ TokenVocabulary::TokenVocabulary(std::vector<std::string> token_bytes,
   build_trie();
 }
 
+std::shared_ptr<const TokenVocabulary::ClassClosure> TokenVocabulary::class_closure(
+    const ByteSet& c) const {
+  const std::array<uint64_t, 4> key = {c.words[0], c.words[1], c.words[2], c.words[3]};
+  std::lock_guard<std::mutex> lock(closures_mu_);
+  if (auto it = closures_.find(key); it != closures_.end()) return it->second;
+  auto closure = std::make_shared<ClassClosure>();
+  closure->inside_bits.assign(((size_t)mask_size_ + 63) / 64, 0);
+  uint32_t i = 1;
+  while (i < trie_.size()) {
+    const TrieNode& n = trie_[i];
+    if (!c.contains(n.byte)) {
+      closure->exits.push_back(i);
+      i = n.end;
+      continue;
+    }
+    for (uint32_t t = n.tok_begin; t < n.tok_end; ++t) {
+      const int32_t id = trie_tokens_[t];
+      closure->inside_bits[(size_t)id >> 6] |= 1ull << (id & 63);
+    }
+    ++i;
+  }
+  closures_.emplace(key, closure);
+  return closure;
+}
+
 void TokenVocabulary::build_trie() {
   std::vector<int32_t> order;
   for (int32_t id = 0; id < (int32_t)bytes_.size(); ++id)

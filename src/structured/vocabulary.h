@@ -3,11 +3,16 @@
 // of the tokens so a mask is computed by walking shared prefixes once.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "structured/grammar.h"
 
 namespace kiln {
 class Tokenizer;
@@ -51,6 +56,17 @@ class TokenVocabulary {
   const std::vector<int32_t>& trie_tokens() const { return trie_tokens_; }
   uint32_t max_depth() const { return max_depth_; }
 
+  // The vocabulary seen from a loop over a byte class `c` (a JSON string's characters, say):
+  // the tokens spelled only with bytes of c, as mask bits, and the trie nodes where a path
+  // first leaves c (its byte is outside c, all its ancestors' are inside). A loop position
+  // accepts the first set in any context and needs walks only below the exits, instead of
+  // a walk of the whole trie. Computed once per class and vocabulary; thread-safe.
+  struct ClassClosure {
+    std::vector<uint64_t> inside_bits;
+    std::vector<uint32_t> exits;
+  };
+  std::shared_ptr<const ClassClosure> class_closure(const ByteSet& c) const;
+
  private:
   void build_trie();
 
@@ -61,6 +77,8 @@ class TokenVocabulary {
   std::vector<TrieNode> trie_;
   std::vector<int32_t> trie_tokens_;
   uint32_t max_depth_ = 0;
+  mutable std::mutex closures_mu_;
+  mutable std::map<std::array<uint64_t, 4>, std::shared_ptr<const ClassClosure>> closures_;
 };
 
 }  // namespace kiln::structured
