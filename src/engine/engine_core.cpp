@@ -303,7 +303,8 @@ void EngineCore::collect_suppressed(const Sequence& s) {
 
 void EngineCore::propose_drafts() {
   const SpeculativeConfig& sc = config_.speculative;
-  const bool on = sc.enabled() && scheduler_.num_running() < sc.disable_by_batch_size;
+  if (!sc.enabled()) return;  // no sequence ever holds a draft
+  const bool on = scheduler_.num_running() < sc.disable_by_batch_size;
   for (Sequence* s : scheduler_.running()) {
     s->draft.clear();
     // Only plain decodes: a grammar's mask at each guessed position would need the

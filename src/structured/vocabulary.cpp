@@ -49,7 +49,7 @@ std::shared_ptr<const TokenVocabulary::ClassClosure> TokenVocabulary::class_clos
     }
     ++i;
   }
-  closures_.emplace(key, closure);
+  if (closures_.size() < kMaxCachedClosures) closures_.emplace(key, closure);
   return closure;
 }
 

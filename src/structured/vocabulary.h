@@ -60,12 +60,15 @@ class TokenVocabulary {
   // the tokens spelled only with bytes of c, as mask bits, and the trie nodes where a path
   // first leaves c (its byte is outside c, all its ancestors' are inside). A loop position
   // accepts the first set in any context and needs walks only below the exits, instead of
-  // a walk of the whole trie. Computed once per class and vocabulary; thread-safe.
+  // a walk of the whole trie. Computed once per class and vocabulary and kept for the first
+  // kMaxCachedClosures classes (user regexes can name endless classes; past the bound a
+  // closure is computed per call, never accumulated); thread-safe.
   struct ClassClosure {
     std::vector<uint64_t> inside_bits;
     std::vector<uint32_t> exits;
   };
   std::shared_ptr<const ClassClosure> class_closure(const ByteSet& c) const;
+  static constexpr size_t kMaxCachedClosures = 256;
 
  private:
   void build_trie();

@@ -187,4 +187,31 @@ TEST(StructuredMatcher, LongRunsOfOptionalItemsDoNotExhaustTheStack) {
 }
 
 }  // namespace
+// A class's closure: the tokens spelled only with its bytes, and the trie nodes where a path
+// first leaves it. Cached for a bounded number of classes, then computed per call.
+TEST(TokenVocabulary, ClassClosureIsExactAndItsCacheBounded) {
+  TokenVocabulary v({"a", "ab", "b", "ba", "abc", "c", ""}, {6}, 7);
+  ByteSet ab;
+  ab.add('a');
+  ab.add('b');
+  const auto c = v.class_closure(ab);
+  std::vector<int32_t> inside;
+  for (int32_t t = 0; t < 7; ++t)
+    if ((c->inside_bits[(size_t)t >> 6] >> (t & 63)) & 1) inside.push_back(t);
+  EXPECT_EQ(inside, (std::vector<int32_t>{0, 1, 2, 3}));
+  std::string exits;
+  for (uint32_t e : c->exits) exits += (char)v.trie()[e].byte;
+  EXPECT_EQ(exits, "cc");  // "ab|c" and the root's "c"
+  EXPECT_EQ(v.class_closure(ab).get(), c.get());  // cached
+  for (int b = 0; b < (int)TokenVocabulary::kMaxCachedClosures; ++b) {
+    ByteSet other = ByteSet::single((uint8_t)b);
+    other.add('z');
+    v.class_closure(other);
+  }
+  ByteSet late = ByteSet::single('c');
+  const auto first = v.class_closure(late);
+  EXPECT_NE(v.class_closure(late).get(), first.get());  // past the bound: not kept
+  EXPECT_EQ(first->exits.size(), 2u);                   // the root's "a" and "b"
+}
+
 }  // namespace kiln::structured
