@@ -74,9 +74,64 @@ class FakeJob final : public ResponseJob {
   bool finished_ = false;
 };
 
+// An answer decided later (as when a model must load first): resolves, once released from
+// the test's thread, to a streaming job or to a plain reply.
+class FakeDeferred final : public DeferredResult {
+ public:
+  explicit FakeDeferred(std::shared_ptr<FakeJob> job) : job_(std::move(job)) {}
+  void start(std::function<void()> wake) override {
+    std::lock_guard lock(mu_);
+    wake_ = std::move(wake);
+  }
+  bool resolve(HandlerResult& out) override {
+    std::lock_guard lock(mu_);
+    ++resolves;
+    if (!released_) return false;
+    if (job_) {
+      out = job_;
+    } else {
+      HttpReply r;
+      r.status = 404;
+      r.body = "decided later";
+      out = r;
+    }
+    return true;
+  }
+  void cancel() override { cancelled = true; }
+
+  void wake(bool release) {
+    std::function<void()> wake;
+    {
+      std::lock_guard lock(mu_);
+      released_ |= release;
+      wake = wake_;
+    }
+    if (wake) wake();
+  }
+  bool started() {
+    std::lock_guard lock(mu_);
+    return (bool)wake_;
+  }
+
+  std::atomic<bool> cancelled{false};
+  int resolves = 0;
+
+ private:
+  std::shared_ptr<FakeJob> job_;
+  std::mutex mu_;
+  std::function<void()> wake_;
+  bool released_ = false;
+};
+
 class FakeHandler final : public HttpHandler {
  public:
   HandlerResult handle(const HttpRequest& request) override {
+    if (request.path == "/deferred-stream" || request.path == "/deferred-reply") {
+      std::lock_guard lock(mu_);
+      if (request.path == "/deferred-stream") job = std::make_shared<FakeJob>(true);
+      deferred = std::make_shared<FakeDeferred>(request.path == "/deferred-stream" ? job : nullptr);
+      return deferred;
+    }
     if (request.path == "/stream" || request.path == "/buffered") {
       std::lock_guard lock(mu_);
       job = std::make_shared<FakeJob>(request.path == "/stream");
@@ -111,6 +166,16 @@ class FakeHandler final : public HttpHandler {
     }
     return nullptr;
   }
+  std::shared_ptr<FakeDeferred> wait_for_deferred() {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mu_);
+        if (deferred && deferred->started()) return deferred;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return nullptr;
+  }
   std::pair<int, bool> wait_done(size_t n) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::seconds(10), [&] { return done.size() >= n; });
@@ -120,6 +185,7 @@ class FakeHandler final : public HttpHandler {
   std::mutex mu_;
   std::condition_variable cv_;
   std::shared_ptr<FakeJob> job;
+  std::shared_ptr<FakeDeferred> deferred;
   std::vector<std::pair<int, bool>> done;
 };
 
@@ -156,11 +222,12 @@ class ServerHttp : public ::testing::Test {
       sent += (size_t)n;
     }
   }
-  // Reads until `until` appears in what was read, or the peer closes, or 10 s pass.
-  static std::string read_until(int fd, const std::string& until = "") {
+  // Reads until `until` appears in what was read, or the peer closes, or `wait` passes.
+  static std::string read_until(int fd, const std::string& until = "",
+                                std::chrono::milliseconds wait = std::chrono::seconds(10)) {
     std::string out;
     char buf[4096];
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    const auto deadline = std::chrono::steady_clock::now() + wait;
     while (std::chrono::steady_clock::now() < deadline) {
       if (!until.empty() && out.find(until) != std::string::npos) break;
       pollfd p{fd, POLLIN, 0};
@@ -265,6 +332,55 @@ TEST_F(ServerHttp, ClientLeavingMidStreamCancelsTheJob) {
   EXPECT_EQ(handler_.wait_done(1), std::make_pair(200, true));
   EXPECT_TRUE(job->cancelled);
   job->push("late", true);  // a wake after the connection is gone is harmless
+}
+
+TEST_F(ServerHttp, DeferredAnswerBecomesAStreamOnceDecided) {
+  const int fd = connect();
+  send_all(fd, "GET /deferred-stream HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto deferred = handler_.wait_for_deferred();
+  ASSERT_TRUE(deferred);
+  std::thread loader([&] { deferred->wake(false); });  // not decided yet: nothing is sent
+  loader.join();
+  EXPECT_EQ(read_until(fd, "HTTP/1.1", std::chrono::milliseconds(300)).find("HTTP"),
+            std::string::npos);
+  loader = std::thread([&] { deferred->wake(true); });
+  loader.join();
+  auto job = handler_.wait_for_job();
+  ASSERT_TRUE(job);
+  std::string out = read_until(fd, "\r\n\r\n");
+  EXPECT_NE(out.find("Content-Type: text/event-stream"), std::string::npos) << out;
+  job->push("data: 1\n\n", true);
+  out += read_until(fd, "0\r\n\r\n");
+  ::close(fd);
+  EXPECT_TRUE(out.ends_with("data: 1\n\n\r\n0\r\n\r\n")) << out;
+  EXPECT_EQ(handler_.wait_done(1), std::make_pair(200, false));
+  EXPECT_FALSE(deferred->cancelled);
+}
+
+TEST_F(ServerHttp, DeferredAnswerCanBeAPlainReply) {
+  const int fd = connect();
+  send_all(fd, "GET /deferred-reply HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto deferred = handler_.wait_for_deferred();
+  ASSERT_TRUE(deferred);
+  deferred->wake(true);
+  std::string out = read_until(fd, "decided later");
+  EXPECT_NE(out.find("HTTP/1.1 404"), std::string::npos) << out;
+  // The connection stays usable.
+  send_all(fd, "GET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(read_until(fd).find("GET /after 0"), std::string::npos);
+  ::close(fd);
+  EXPECT_EQ(handler_.wait_done(1), std::make_pair(404, false));
+}
+
+TEST_F(ServerHttp, ClientLeavingBeforeTheDecisionCancelsIt) {
+  const int fd = connect();
+  send_all(fd, "GET /deferred-reply HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto deferred = handler_.wait_for_deferred();
+  ASSERT_TRUE(deferred);
+  ::close(fd);
+  EXPECT_EQ(handler_.wait_done(1), std::make_pair(499, true));
+  EXPECT_TRUE(deferred->cancelled);
+  deferred->wake(true);  // a late decision is harmless
 }
 
 TEST_F(ServerHttp, LimitsOnBodyAndHead) {

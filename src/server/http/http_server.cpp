@@ -201,7 +201,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     HandlerResult result = server_->handler.handle(request_);
     request_.body = std::string();  // kept no longer than the handler needs it
+    answer(std::move(result));
+  }
+
+  void answer(HandlerResult result) {
     if (auto* reply = std::get_if<HttpReply>(&result)) return send_reply(std::move(*reply));
+    if (auto* deferred = std::get_if<std::shared_ptr<DeferredResult>>(&result))
+      return start_deferred(std::move(*deferred));
     start_job(std::move(std::get<std::shared_ptr<ResponseJob>>(result)));
   }
 
@@ -234,17 +240,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // --- jobs ------------------------------------------------------------------------------
 
-  void start_job(std::shared_ptr<ResponseJob> job) {
-    job_ = std::move(job);
-    job_done_ = false;
-    note_.clear();
+  // The wake function handed to a job or a deferred result: runs on the engine's (or the
+  // model loader's) thread, only posts, at most one wake outstanding. A wake for an earlier
+  // job of this connection is ignored.
+  std::function<void()> make_wake() {
     const uint64_t generation = ++job_generation_;
     auto gate = server_->gate;
     auto pending = std::make_shared<std::atomic<bool>>(false);
     std::weak_ptr<Connection> weak = weak_from_this();
     auto executor = stream_.get_executor();
-    // Runs on the engine's thread: only posts, at most one wake outstanding.
-    job_->start([gate, pending, weak, executor, generation] {
+    return [gate, pending, weak, executor, generation] {
       if (pending->exchange(true)) return;
       std::lock_guard lock(gate->mu);
       if (!gate->open) return;
@@ -252,7 +257,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
         pending->store(false);
         if (auto self = weak.lock()) self->on_wake(generation);
       });
-    });
+    };
+  }
+
+  void start_deferred(std::shared_ptr<DeferredResult> deferred) {
+    deferred_ = std::move(deferred);
+    note_.clear();
+    status_ = 499;  // logged if the client leaves before the answer is chosen
+    deferred_->start(make_wake());
+    watch();
+  }
+
+  void start_job(std::shared_ptr<ResponseJob> job) {
+    job_ = std::move(job);
+    job_done_ = false;
+    note_.clear();
+    job_->start(make_wake());
     watch();
     if (job_->streaming()) {
       const HttpReply head = job_->reply();
@@ -267,7 +287,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void on_wake(uint64_t generation) {
-    if (generation == job_generation_) pump();
+    if (generation != job_generation_) return;
+    if (!deferred_) return pump();
+    if (closed_) return;
+    HandlerResult result;
+    if (!deferred_->resolve(result)) return;
+    deferred_.reset();
+    answer(std::move(result));
   }
 
   // Pulls what the job has ready and writes it, unless a write is already in flight (its
@@ -362,6 +388,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void client_gone() {
+    if (deferred_) {
+      deferred_->cancel();
+      log_done(/*client_gone=*/true);
+      deferred_.reset();
+    }
     if (job_) {
       job_->cancel();
       note_ = job_->summary();
@@ -420,6 +451,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string note_;  // for the access log
 
   std::shared_ptr<ResponseJob> job_;
+  std::shared_ptr<DeferredResult> deferred_;  // an answer not chosen yet
   uint64_t job_generation_ = 0;
   bool job_done_ = false;
   bool stream_keep_alive_ = true;

@@ -59,7 +59,25 @@ class ResponseJob {
   virtual std::string summary() const = 0;
 };
 
-using HandlerResult = std::variant<HttpReply, std::shared_ptr<ResponseJob>>;
+class DeferredResult;
+// What a handler answers: a reply now, a job that produces it, or a decision deferred.
+using HandlerResult =
+    std::variant<HttpReply, std::shared_ptr<ResponseJob>, std::shared_ptr<DeferredResult>>;
+
+// An answer that cannot even be chosen yet: the model a request names is still loading, and
+// until it has, neither the reply's status nor whether it streams is known. The connection
+// calls start(wake) once, then resolve() on its strand each time `wake` has been called, until
+// resolve() hands back a result, which the connection then treats as handle()'s own.
+class DeferredResult {
+ public:
+  virtual ~DeferredResult() = default;
+  // `wake` may be called from any thread, any number of times.
+  virtual void start(std::function<void()> wake) = 0;
+  // True, with `out` set, once the answer is known.
+  virtual bool resolve(HandlerResult& out) = 0;
+  // The client went away first. Idempotent; thread-safe.
+  virtual void cancel() = 0;
+};
 
 // What the HTTP server calls. handle() and on_done() run on connection strands, several at
 // once, so implementations must be thread-safe.
