@@ -35,23 +35,17 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                 "structured output: run a forward pass even for tokens the grammar forces");
 }
 
-std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int num_threads,
-                                            const EngineFlags& f, bool log_kv,
-                                            int64_t default_kv_tokens) {
+StatusOr<std::unique_ptr<RunningEngine>> create_engine(const std::string& model_path,
+                                                       int num_threads, const EngineFlags& f,
+                                                       bool log_kv, int64_t default_kv_tokens) {
   auto speculative = parse_speculative_config(f.speculative_config);
-  if (!speculative.ok()) {
-    print_error(speculative.message());
-    return nullptr;
-  }
+  if (!speculative.ok()) return speculative.status();
   auto r = std::make_unique<RunningEngine>();
-  auto loaded = load_model(model_path, num_threads, f.max_num_batched_tokens);
-  if (!loaded) return nullptr;
-  r->loaded = std::move(*loaded);
+  auto loaded = open_model(model_path, num_threads, f.max_num_batched_tokens);
+  if (!loaded.ok()) return loaded.status();
+  r->loaded = std::move(loaded).value();
   auto tokenizer = Tokenizer::from_gguf(*r->loaded.file);
-  if (!tokenizer.ok()) {
-    print_error(model_path + ": " + tokenizer.message());
-    return nullptr;
-  }
+  if (!tokenizer.ok()) return Status::Error(model_path + ": " + tokenizer.message());
   r->tokenizer = std::make_unique<Tokenizer>(std::move(*tokenizer));
 
   const ModelConfig& config = r->loaded.model->config();
@@ -64,20 +58,14 @@ std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int n
   int64_t requested = 0;
   if (!f.kv_cache_memory.empty()) {
     auto bytes = parse_byte_size(f.kv_cache_memory);
-    if (!bytes.ok()) {
-      print_error("--kv-cache-memory: " + bytes.message());
-      return nullptr;
-    }
+    if (!bytes.ok()) return Status::Error("--kv-cache-memory: " + bytes.message());
     requested = *bytes;
   } else if (default_kv_tokens > 0) {
     requested = std::max(default_kv_tokens, max_model_len) * r->kv_bytes_per_token;
   }
   auto budget = plan_kv_budget(requested, r->kv_bytes_per_token, f.block_size, max_model_len,
                                available_memory_bytes());
-  if (!budget.ok()) {
-    print_error(budget.message());
-    return nullptr;
-  }
+  if (!budget.ok()) return budget.status();
   r->kv_budget = *budget;
   if (log_kv)
     std::fprintf(stderr,
@@ -98,6 +86,17 @@ std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int n
   ec.max_model_len = (int32_t)max_model_len;
   r->engine = std::make_unique<Engine>(*r->backend, r->tokenizer.get(), ec);
   return r;
+}
+
+std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int num_threads,
+                                            const EngineFlags& flags, bool log_kv,
+                                            int64_t default_kv_tokens) {
+  auto engine = create_engine(model_path, num_threads, flags, log_kv, default_kv_tokens);
+  if (!engine.ok()) {
+    print_error(engine.message());
+    return nullptr;
+  }
+  return std::move(engine).value();
 }
 
 }  // namespace kiln::cli

@@ -47,9 +47,13 @@ struct RunningEngine {
   std::unique_ptr<Engine> engine;
 };
 
-// Prints "kiln: <problem>" and returns null on failure. `log_kv` prints the pool's size.
-// default_kv_tokens > 0 sizes an unset --kv-cache-memory for that many tokens instead of
-// the serving default (a single-user `kiln run` needs only one context).
+// `log_kv` prints the pool's size. default_kv_tokens > 0 sizes an unset --kv-cache-memory
+// for that many tokens instead of the serving default (a single-user `kiln run` needs only
+// one context).
+StatusOr<std::unique_ptr<RunningEngine>> create_engine(const std::string& model_path,
+                                                       int num_threads, const EngineFlags& flags,
+                                                       bool log_kv, int64_t default_kv_tokens = 0);
+// create_engine, printing "kiln: <problem>" and returning null on failure.
 std::unique_ptr<RunningEngine> start_engine(const std::string& model_path, int num_threads,
                                             const EngineFlags& flags, bool log_kv,
                                             int64_t default_kv_tokens = 0);

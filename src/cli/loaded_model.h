@@ -8,6 +8,7 @@
 
 #include "gguf/reader.h"
 #include "model/model.h"
+#include "util/status.h"
 #include "util/thread_pool.h"
 
 namespace kiln::cli {
@@ -18,7 +19,10 @@ struct LoadedModel {
   std::unique_ptr<Model> model;
 };
 
-// Prints "kiln: <problem>" to stderr and returns nullopt on failure.
+// The error names the file (the GGUF reader's and the model's messages do).
+StatusOr<LoadedModel> open_model(const std::string& path, int num_threads,
+                                 int64_t max_batch_tokens = 512);
+// open_model, printing "kiln: <problem>" to stderr and returning nullopt on failure.
 std::optional<LoadedModel> load_model(const std::string& path, int num_threads,
                                       int64_t max_batch_tokens = 512);
 

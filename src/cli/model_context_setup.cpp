@@ -12,8 +12,8 @@ namespace kiln::cli {
 namespace {
 
 // The model file's own template, else its family's default (as `kiln run --chat` does).
-std::optional<chat::ChatTemplate> chat_template_for(const LoadedModel& loaded,
-                                                    const std::string& path) {
+StatusOr<chat::ChatTemplate> chat_template_for(const LoadedModel& loaded,
+                                               const std::string& path) {
   std::string source;
   if (auto text = loaded.file->get_string("tokenizer.chat_template")) {
     source = std::string(*text);
@@ -23,22 +23,19 @@ std::optional<chat::ChatTemplate> chat_template_for(const LoadedModel& loaded,
     source = chat::default_template_for_architecture(arch);
   }
   auto tmpl = chat::ChatTemplate::parse(source);
-  if (!tmpl.ok()) {
-    print_error(path + ": " + tmpl.message());
-    return std::nullopt;
-  }
-  return std::move(*tmpl);
+  if (!tmpl.ok()) return Status::Error(path + ": " + tmpl.message());
+  return std::move(tmpl).value();
 }
 
 }  // namespace
 
-std::optional<server::ModelContext> make_model_context(const RunningEngine& engine,
-                                                       const std::string& model_path,
-                                                       const std::vector<std::string>& served_names,
-                                                       const std::string& tool_call_parser,
-                                                       int max_num_seqs) {
+StatusOr<server::ModelContext> build_model_context(const RunningEngine& engine,
+                                                   const std::string& model_path,
+                                                   const std::vector<std::string>& served_names,
+                                                   const std::string& tool_call_parser,
+                                                   int max_num_seqs) {
   auto tmpl = chat_template_for(engine.loaded, model_path);
-  if (!tmpl) return std::nullopt;
+  if (!tmpl.ok()) return tmpl.status();
 
   server::ModelContext ctx;
   ctx.engine = engine.engine.get();
@@ -60,6 +57,19 @@ std::optional<server::ModelContext> make_model_context(const RunningEngine& engi
   ctx.max_num_seqs = max_num_seqs;
   ctx.created = server::unix_seconds();
   return ctx;
+}
+
+std::optional<server::ModelContext> make_model_context(const RunningEngine& engine,
+                                                       const std::string& model_path,
+                                                       const std::vector<std::string>& served_names,
+                                                       const std::string& tool_call_parser,
+                                                       int max_num_seqs) {
+  auto ctx = build_model_context(engine, model_path, served_names, tool_call_parser, max_num_seqs);
+  if (!ctx.ok()) {
+    print_error(ctx.message());
+    return std::nullopt;
+  }
+  return std::move(ctx).value();
 }
 
 }  // namespace kiln::cli

@@ -13,7 +13,13 @@ namespace kiln::cli {
 
 // The model file's chat template, else its family's default; tool calls parsed as
 // `tool_call_parser` names, else as the template suggests. Served names default to the file
-// name without .gguf. Prints "kiln: <problem>" and returns nullopt on failure.
+// name without .gguf.
+StatusOr<server::ModelContext> build_model_context(const RunningEngine& engine,
+                                                   const std::string& model_path,
+                                                   const std::vector<std::string>& served_names,
+                                                   const std::string& tool_call_parser,
+                                                   int max_num_seqs);
+// build_model_context, printing "kiln: <problem>" and returning nullopt on failure.
 std::optional<server::ModelContext> make_model_context(const RunningEngine& engine,
                                                        const std::string& model_path,
                                                        const std::vector<std::string>& served_names,

@@ -1,11 +1,14 @@
-// `kiln serve MODEL`: the OpenAI- and Anthropic-compatible HTTP server (src/server/) in front
-// of the engine. It listens first, so /health can say 503 while the model loads, then loads
-// the model and serves until SIGTERM or SIGINT, which drain it (exit code 0).
+// `kiln serve MODEL...`: the OpenAI-, Anthropic- and Ollama-compatible HTTP server
+// (src/server/) in front of the engine. It listens first, so /health can say 503 while the
+// first model loads, then loads it and serves until SIGTERM or SIGINT, which drain it (exit
+// code 0). Further models load when a request names them and unload after --keep-alive.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +17,8 @@
 #include "cli/engine_setup.h"
 #include "cli/model_context_setup.h"
 #include "engine/kv_sizing.h"
+#include "server/models/keep_alive.h"
+#include "server/models/model_details.h"
 #include "server/server.h"
 #include "tool_calls/tool_call_format.h"
 
@@ -21,7 +26,7 @@ namespace kiln::cli {
 namespace {
 
 struct ServeOptions {
-  std::string model;
+  std::vector<std::string> models;
   std::string host = "127.0.0.1";
   int port = 8080;
   std::vector<std::string> api_keys;
@@ -36,6 +41,9 @@ struct ServeOptions {
   int64_t responses_store_max = 1000;
   double responses_store_ttl = 3600;
   std::string metrics_prefix = "kiln";
+  std::string keep_alive;  // empty: forever for models named here
+  int max_loaded_models = 3;
+  std::string max_loaded_memory;  // empty: no limit
   EngineFlags engine;
 };
 
@@ -57,6 +65,57 @@ void raise_open_file_limit() {
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) spdlog::warn("could not raise the open-file limit");
 }
 
+// The models named on the command line. The first takes --served-model-name's names.
+std::optional<std::vector<server::ModelSpec>> model_specs(const ServeOptions& o,
+                                                          double keep_alive_seconds) {
+  std::vector<server::ModelSpec> specs;
+  for (size_t i = 0; i < o.models.size(); ++i) {
+    const std::string& path = o.models[i];
+    std::error_code ec;
+    server::ModelSpec spec;
+    spec.path = path;
+    spec.file_bytes = (int64_t)std::filesystem::file_size(path, ec);
+    if (ec) {
+      print_error(path + ": " + ec.message());
+      return std::nullopt;
+    }
+    struct stat st{};
+    if (::stat(path.c_str(), &st) == 0) spec.modified = st.st_mtime;
+    auto details = server::read_model_details(path);
+    if (!details.ok()) {
+      print_error(details.message());
+      return std::nullopt;
+    }
+    spec.details = server::ollama_details(*details);
+    spec.name = std::filesystem::path(path).stem().string();
+    if (i == 0 && !o.served_model_names.empty()) {
+      spec.name = o.served_model_names.front();
+      spec.aliases.assign(o.served_model_names.begin() + 1, o.served_model_names.end());
+    }
+    spec.keep_alive_seconds = keep_alive_seconds;
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+// How the registry loads a model: the engine with this command's flags, and its context.
+server::ModelLoader model_loader(const ServeOptions& o) {
+  return [o](const server::ModelSpec& spec) -> StatusOr<server::LoadedModel> {
+    auto engine = create_engine(spec.path, o.threads, o.engine, /*log_kv=*/true);
+    if (!engine.ok()) return engine.status();
+    std::vector<std::string> names = {spec.name};
+    names.insert(names.end(), spec.aliases.begin(), spec.aliases.end());
+    auto ctx = build_model_context(**engine, spec.path, names, o.tool_call_parser,
+                                   o.engine.max_num_seqs);
+    if (!ctx.ok()) return ctx.status();
+    server::LoadedModel loaded;
+    loaded.memory_bytes = spec.file_bytes + (*engine)->kv_budget.bytes;
+    loaded.context = std::move(ctx).value();
+    loaded.owner = std::shared_ptr<RunningEngine>(std::move(engine).value());
+    return loaded;
+  };
+}
+
 int serve(const ServeOptions& o) {
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
   raise_open_file_limit();
@@ -66,37 +125,57 @@ int serve(const ServeOptions& o) {
   so.num_io_threads = o.io_threads;
   so.drain_timeout_seconds = o.drain_timeout;
   so.api.api_keys = o.api_keys;
-  so.api.max_queue = o.max_queue;
   so.api.responses.max_responses = (size_t)o.responses_store_max;
   so.api.responses.ttl_seconds = o.responses_store_ttl;
-  so.api.metrics_prefix = o.metrics_prefix;
   auto body = byte_size_flag("--max-body-size", o.max_body_size);
   auto header = byte_size_flag("--max-header-size", o.max_header_size);
   if (!body || !header) return 2;
   so.http.max_body_bytes = *body;
   so.http.max_header_bytes = *header;
 
+  server::ModelRegistryOptions ro;
+  ro.max_loaded_models = o.max_loaded_models;
+  ro.max_queue = o.max_queue;
+  ro.metrics_prefix = o.metrics_prefix;
+  if (!o.max_loaded_memory.empty()) {
+    auto bytes = byte_size_flag("--max-loaded-memory", o.max_loaded_memory);
+    if (!bytes) return 2;
+    ro.max_loaded_bytes = (int64_t)*bytes;
+  }
+  double keep_alive = -1;  // models named here stay until the server stops, unless told
+  if (!o.keep_alive.empty()) {
+    auto seconds = server::parse_keep_alive(o.keep_alive);
+    if (!seconds.ok()) {
+      print_error("--keep-alive: " + seconds.message());
+      return 2;
+    }
+    keep_alive = *seconds;
+  }
+  auto specs = model_specs(o, keep_alive);
+  if (!specs) return 1;
+
   // Declared before the server so that it is destroyed after it: the server's connections
   // cancel their requests in the engine as they close.
-  std::unique_ptr<RunningEngine> engine;
+  server::ModelRegistry registry(std::move(*specs), model_loader(o), ro);
   server::Server server(so);
   if (Status s = server.start(); !s.ok()) {
     print_error(s.message());
     return 1;
   }
-  spdlog::info("listening on http://{}:{} (loading {})", o.host, server.port(), o.model);
+  const std::string first = registry.default_model();
+  spdlog::info("listening on http://{}:{} (loading {})", o.host, server.port(), first);
 
   const auto load_start = std::chrono::steady_clock::now();
-  engine = start_engine(o.model, o.threads, o.engine, /*log_kv=*/true);
-  if (!engine) return 1;
-  auto ctx = make_model_context(*engine, o.model, o.served_model_names, o.tool_call_parser,
-                                o.engine.max_num_seqs);
-  if (!ctx) return 1;
-  const std::string name = ctx->name();
-  server.set_model(std::move(*ctx));
-  spdlog::info("ready in {:.1f}s: serving '{}' on http://{}:{}{}",
+  if (Status s = registry.load_blocking(first); !s.ok()) {
+    print_error(s.message());
+    return 1;
+  }
+  server.set_models(registry);
+  spdlog::info("ready in {:.1f}s: serving '{}'{} on http://{}:{}{}",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count(),
-               name, o.host, server.port(), o.api_keys.empty() ? "" : " (API key required)");
+               first,
+               o.models.size() > 1 ? " and " + std::to_string(o.models.size() - 1) + " more" : "",
+               o.host, server.port(), o.api_keys.empty() ? "" : " (API key required)");
 
   server.run_until_signal();
   return 0;
@@ -108,7 +187,10 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<ServeOptions>();
   CLI::App* cmd = app.add_subcommand(
       "serve", "Serve a model over HTTP: OpenAI- and Anthropic-compatible API (docs/api.md)");
-  cmd->add_option("model", opts->model, "GGUF model file")->required();
+  cmd->add_option("model", opts->models,
+                  "GGUF model file(s); the first loads at start, the others when a request "
+                  "names them")
+      ->required();
   cmd->add_option("--host", opts->host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", opts->port, "port to listen on (0: any free port)")
       ->capture_default_str()
@@ -156,6 +238,18 @@ void register_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-header-size", opts->max_header_size, "largest request head (431 beyond)")
       ->capture_default_str();
+  cmd->add_option("--keep-alive", opts->keep_alive,
+                  "how long an idle model stays loaded: 30s, 5m, 1h, 0 (unload at once) or -1 "
+                  "(forever, the default for models named here); requests may set their own "
+                  "(Ollama's keep_alive)");
+  cmd->add_option("--max-loaded-models", opts->max_loaded_models,
+                  "models loaded at once; loading one more unloads the least recently used idle "
+                  "one (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--max-loaded-memory", opts->max_loaded_memory,
+                  "memory loaded models may hold (weights and KV cache, e.g. 8GiB); loading past "
+                  "it unloads the least recently used idle model first");
   add_engine_flags(cmd, opts->engine);
   cmd->callback([opts, &exit_code] { exit_code = serve(*opts); });
 }

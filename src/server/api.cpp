@@ -6,8 +6,12 @@
 
 #include "server/anthropic/messages.h"
 #include "server/json_fields.h"
+#include "server/mcp/dispatcher.h"
 #include "server/mcp/http_route.h"
 #include "server/mcp/jsonrpc.h"
+#include "server/ollama/formatter.h"
+#include "server/ollama/models_routes.h"
+#include "server/ollama/request.h"
 #include "server/openai/chat.h"
 #include "server/openai/completions.h"
 #include "server/openapi.h"
@@ -25,14 +29,16 @@ HttpReply json_reply(const Json& body) {
   return r;
 }
 
-Json model_json(const ModelContext& model, const std::string& id) {
-  return {{"id", id},
-          {"object", "model"},
-          {"created", model.created},
-          {"owned_by", "kiln"},
-          {"root", model.name()},
-          {"parent", nullptr},
-          {"max_model_len", model.max_model_len}};
+// OpenAI's model object, with vLLM's root and max_model_len (known once the model loaded).
+Json model_json(const ModelSpec& spec, const std::string& id, const LoadedModelInfo* loaded) {
+  Json m = {{"id", id},
+            {"object", "model"},
+            {"created", loaded ? loaded->loaded_at : spec.modified},
+            {"owned_by", "kiln"},
+            {"root", spec.name},
+            {"parent", nullptr}};
+  if (loaded) m["max_model_len"] = loaded->context_length;
+  return m;
 }
 
 HttpReply text_reply(std::string content_type, std::string body) {
@@ -51,20 +57,43 @@ HttpReply method_not_allowed(std::string_view allowed, ApiFlavor flavor) {
   return r;
 }
 
+// A request whose model is loading: answered once the registry has loaded it (or failed to).
+class ModelLoadWait final : public DeferredResult {
+ public:
+  ModelLoadWait(std::shared_ptr<ModelWaiter> waiter, ApiFlavor flavor,
+                std::function<HandlerResult(const ModelLease&)> work)
+      : waiter_(std::move(waiter)), flavor_(flavor), work_(std::move(work)) {}
+
+  void start(std::function<void()> wake) override { waiter_->set_wake(std::move(wake)); }
+
+  bool resolve(HandlerResult& out) override {
+    auto outcome = waiter_->take();
+    if (!outcome) return false;
+    if (auto* error = std::get_if<ApiError>(&*outcome)) {
+      out = error_reply(*error, flavor_);
+    } else {
+      out = work_(std::get<ModelLease>(*outcome));
+    }
+    return true;
+  }
+
+  void cancel() override { waiter_->cancel(); }
+
+ private:
+  const std::shared_ptr<ModelWaiter> waiter_;
+  const ApiFlavor flavor_;
+  const std::function<HandlerResult(const ModelLease&)> work_;
+};
+
 }  // namespace
 
 Api::Api(ApiOptions options)
-    : options_(std::move(options)),
-      keys_(options_.api_keys),
-      metrics_(options_.metrics_prefix),
-      responses_store_(options_.responses) {}
+    : options_(std::move(options)), keys_(options_.api_keys), responses_store_(options_.responses) {}
 
 Api::~Api() = default;
 
-void Api::set_model(ModelContext model) {
-  model_ = std::make_unique<ModelContext>(std::move(model));
-  admission_ = std::make_unique<Admission>(model_->max_num_seqs, options_.max_queue);
-  mcp_ = std::make_unique<mcp::Dispatcher>(*model_);
+void Api::set_models(ModelRegistry& models) {
+  models_ = &models;
   State expected = State::kLoading;
   // A drain that began while loading stays a drain.
   state_.compare_exchange_strong(expected, State::kReady);
@@ -153,11 +182,20 @@ HandlerResult Api::route(const HttpRequest& req) {
     if (!post) return method_not_allowed("POST", flavor);
     auto body = parse_json_object(req.body);
     if (!body.ok()) return error_reply(body.error(), flavor);
-    auto result = path == "/tokenize" ? tokenize(*body, *model_) : detokenize(*body, *model_);
-    if (!result.ok()) return error_reply(result.error(), flavor);
-    return json_reply(*result);
+    // vLLM's "model" is optional here: the default model then.
+    std::string name = models_->default_model();
+    if (body->contains("model") && (*body)["model"].is_string()) name = (*body)["model"];
+    const bool encode = path == "/tokenize";
+    return with_model(name, flavor, [body = std::move(*body), encode, flavor](const ModelLease& m) {
+      auto result = encode ? tokenize(body, m->context()) : detokenize(body, m->context());
+      if (!result.ok()) return HandlerResult(error_reply(result.error(), flavor));
+      return HandlerResult(json_reply(*result));
+    });
   }
 
+  if (path == "/" && (get || req.method == "HEAD"))  // Ollama's clients probe it
+    return text_reply("text/plain; charset=utf-8", get ? "Ollama is running" : "");
+  if (path.starts_with("/api/")) return ollama(req, state == State::kDraining);
   if (path == "/v1/responses" || path.starts_with("/v1/responses/"))
     return responses(req, state == State::kDraining);
   if (path == "/mcp") return mcp_endpoint(req, state == State::kDraining);
@@ -170,46 +208,72 @@ HandlerResult Api::route(const HttpRequest& req) {
   if (!post) return method_not_allowed("POST", flavor);
   if (state == State::kDraining && path != "/v1/messages/count_tokens")
     return error_reply(ApiError::unavailable("the server is shutting down"), flavor);
-  if (path == "/v1/chat/completions") return chat_completions(req);
-  if (path == "/v1/completions") return completions(req);
-  return messages(req, path == "/v1/messages/count_tokens");
+  if (path == "/v1/chat/completions")
+    return with_body_model(req, flavor, [this](const Json& body, const ModelLease& m) {
+      return chat_completions(body, m);
+    });
+  if (path == "/v1/completions")
+    return with_body_model(req, flavor, [this](const Json& body, const ModelLease& m) {
+      return completions(body, m);
+    });
+  const bool count_tokens = path == "/v1/messages/count_tokens";
+  return with_body_model(req, flavor, [this, count_tokens](const Json& body, const ModelLease& m) {
+    return messages(body, m, count_tokens);
+  });
 }
 
-HandlerResult Api::chat_completions(const HttpRequest& req) {
+HandlerResult Api::with_model(std::string_view name, ApiFlavor flavor, ModelWork work) {
+  ModelRegistry::Acquired acquired = models_->acquire(name);
+  if (auto* error = std::get_if<ApiError>(&acquired)) return error_reply(*error, flavor);
+  if (auto* lease = std::get_if<ModelLease>(&acquired)) return work(*lease);
+  return std::make_shared<ModelLoadWait>(std::get<std::shared_ptr<ModelWaiter>>(acquired), flavor,
+                                         std::move(work));
+}
+
+HandlerResult Api::with_body_model(
+    const HttpRequest& req, ApiFlavor flavor,
+    std::function<HandlerResult(const Json&, const ModelLease&)> work) {
   auto body = parse_json_object(req.body);
-  if (!body.ok()) return error_reply(body.error(), ApiFlavor::kOpenAI);
-  auto parsed = parse_chat_completion_request(*body, *model_);
+  if (!body.ok()) return error_reply(body.error(), flavor);
+  FieldReader f(*body);
+  f.require("model");
+  const std::string name = f.string("model").value_or("");
+  if (!f.ok()) return error_reply(f.error(), flavor);
+  return with_model(name, flavor,
+                    [body = std::move(*body), work = std::move(work)](const ModelLease& m) {
+                      return work(body, m);
+                    });
+}
+
+HandlerResult Api::chat_completions(const Json& body, const ModelLease& m) {
+  auto parsed = parse_chat_completion_request(body, m->context());
   if (!parsed.ok()) return error_reply(parsed.error(), ApiFlavor::kOpenAI);
   ResponseMeta meta{random_id("chatcmpl-"), unix_seconds(), parsed->model};
-  auto formatter = make_chat_formatter(*parsed, *model_->tokenizer, std::move(meta));
+  auto formatter = make_chat_formatter(*parsed, *m->context().tokenizer, std::move(meta));
   std::vector<GenerationRequest> requests;
   requests.push_back(std::move(parsed->generation));
-  return start_generation(std::move(requests), std::move(formatter), parsed->stream,
+  return start_generation(m, std::move(requests), std::move(formatter), parsed->stream,
                           ApiFlavor::kOpenAI, "messages");
 }
 
-HandlerResult Api::completions(const HttpRequest& req) {
-  auto body = parse_json_object(req.body);
-  if (!body.ok()) return error_reply(body.error(), ApiFlavor::kOpenAI);
-  auto parsed = parse_completion_request(*body, *model_);
+HandlerResult Api::completions(const Json& body, const ModelLease& m) {
+  auto parsed = parse_completion_request(body, m->context());
   if (!parsed.ok()) return error_reply(parsed.error(), ApiFlavor::kOpenAI);
   ResponseMeta meta{random_id("cmpl-"), unix_seconds(), parsed->model};
-  auto formatter = make_completion_formatter(*parsed, *model_->tokenizer, std::move(meta));
-  return start_generation(std::move(parsed->generations), std::move(formatter), parsed->stream,
+  auto formatter = make_completion_formatter(*parsed, *m->context().tokenizer, std::move(meta));
+  return start_generation(m, std::move(parsed->generations), std::move(formatter), parsed->stream,
                           ApiFlavor::kOpenAI, "prompt");
 }
 
-HandlerResult Api::messages(const HttpRequest& req, bool count_tokens) {
-  auto body = parse_json_object(req.body);
-  if (!body.ok()) return error_reply(body.error(), ApiFlavor::kAnthropic);
-  auto parsed = parse_messages_request(*body, *model_, count_tokens);
+HandlerResult Api::messages(const Json& body, const ModelLease& m, bool count_tokens) {
+  auto parsed = parse_messages_request(body, m->context(), count_tokens);
   if (!parsed.ok()) return error_reply(parsed.error(), ApiFlavor::kAnthropic);
   if (count_tokens) return json_reply({{"input_tokens", parsed->generation.prompt.size()}});
   ResponseMeta meta{random_id("msg_"), unix_seconds(), parsed->model};
   auto formatter = make_messages_formatter(*parsed, std::move(meta));
   std::vector<GenerationRequest> requests;
   requests.push_back(std::move(parsed->generation));
-  return start_generation(std::move(requests), std::move(formatter), parsed->stream,
+  return start_generation(m, std::move(requests), std::move(formatter), parsed->stream,
                           ApiFlavor::kAnthropic, "messages");
 }
 
@@ -228,16 +292,16 @@ HandlerResult Api::responses(const HttpRequest& req, bool draining) {
   if (req.method != "POST") return method_not_allowed("POST", ApiFlavor::kOpenAI);
   if (draining)
     return error_reply(ApiError::unavailable("the server is shutting down"), ApiFlavor::kOpenAI);
-  auto body = parse_json_object(req.body);
-  if (!body.ok()) return error_reply(body.error(), ApiFlavor::kOpenAI);
-  auto parsed = parse_responses_request(*body, *model_, responses_store_);
-  if (!parsed.ok()) return error_reply(parsed.error(), ApiFlavor::kOpenAI);
-  ResponseMeta meta{random_id("resp_"), unix_seconds(), parsed->model};
-  auto formatter = make_responses_formatter(*parsed, std::move(meta), &responses_store_);
-  std::vector<GenerationRequest> requests;
-  requests.push_back(std::move(parsed->generation));
-  return start_generation(std::move(requests), std::move(formatter), parsed->stream,
-                          ApiFlavor::kOpenAI, "input");
+  return with_body_model(req, ApiFlavor::kOpenAI, [this](const Json& body, const ModelLease& m) {
+    auto parsed = parse_responses_request(body, m->context(), responses_store_);
+    if (!parsed.ok()) return HandlerResult(error_reply(parsed.error(), ApiFlavor::kOpenAI));
+    ResponseMeta meta{random_id("resp_"), unix_seconds(), parsed->model};
+    auto formatter = make_responses_formatter(*parsed, std::move(meta), &responses_store_);
+    std::vector<GenerationRequest> requests;
+    requests.push_back(std::move(parsed->generation));
+    return start_generation(m, std::move(requests), std::move(formatter), parsed->stream,
+                            ApiFlavor::kOpenAI, "input");
+  });
 }
 
 HandlerResult Api::mcp_endpoint(const HttpRequest& req, bool draining) {
@@ -246,7 +310,15 @@ HandlerResult Api::mcp_endpoint(const HttpRequest& req, bool draining) {
   if (req.method != "POST") return method_not_allowed("POST", ApiFlavor::kOpenAI);
   if (draining)
     return error_reply(ApiError::unavailable("the server is shutting down"), ApiFlavor::kOpenAI);
-  mcp::Step step = mcp_->handle_text(req.body);
+  const bool event_stream = mcp::accepts_event_stream(req.header("accept"));
+  return with_model(models_->default_model(), ApiFlavor::kOpenAI,
+                    [this, text = req.body, event_stream](const ModelLease& m) {
+                      return mcp_message(text, event_stream, m);
+                    });
+}
+
+HandlerResult Api::mcp_message(const std::string& text, bool event_stream, const ModelLease& m) {
+  mcp::Step step = mcp::Dispatcher(m->context()).handle_text(text);
   if (step.reply) {
     HttpReply r = json_reply(*step.reply);
     // A message that could not be read as a request has no id to answer: a 400.
@@ -259,13 +331,12 @@ HandlerResult Api::mcp_endpoint(const HttpRequest& req, bool draining) {
     return accepted;
   }
   mcp::PendingGeneration& pending = *step.generation;
-  const bool stream =
-      !pending.progress_token.is_null() && mcp::accepts_event_stream(req.header("accept"));
+  const bool stream = !pending.progress_token.is_null() && event_stream;
   auto formatter = mcp::make_mcp_formatter(pending, stream);
   const Json id = pending.id;
   std::vector<GenerationRequest> requests;
   requests.push_back(std::move(pending.request));
-  HandlerResult result = start_generation(std::move(requests), std::move(formatter), stream,
+  HandlerResult result = start_generation(m, std::move(requests), std::move(formatter), stream,
                                           ApiFlavor::kOpenAI, "prompt");
   // Refused before it ran (prompt too long, server at capacity): a tool error the calling
   // model can read, not an HTTP error its client would surface as a transport failure.
@@ -279,20 +350,23 @@ HandlerResult Api::mcp_endpoint(const HttpRequest& req, bool draining) {
   return result;
 }
 
-HandlerResult Api::start_generation(std::vector<GenerationRequest> requests,
+HandlerResult Api::start_generation(const ModelLease& m, std::vector<GenerationRequest> requests,
                                     std::unique_ptr<ResponseFormatter> formatter, bool stream,
                                     ApiFlavor flavor, std::string_view prompt_param) {
+  // A request that waited for its model may find the server draining by then.
+  if (state_ == State::kDraining)
+    return error_reply(ApiError::unavailable("the server is shutting down"), flavor);
   int64_t num_seqs = 0;
   for (const GenerationRequest& r : requests) num_seqs += std::max(1, r.sampling.n);
-  std::optional<Admission::Ticket> ticket = admission_->try_admit(num_seqs);
+  std::optional<Admission::Ticket> ticket = m->admission.try_admit(num_seqs);
   if (!ticket)
     return error_reply(ApiError::rate_limited(
-                           "the server is at capacity: " + std::to_string(admission_->capacity()) +
+                           "the server is at capacity: " + std::to_string(m->admission.capacity()) +
                                " sequences running or queued (--max-num-seqs + --max-queue); "
                                "retry later",
                            1),
                        flavor);
-  Engine& engine = *model_->engine;
+  Engine& engine = m->engine();
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (GenerationRequest& r : requests) {
     auto stream = engine.submit(std::move(r));
@@ -302,30 +376,94 @@ HandlerResult Api::start_generation(std::vector<GenerationRequest> requests,
     }
     streams.push_back(std::move(*stream));
   }
-  auto job =
-      std::make_shared<GenerationJob>(engine, metrics_, std::move(streams), std::move(formatter),
-                                      stream, flavor, std::move(*ticket));
+  auto job = std::make_shared<GenerationJob>(engine, m->metrics, std::move(streams),
+                                             std::move(formatter), stream, flavor,
+                                             std::move(*ticket), m);
   std::lock_guard lock(jobs_mu_);
   std::erase_if(jobs_, [](const auto& j) { return j.expired(); });
   jobs_.push_back(job);
   return job;
 }
 
+HandlerResult Api::ollama(const HttpRequest& req, bool draining) {
+  const std::string& path = req.path;
+  const bool get = req.method == "GET", post = req.method == "POST";
+  constexpr ApiFlavor kOllama = ApiFlavor::kOllama;
+  if (path == "/api/tags" || path == "/api/ps" || path == "/api/version") {
+    if (!get) return method_not_allowed("GET", kOllama);
+    if (path == "/api/tags") return json_reply(ollama::tags_json(*models_));
+    if (path == "/api/ps") return json_reply(ollama::ps_json(*models_));
+    return json_reply(ollama::version_json());
+  }
+  if (path == "/api/show") {
+    if (!post) return method_not_allowed("POST", kOllama);
+    auto body = parse_json_object(req.body);
+    if (!body.ok()) return error_reply(body.error(), kOllama);
+    auto shown = ollama::show_json(*models_, *body);
+    if (!shown.ok()) return error_reply(shown.error(), kOllama);
+    return json_reply(*shown);
+  }
+  if (path == "/api/chat" || path == "/api/generate") {
+    if (!post) return method_not_allowed("POST", kOllama);
+    if (draining) return error_reply(ApiError::unavailable("the server is shutting down"), kOllama);
+    return ollama_generate(req, path == "/api/chat");
+  }
+  if (path == "/api/embed" || path == "/api/embeddings")
+    return error_reply(ApiError::bad_request("embeddings are not supported: kiln serves "
+                                             "generative models only"),
+                       kOllama);
+  return error_reply(ApiError::not_found("no route for " + req.method + " " + path), kOllama);
+}
+
+HandlerResult Api::ollama_generate(const HttpRequest& req, bool chat) {
+  const auto received = Clock::now();
+  return with_body_model(req, ApiFlavor::kOllama, [this, chat, received](const Json& body,
+                                                                           const ModelLease& m) {
+    const ollama::OllamaTimes times{received, Clock::now()};
+    auto parsed = ollama::parse_ollama_request(body, chat, m->context(), m->spec.defaults);
+    if (!parsed.ok()) return HandlerResult(error_reply(parsed.error(), ApiFlavor::kOllama));
+    if (parsed->keep_alive) m->set_keep_alive(*parsed->keep_alive);
+    if (parsed->load_only || parsed->nothing_to_generate) {
+      const bool unload = parsed->keep_alive && *parsed->keep_alive == 0;
+      const char* reason = parsed->nothing_to_generate ? "length" : unload ? "unload" : "load";
+      // One object: a stream of one line, or the whole answer.
+      HttpReply r = json_reply(ollama::ollama_empty_answer(*parsed, reason, times));
+      r.body += '\n';
+      return HandlerResult(std::move(r));
+    }
+    auto formatter = ollama::make_ollama_formatter(*parsed, times);
+    std::vector<GenerationRequest> requests;
+    requests.push_back(std::move(parsed->generation));
+    return start_generation(m, std::move(requests), std::move(formatter), parsed->stream,
+                            ApiFlavor::kOllama, chat ? "messages" : "prompt");
+  });
+}
+
 HttpReply Api::models(const std::string& id) {
+  const std::vector<LoadedModelInfo> loaded = models_->loaded();
+  auto loaded_info = [&](const ModelSpec& spec) -> const LoadedModelInfo* {
+    for (const LoadedModelInfo& l : loaded)
+      if (l.spec.name == spec.name) return &l;
+    return nullptr;
+  };
   if (id.empty()) {
     Json data = Json::array();
-    for (const std::string& name : model_->served_names) data.push_back(model_json(*model_, name));
+    for (const ModelSpec& spec : models_->specs()) {
+      data.push_back(model_json(spec, spec.name, loaded_info(spec)));
+      for (const std::string& alias : spec.aliases)
+        data.push_back(model_json(spec, alias, loaded_info(spec)));
+    }
     return json_reply({{"object", "list"}, {"data", std::move(data)}});
   }
-  if (!model_->serves(id)) return error_reply(ApiError::model_not_found(id), ApiFlavor::kOpenAI);
-  return json_reply(model_json(*model_, id));
+  std::optional<ModelSpec> spec = models_->find(id);
+  if (!spec) return error_reply(ApiError::model_not_found(id), ApiFlavor::kOpenAI);
+  return json_reply(model_json(*spec, id, loaded_info(*spec)));
 }
 
 HttpReply Api::metrics() {
   HttpReply r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = metrics_.render(model_->name(), model_->engine->stats(),
-                          model_->engine->grammar_compiler_stats());
+  r.body = models_->render_metrics();
   return r;
 }
 

@@ -1,7 +1,10 @@
 // The routes: an HttpHandler that checks keys, parses bodies, submits generations to the
-// engine and answers /health, /metrics, /v1/models, /tokenize, ... It also holds the server's
-// life cycle as the routes see it: loading (503 until set_model), ready, draining (503 for new
-// work while running requests finish). Thread-safe: handle() runs on many strands at once.
+// engine and answers /health, /metrics, /v1/models, /tokenize, ... A request runs on the
+// model it names, through a lease from the ModelRegistry; a model that must load first
+// defers the answer (DeferredResult) instead of holding an HTTP thread. The Api also holds
+// the server's life cycle as the routes see it: loading (503 until set_models), ready,
+// draining (503 for new work while running requests finish). Thread-safe: handle() runs on
+// many strands at once.
 #pragma once
 
 #include <atomic>
@@ -15,18 +18,15 @@
 #include "server/errors.h"
 #include "server/generation_job.h"
 #include "server/http/http_types.h"
-#include "server/mcp/dispatcher.h"
-#include "server/metrics.h"
-#include "server/model_context.h"
+#include "server/json_util.h"
+#include "server/models/model_registry.h"
 #include "server/responses/store.h"
 
 namespace kiln::server {
 
 struct ApiOptions {
   std::vector<std::string> api_keys;  // empty: no key needed
-  int64_t max_queue = 1024;           // sequences that may wait beyond --max-num-seqs
   ResponseStoreOptions responses;     // --responses-store-max, --responses-store-ttl
-  std::string metrics_prefix = "kiln";  // --metrics-prefix
 };
 
 class Api final : public HttpHandler {
@@ -34,8 +34,9 @@ class Api final : public HttpHandler {
   explicit Api(ApiOptions options);
   ~Api() override;
 
-  // The model is loaded: start serving it. Called once; `model` outlives the Api's use.
-  void set_model(ModelContext model);
+  // Start serving the registry's models (its start-up loads are done). Called once;
+  // `models` outlives the Api's use.
+  void set_models(ModelRegistry& models);
   // Refuse new work (503) and fail /health, so load balancers stop sending any.
   void start_draining();
   // Generations whose responses are still being produced or written.
@@ -51,27 +52,36 @@ class Api final : public HttpHandler {
  private:
   enum class State { kLoading, kReady, kDraining };
 
+  using ModelWork = std::function<HandlerResult(const ModelLease&)>;
+
   HandlerResult route(const HttpRequest& request);
-  HandlerResult chat_completions(const HttpRequest& request);
-  HandlerResult completions(const HttpRequest& request);
-  HandlerResult messages(const HttpRequest& request, bool count_tokens);
+  // Runs `work` on the model `name`: at once when it is loaded, once it has loaded otherwise.
+  HandlerResult with_model(std::string_view name, ApiFlavor flavor, ModelWork work);
+  // The same for a JSON body naming its model in "model" (a 400 when it does not).
+  HandlerResult with_body_model(const HttpRequest& request, ApiFlavor flavor,
+                                std::function<HandlerResult(const Json&, const ModelLease&)> work);
+  HandlerResult chat_completions(const Json& body, const ModelLease& model);
+  HandlerResult completions(const Json& body, const ModelLease& model);
+  HandlerResult messages(const Json& body, const ModelLease& model, bool count_tokens);
   // /v1/responses (POST) and /v1/responses/{id} (GET, DELETE).
   HandlerResult responses(const HttpRequest& request, bool draining);
-  // /mcp: MCP's streamable HTTP transport (POST only; the protocol is in server/mcp/).
+  // /mcp: MCP's streamable HTTP transport (POST only; the protocol is in server/mcp/), on the
+  // default model.
   HandlerResult mcp_endpoint(const HttpRequest& request, bool draining);
+  HandlerResult mcp_message(const std::string& text, bool event_stream, const ModelLease& model);
+  // Ollama's API under /api/ (server/ollama/).
+  HandlerResult ollama(const HttpRequest& request, bool draining);
+  HandlerResult ollama_generate(const HttpRequest& request, bool chat);
   HttpReply models(const std::string& id);
   HttpReply metrics();
-  HandlerResult start_generation(std::vector<GenerationRequest> requests,
+  HandlerResult start_generation(const ModelLease& model, std::vector<GenerationRequest> requests,
                                  std::unique_ptr<ResponseFormatter> formatter, bool stream,
                                  ApiFlavor flavor, std::string_view prompt_param);
 
   const ApiOptions options_;
   const ApiKeys keys_;
   std::atomic<State> state_{State::kLoading};
-  std::unique_ptr<ModelContext> model_;   // set once, before state_ becomes kReady
-  std::unique_ptr<Admission> admission_;  // likewise
-  std::unique_ptr<mcp::Dispatcher> mcp_;  // likewise
-  ServerMetrics metrics_;
+  ModelRegistry* models_ = nullptr;  // set once, before state_ becomes kReady
   ResponseStore responses_store_;
 
   std::mutex jobs_mu_;

@@ -132,7 +132,9 @@ const char* anthropic_error_type(int status) {
 
 std::string error_body(const ApiError& error, ApiFlavor flavor) {
   Json body;
-  if (flavor == ApiFlavor::kAnthropic) {
+  if (flavor == ApiFlavor::kOllama) {
+    body["error"] = error.message;
+  } else if (flavor == ApiFlavor::kAnthropic) {
     body["type"] = "error";
     body["error"] = {{"type", anthropic_error_type(error.status)}, {"message", error.message}};
   } else {
@@ -156,6 +158,7 @@ HttpReply error_reply(const ApiError& error, ApiFlavor flavor) {
 }
 
 ApiFlavor flavor_for_path(std::string_view path) {
+  if (path.starts_with("/api/")) return ApiFlavor::kOllama;
   return path.starts_with("/v1/messages") ? ApiFlavor::kAnthropic : ApiFlavor::kOpenAI;
 }
 

@@ -1,6 +1,6 @@
 // A caller's mistake (or an overloaded or failing server) as the HTTP error each API's
-// clients expect: OpenAI's {"error": {"message", "type", "param", "code"}} and Anthropic's
-// {"type": "error", "error": {"type", "message"}}. The SDKs raise their typed exceptions
+// clients expect: OpenAI's {"error": {"message", "type", "param", "code"}}, Anthropic's
+// {"type": "error", "error": {"type", "message"}} and Ollama's {"error": "message"}. The SDKs raise their typed exceptions
 // (BadRequestError, AuthenticationError, RateLimitError, ...) from the HTTP status.
 #pragma once
 
@@ -13,7 +13,7 @@
 
 namespace kiln::server {
 
-enum class ApiFlavor { kOpenAI, kAnthropic };
+enum class ApiFlavor { kOpenAI, kAnthropic, kOllama };
 
 struct ApiError {
   int status = 400;
@@ -66,7 +66,8 @@ const char* anthropic_error_type(int status);
 std::string error_body(const ApiError& error, ApiFlavor flavor);
 HttpReply error_reply(const ApiError& error, ApiFlavor flavor);
 
-// The flavor of error a path's clients expect: Anthropic's under /v1/messages.
+// The flavor of error a path's clients expect: Anthropic's under /v1/messages, Ollama's
+// under /api/.
 ApiFlavor flavor_for_path(std::string_view path);
 
 }  // namespace kiln::server

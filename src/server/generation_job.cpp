@@ -21,8 +21,10 @@ void CollectedOutput::add(const RequestOutput& out) {
 GenerationJob::GenerationJob(Engine& engine, ServerMetrics& metrics,
                              std::vector<std::shared_ptr<RequestStream>> streams,
                              std::unique_ptr<ResponseFormatter> formatter, bool streaming,
-                             ApiFlavor flavor, Admission::Ticket ticket)
-    : engine_(engine),
+                             ApiFlavor flavor, Admission::Ticket ticket,
+                             std::shared_ptr<const void> hold)
+    : hold_(std::move(hold)),
+      engine_(engine),
       metrics_(metrics),
       streams_(std::move(streams)),
       formatter_(std::move(formatter)),
@@ -121,7 +123,8 @@ void GenerationJob::finish(std::string& body) {
 HttpReply GenerationJob::reply() {
   HttpReply r;
   if (streaming_) {
-    r.content_type = "text/event-stream";
+    // Ollama streams NDJSON, one object per line; the others stream server-sent events.
+    r.content_type = flavor_ == ApiFlavor::kOllama ? "application/x-ndjson" : "text/event-stream";
     r.headers.emplace_back("Cache-Control", "no-cache");
     return r;
   }

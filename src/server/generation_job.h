@@ -63,11 +63,12 @@ struct Usage {
 class GenerationJob final : public ResponseJob {
  public:
   // `streams` were submitted to `engine` for this request; `ticket` holds their places in
-  // the admission bound until the job ends.
+  // the admission bound until the job ends. `hold` keeps the engine's model loaded (the
+  // registry's lease) until after everything else here is gone.
   GenerationJob(Engine& engine, ServerMetrics& metrics,
                 std::vector<std::shared_ptr<RequestStream>> streams,
                 std::unique_ptr<ResponseFormatter> formatter, bool streaming, ApiFlavor flavor,
-                Admission::Ticket ticket);
+                Admission::Ticket ticket, std::shared_ptr<const void> hold = nullptr);
   // Cancels whatever still runs: a job dropped with its connection frees its KV blocks.
   ~GenerationJob() override;
 
@@ -91,6 +92,7 @@ class GenerationJob final : public ResponseJob {
   void record(Progress& p, const RequestOutput& out, Clock::time_point now);
   void finish(std::string& body);
 
+  const std::shared_ptr<const void> hold_;  // first, so released last
   Engine& engine_;
   ServerMetrics& metrics_;
   const std::vector<std::shared_ptr<RequestStream>> streams_;

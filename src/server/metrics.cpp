@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <map>
 
 namespace kiln::server {
 namespace {
@@ -38,15 +39,62 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 bool stamped(Clock::time_point t) { return t.time_since_epoch().count() != 0; }
 
 void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  append_metric_header(out, name, type, help);
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, double value) {
+  append_metric_sample(out, name, labels, value);
+}
+
+}  // namespace
+
+void append_metric_header(std::string& out, std::string_view name, std::string_view type,
+                          std::string_view help) {
   out.append("# HELP ").append(name).append(" ").append(help).append("\n");
   out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
 }
 
-void sample(std::string& out, std::string_view name, std::string_view labels, double value) {
+void append_metric_sample(std::string& out, std::string_view name, std::string_view labels,
+                          double value) {
   out.append(name).append("{").append(labels).append("} ").append(number(value)).append("\n");
 }
 
-}  // namespace
+std::string merge_expositions(const std::vector<std::string>& expositions) {
+  // Each family: its two header lines, then every exposition's samples in order.
+  struct Family {
+    std::string head, samples;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Family, std::less<>> families;
+  for (const std::string& text : expositions) {
+    Family* current = nullptr;
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t end = text.find('\n', at);
+      end = end == std::string::npos ? text.size() : end + 1;
+      std::string_view line(text.data() + at, end - at);
+      at = end;
+      if (line.starts_with("# HELP ") || line.starts_with("# TYPE ")) {
+        std::string_view rest = line.substr(7);
+        const std::string name(rest.substr(0, rest.find(' ')));
+        auto [it, fresh] = families.try_emplace(name);
+        if (fresh) order.push_back(name);
+        current = &it->second;
+        // A family's header is kept from the first exposition that has it.
+        if (fresh || current->head.find(line.substr(0, 7)) == std::string::npos)
+          current->head.append(line);
+        continue;
+      }
+      if (current) current->samples.append(line);
+    }
+  }
+  std::string out;
+  for (const std::string& name : order) {
+    const Family& f = families.at(name);
+    out.append(f.head).append(f.samples);
+  }
+  return out;
+}
 
 Histogram::Histogram(std::vector<double> upper_bounds)
     : bounds_(std::move(upper_bounds)), counts_(bounds_.size() + 1, 0) {}
@@ -70,9 +118,8 @@ void Histogram::render(std::string& out, std::string_view name, std::string_view
   sample(out, std::string(name) + "_sum", labels, sum_);
 }
 
-// The exposition written under "kiln:" with the names moved to `prefix:`: only a line's
-// metric name (at its start, or after "# HELP " / "# TYPE ") is touched, never a label value.
-static std::string with_prefix(const std::string& text, const std::string& prefix) {
+std::string with_prefix(const std::string& text, const std::string& prefix) {
+  if (prefix == "kiln") return text;
   static constexpr std::string_view kOld = "kiln:";
   std::string out;
   out.reserve(text.size() + text.size() / 16);
@@ -238,7 +285,7 @@ std::string ServerMetrics::render(std::string_view model_name, const EngineStats
   histogram("kiln:request_prompt_tokens", "Number of prefill tokens processed.", prompt_len_);
   histogram("kiln:request_generation_tokens", "Number of generation tokens processed.",
             generation_len_);
-  return prefix_ == "kiln" ? out : with_prefix(out, prefix_);
+  return with_prefix(out, prefix_);
 }
 
 std::string escape_label_value(std::string_view value) {

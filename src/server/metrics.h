@@ -68,4 +68,19 @@ class ServerMetrics {
 // The label value with Prometheus' escapes (backslash, double quote, newline).
 std::string escape_label_value(std::string_view value);
 
+// Lines of an exposition: "# HELP name help" and "# TYPE name type", and "name{labels} value".
+void append_metric_header(std::string& out, std::string_view name, std::string_view type,
+                          std::string_view help);
+void append_metric_sample(std::string& out, std::string_view name, std::string_view labels,
+                          double value);
+
+// An exposition written under "kiln:" with the names moved to `prefix:` (unchanged for
+// "kiln"): only a line's metric name (at its start, or after "# HELP " / "# TYPE ") is
+// touched, never a label value.
+std::string with_prefix(const std::string& text, const std::string& prefix);
+
+// Several expositions (one per model) as one: each metric family's header once, followed by
+// the family's samples from every exposition, as Prometheus requires.
+std::string merge_expositions(const std::vector<std::string>& expositions);
+
 }  // namespace kiln::server

@@ -28,8 +28,11 @@ struct ModelContext {
   int32_t max_num_seqs = 0;
   int64_t created = 0;  // Unix seconds the model was loaded
 
-  bool serves(std::string_view name) const;
+  bool serves(std::string_view name) const;  // by model_names_match
   const std::string& name() const { return served_names.front(); }
 };
+
+// Ollama's rule for names: "qwen" and "qwen:latest" are the same model.
+bool model_names_match(std::string_view a, std::string_view b);
 
 }  // namespace kiln::server

@@ -1,6 +1,7 @@
 #include "server/openapi.h"
 
 #include "server/json_util.h"
+#include "util/version.h"
 
 namespace kiln::server {
 namespace {
@@ -311,7 +312,7 @@ Json build() {
   return {{"openapi", "3.1.0"},
           {"info",
            {{"title", "kiln"},
-            {"version", "0.1.0"},
+            {"version", kKilnVersion},
             {"description", "OpenAI- (chat, completions, responses) and Anthropic-compatible LLM serving. See docs/api.md."}}},
           {"paths", std::move(paths)},
           {"components",

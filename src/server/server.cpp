@@ -41,7 +41,7 @@ Status Server::start() {
 
 uint16_t Server::port() const { return http_ ? http_->port() : 0; }
 
-void Server::set_model(ModelContext model) { api_.set_model(std::move(model)); }
+void Server::set_models(ModelRegistry& models) { api_.set_models(models); }
 
 void Server::wait_for_signals() {
   signals_->set.async_wait([this](const boost::system::error_code& ec, int signal_number) {

@@ -1,6 +1,6 @@
 // `kiln serve`'s process: the io_context and its threads, the HTTP server, the routes, and
 // the shutdown sequence. Listening starts before the model loads (/health answers 503 until
-// set_model), and SIGTERM or SIGINT drains: stop accepting, fail /health, let running
+// set_models), and SIGTERM or SIGINT drains: stop accepting, fail /health, let running
 // generations finish within the drain timeout, cancel the rest, return.
 #pragma once
 
@@ -15,7 +15,7 @@
 
 #include "server/api.h"
 #include "server/http/http_server.h"
-#include "server/model_context.h"
+#include "server/models/model_registry.h"
 #include "util/status.h"
 
 namespace boost::asio {
@@ -36,7 +36,7 @@ struct ServerOptions {
 class Server {
  public:
   explicit Server(ServerOptions options);
-  // Stops the io threads if still running. The engine in the ModelContext must outlive it.
+  // Stops the io threads if still running. The ModelRegistry must outlive it.
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -44,7 +44,7 @@ class Server {
   // Binds, starts the io threads and catches SIGTERM/SIGINT.
   Status start();
   uint16_t port() const;
-  void set_model(ModelContext model);
+  void set_models(ModelRegistry& models);
   // Blocks until SIGTERM or SIGINT, then drains (a second signal cuts the drain short) and
   // stops the io threads.
   void run_until_signal();

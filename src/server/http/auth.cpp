@@ -37,7 +37,8 @@ bool ApiKeys::allows(const HttpRequest& request) const {
 }
 
 bool path_needs_key(std::string_view path) {
-  return path.starts_with("/v1/") || path == "/tokenize" || path == "/detokenize" || path == "/mcp";
+  return path.starts_with("/v1/") || path.starts_with("/api/") || path == "/tokenize" ||
+         path == "/detokenize" || path == "/mcp";
 }
 
 }  // namespace kiln::server

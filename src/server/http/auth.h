@@ -22,7 +22,7 @@ class ApiKeys {
   std::vector<std::string> keys_;
 };
 
-// The API itself (/v1/..., /tokenize, /detokenize, /mcp) needs a key; /health, /metrics and
+// The API itself (/v1/..., Ollama's /api/..., /tokenize, /detokenize, /mcp) needs a key; /health, /metrics and
 // /openapi.json stay open for probes and scrapers, as in vLLM.
 bool path_needs_key(std::string_view path);
 

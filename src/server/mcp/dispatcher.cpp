@@ -2,6 +2,7 @@
 
 #include "server/mcp/jsonrpc.h"
 #include "server/mcp/tools.h"
+#include "util/version.h"
 
 namespace kiln::server::mcp {
 namespace {
@@ -70,7 +71,7 @@ Json Dispatcher::initialize(const Json& params) const {
     if (asked == v) version = asked;
   return {{"protocolVersion", version},
           {"capabilities", {{"tools", {{"listChanged", false}}}}},
-          {"serverInfo", {{"name", "kiln"}, {"version", "0.1.0"}}},
+          {"serverInfo", {{"name", "kiln"}, {"version", kKilnVersion}}},
           {"instructions", "Tools that run the local model '" + model_.name() +
                                "': chat, complete, tokenize, list_models."}};
 }
