@@ -6,6 +6,8 @@
 
 #include "server/anthropic/messages.h"
 #include "server/json_fields.h"
+#include "server/log_format.h"
+#include "server/limits/request_limits.h"
 #include "server/mcp/http_route.h"
 #include "server/mcp/jsonrpc.h"
 #include "server/openai/chat.h"
@@ -42,6 +44,18 @@ HttpReply text_reply(std::string content_type, std::string body) {
   return r;
 }
 
+// The key of the request being handled on this thread (null: none, or keys are off).
+// handle() runs a request from start to end on one thread, so this hands the key down to
+// the model check and start_generation without widening every route's signature.
+thread_local std::shared_ptr<limits::KeyState> t_request_key;
+
+struct RequestKeyScope {
+  explicit RequestKeyScope(std::shared_ptr<limits::KeyState> key) {
+    t_request_key = std::move(key);
+  }
+  ~RequestKeyScope() { t_request_key.reset(); }
+};
+
 HttpReply method_not_allowed(std::string_view allowed, ApiFlavor flavor) {
   ApiError e;
   e.status = 405;
@@ -55,7 +69,7 @@ HttpReply method_not_allowed(std::string_view allowed, ApiFlavor flavor) {
 
 Api::Api(ApiOptions options)
     : options_(std::move(options)),
-      keys_(options_.api_keys),
+      keys_(options_.api_keys, options_.api_keys_file),
       metrics_(options_.metrics_prefix),
       responses_store_(options_.responses) {}
 
@@ -69,6 +83,9 @@ void Api::set_model(ModelContext model) {
   // A drain that began while loading stays a drain.
   state_.compare_exchange_strong(expected, State::kReady);
 }
+
+Status Api::load_api_keys() { return keys_.load(); }
+Status Api::reload_api_keys() { return keys_.reload(); }
 
 void Api::start_draining() { state_ = State::kDraining; }
 
@@ -89,7 +106,9 @@ void Api::abort_active_jobs() {
 }
 
 HandlerResult Api::handle(const HttpRequest& request) {
+  RequestKeyScope key_scope(keys_.enabled() ? keys_.identify(request) : nullptr);
   HandlerResult result = route(request);
+  if (t_request_key) limits::add_headers(result, *t_request_key, request.path, keys_.now());
   // While draining, nothing keeps the connection: the process is about to exit.
   if (state_ == State::kDraining)
     if (auto* reply = std::get_if<HttpReply>(&result)) reply->close = true;
@@ -107,11 +126,14 @@ HttpReply Api::reject(int status, std::string_view target, const std::string& me
 
 void Api::on_done(const HttpRequest& request, int status, std::string_view note, double seconds,
                   bool client_gone) {
-  // 503s are expected (loading, draining) and /health is polled while they last.
-  const auto level = status >= 500 && status != 503 ? spdlog::level::warn : spdlog::level::info;
-  spdlog::log(level, "{} \"{} {}\" {} {}{}{:.3f}s{}", request.remote, request.method,
-              request.target, status, note, note.empty() ? "" : " ", seconds,
-              client_gone ? " client went away, request cancelled" : "");
+  log_access({.method = request.method,
+              .target = request.target,
+              .remote = request.remote,
+              .request_id = request.request_id,
+              .note = note,
+              .status = status,
+              .seconds = seconds,
+              .client_gone = client_gone});
 }
 
 HandlerResult Api::route(const HttpRequest& req) {
@@ -132,10 +154,13 @@ HandlerResult Api::route(const HttpRequest& req) {
     if (!get) return method_not_allowed("GET", flavor);
     return text_reply("application/json", openapi_document());
   }
-  if (path_needs_key(path) && !keys_.allows(req))
+  if (path_needs_key(path) && keys_.enabled() && !t_request_key)
     return error_reply(ApiError::unauthorized(), flavor);
   if (state == State::kLoading)
     return error_reply(ApiError::unavailable("the model is loading"), flavor);
+  if (t_request_key && path_needs_key(path))
+    if (auto refused = limits::check_model(*t_request_key, req, model_->name()))
+      return error_reply(*refused, flavor);
 
   if (path == "/metrics") {
     if (!get) return method_not_allowed("GET", flavor);
@@ -292,12 +317,23 @@ HandlerResult Api::start_generation(std::vector<GenerationRequest> requests,
                                "retry later",
                            1),
                        flavor);
+  // The key's budgets (server/limits/): the prompt's tokens now, completion tokens as they
+  // are generated (the metered formatter), one concurrency slot until the job ends.
+  const std::shared_ptr<limits::KeyState> key = t_request_key;
+  int64_t prompt_tokens = 0;
+  for (const GenerationRequest& r : requests) prompt_tokens += (int64_t)r.prompt.size();
+  if (key) {
+    if (auto refused = limits::admit(*key, prompt_tokens, keys_.now()))
+      return error_reply(*refused, flavor);
+    formatter = limits::metered(std::move(formatter), key, keys_);
+  }
   Engine& engine = *model_->engine;
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (GenerationRequest& r : requests) {
     auto stream = engine.submit(std::move(r));
     if (!stream.ok()) {
       for (const auto& s : streams) engine.cancel(s->id());
+      if (key) key->refund(prompt_tokens, keys_.now());  // the formatter frees its slot
       return error_reply(ApiError::from_validation(stream.message(), prompt_param), flavor);
     }
     streams.push_back(std::move(*stream));
@@ -314,7 +350,9 @@ HandlerResult Api::start_generation(std::vector<GenerationRequest> requests,
 HttpReply Api::models(const std::string& id) {
   if (id.empty()) {
     Json data = Json::array();
-    for (const std::string& name : model_->served_names) data.push_back(model_json(*model_, name));
+    for (const std::string& name : model_->served_names)
+      if (!t_request_key || t_request_key->allows_model(name))  // what the key may use
+        data.push_back(model_json(*model_, name));
     return json_reply({{"object", "list"}, {"data", std::move(data)}});
   }
   if (!model_->serves(id)) return error_reply(ApiError::model_not_found(id), ApiFlavor::kOpenAI);
@@ -326,6 +364,7 @@ HttpReply Api::metrics() {
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = metrics_.render(model_->name(), model_->engine->stats(),
                           model_->engine->grammar_compiler_stats());
+  if (keys_.enabled()) r.body += keys_.render_metrics(options_.metrics_prefix);
   return r;
 }
 

@@ -12,6 +12,7 @@
 
 #include "server/admission.h"
 #include "server/http/auth.h"
+#include "server/limits/key_registry.h"
 #include "server/errors.h"
 #include "server/generation_job.h"
 #include "server/http/http_types.h"
@@ -24,6 +25,7 @@ namespace kiln::server {
 
 struct ApiOptions {
   std::vector<std::string> api_keys;  // empty: no key needed
+  std::string api_keys_file;          // --api-keys-file: named keys with limits (server/limits/)
   int64_t max_queue = 1024;           // sequences that may wait beyond --max-num-seqs
   ResponseStoreOptions responses;     // --responses-store-max, --responses-store-ttl
   std::string metrics_prefix = "kiln";  // --metrics-prefix
@@ -38,6 +40,10 @@ class Api final : public HttpHandler {
   void set_model(ModelContext model);
   // Refuse new work (503) and fail /health, so load balancers stop sending any.
   void start_draining();
+  // Reads --api-keys-file (at start: a bad file is an error) or re-reads it (SIGHUP: a bad
+  // file keeps the current keys; the error says why).
+  Status load_api_keys();
+  Status reload_api_keys();
   // Generations whose responses are still being produced or written.
   size_t num_active_jobs();
   // Cancels every active generation; each ends with a 503 (or its stream's error event).
@@ -66,7 +72,7 @@ class Api final : public HttpHandler {
                                  ApiFlavor flavor, std::string_view prompt_param);
 
   const ApiOptions options_;
-  const ApiKeys keys_;
+  limits::KeyRegistry keys_;
   std::atomic<State> state_{State::kLoading};
   std::unique_ptr<ModelContext> model_;   // set once, before state_ becomes kReady
   std::unique_ptr<Admission> admission_;  // likewise

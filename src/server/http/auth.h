@@ -22,6 +22,12 @@ class ApiKeys {
   std::vector<std::string> keys_;
 };
 
+// The key a request offers ("Authorization: Bearer KEY", else "x-api-key: KEY"); empty if none.
+std::string_view offered_key(const HttpRequest& request);
+// Compares every byte whatever the first mismatch, so the time taken does not tell an
+// attacker how much of a guessed key was right.
+bool equal_constant_time(std::string_view a, std::string_view b);
+
 // The API itself (/v1/..., /tokenize, /detokenize, /mcp) needs a key; /health, /metrics and
 // /openapi.json stay open for probes and scrapers, as in vLLM.
 bool path_needs_key(std::string_view path);
