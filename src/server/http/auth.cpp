@@ -4,6 +4,7 @@
 #include <cctype>
 
 namespace kiln::server {
+
 bool equal_constant_time(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
@@ -24,15 +25,6 @@ std::string_view offered_key(const HttpRequest& request) {
   if (offered.empty())
     if (const std::string* key = request.header("x-api-key")) offered = *key;
   return offered;
-}
-
-bool ApiKeys::allows(const HttpRequest& request) const {
-  if (keys_.empty()) return true;
-  const std::string_view offered = offered_key(request);
-  if (offered.empty()) return false;
-  bool ok = false;
-  for (const std::string& key : keys_) ok |= equal_constant_time(offered, key);
-  return ok;
 }
 
 bool path_needs_key(std::string_view path) {

@@ -67,7 +67,8 @@ ApiError model_refused(const std::string& model) {
 
 std::optional<ApiError> check_model(KeyState& key, const HttpRequest& request,
                                     const std::string& default_model) {
-  if (!key.has_model_list()) return std::nullopt;
+  // MCP names no model at the top of its messages; its tools run the served model.
+  if (!key.has_model_list() || request.path == "/mcp") return std::nullopt;
   std::string model;
   constexpr std::string_view kModelPath = "/v1/models/";
   if (request.method == "GET" && request.path.starts_with(kModelPath)) {
