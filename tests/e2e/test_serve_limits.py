@@ -135,9 +135,10 @@ def test_tokens_per_minute_settles_completion_tokens_while_streaming(limited):
 def test_max_concurrent_requests(limited):
     c = client(limited, "sk-conc")
     with c.completions.with_streaming_response.create(
-            model="smollm2", prompt="Once", max_tokens=500, stream=True,
+            model="smollm2", prompt="Once", max_tokens=2000, stream=True,
             extra_body={"ignore_eos": True}) as first:
-        next(first.iter_lines())  # running
+        lines = first.iter_lines()  # kept: a dropped generator closes the response
+        next(lines)  # running
         with pytest.raises(openai.RateLimitError) as e:
             c.completions.create(model="smollm2", prompt="Hi", max_tokens=1)
         assert "max_concurrent_requests" in e.value.body["message"]
@@ -199,7 +200,7 @@ def wait_for_log(s, text, timeout=10):
 def test_sighup_reload(kiln_bin, model_path, tmp_path):
     path = tmp_path / "keys.json"
     path.write_text(json.dumps({"keys": [{"name": "a", "key": "sk-a", "requests_per_minute": 1}]}))
-    s = KilnServer(kiln_bin, model_path, tmp_path / "serve.log",
+    s = KilnServer(kiln_bin, model_path, tmp_path / "serve.log", api_key=CLI_KEY,
                    extra_args=["--served-model-name", "smollm2", "--api-keys-file", str(path)])
     try:
         a = client(s, "sk-a")
