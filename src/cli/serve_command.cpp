@@ -41,6 +41,7 @@ struct ServeOptions {
   double responses_store_ttl = 3600;
   std::string metrics_prefix = "kiln";
   std::string log_format = "text";
+  std::string config_file;
   std::string ssl_keyfile, ssl_certfile;
   std::vector<std::string> allowed_origins, allowed_methods{"*"}, allowed_headers{"*"};
   bool allow_credentials = false;
@@ -204,9 +205,13 @@ void register_serve_command(CLI::App& app, int& exit_code) {
                 "CORS: Access-Control-Allow-Credentials: true");
   add_engine_flags(cmd, opts->engine);
   // Any flag above from a file; the command line wins (cli/serve_config.h for the formats).
-  cmd->config_formatter(std::make_shared<ServeConfigFormat>());
-  cmd->set_config("--config", "", "read serve flags from a JSON, YAML or TOML file");
-  cmd->callback([opts, &exit_code] { exit_code = serve(*opts); });
+  cmd->add_option("--config", opts->config_file,
+                  "read serve flags from a YAML, JSON or TOML file (docs/operations.md)")
+      ->check(CLI::ExistingFile);
+  cmd->callback([cmd, opts, &exit_code] {
+    if (!opts->config_file.empty()) apply_config_file(*cmd, opts->config_file);
+    exit_code = serve(*opts);
+  });
 }
 
 }  // namespace kiln::cli

@@ -1,6 +1,7 @@
 #include "cli/serve_config.h"
 
 #include <algorithm>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -131,6 +132,28 @@ std::vector<CLI::ConfigItem> ServeConfigFormat::from_config(std::istream& input)
   }
   std::istringstream again(text);
   return CLI::ConfigTOML::from_config(again);
+}
+
+void apply_config_file(CLI::App& cmd, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw CLI::FileError::Missing(path);
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = ServeConfigFormat().from_config(in);
+  } catch (const CLI::Error& e) {
+    throw CLI::ConfigError(path + ": " + e.what());
+  }
+  for (CLI::ConfigItem& item : items) {
+    item.name = flag_name(item.name);  // TOML's names too
+    CLI::Option* op = cmd.get_option_no_throw("--" + item.name);
+    if (!op || item.name == "config")
+      throw CLI::ConfigError(path + ": \"" + item.name + "\" is not a kiln serve flag");
+    if (op->count() > 0) continue;  // the command line wins
+    if (item.inputs.empty())
+      throw CLI::ConfigError(path + ": \"" + item.name + "\" has no value");
+    op->add_result(item.inputs);
+    op->run_callback();
+  }
 }
 
 }  // namespace kiln::cli

@@ -18,4 +18,12 @@ class ServeConfigFormat : public CLI::ConfigTOML {
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override;
 };
 
+// Gives each option of `cmd` not set on the command line (or by its environment variable)
+// its value from the file at `path`, validated as on the command line; throws a CLI11 error
+// naming the file for an unknown flag or an unreadable file. Called from the subcommand's
+// callback.
+// NOTE: CLI11 2.1 reads a --config only for the top-level app, not for a subcommand's own
+// set_config, hence this.
+void apply_config_file(CLI::App& cmd, const std::string& path);
+
 }  // namespace kiln::cli

@@ -180,6 +180,6 @@ def test_config_file(kiln_bin, model_path, tmp_path, fmt):
 def test_config_file_errors_name_the_problem(kiln_bin, model_path, tmp_path):
     path = tmp_path / "serve.yaml"
     path.write_text("no-such-flag: 3\n")
-    r = subprocess.run([kiln_bin, "serve", model_path, "--config", str(path)],
+    r = subprocess.run([kiln_bin, "serve", model_path, "--port", "0", "--config", str(path)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "no-such-flag" in r.stderr + r.stdout
