@@ -364,7 +364,7 @@ HttpReply Api::metrics() {
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = metrics_.render(model_->name(), model_->engine->stats(),
                           model_->engine->grammar_compiler_stats());
-  if (keys_.enabled()) r.body += keys_.render_metrics(options_.metrics_prefix);
+  if (keys_.enabled()) r.body += keys_.render_metrics(options_.metrics_prefix, model_->name());
   return r;
 }
 

@@ -202,11 +202,13 @@ TEST(LimitsKeyRegistry, ReloadKeepsStateOfSurvivingKeysAndRejectsBadFiles) {
   EXPECT_NE(bad.message().find("keys[0].key"), std::string::npos);
   EXPECT_NE(reg.identify(with_bearer("sk-a2")), nullptr);  // the old keys stay
 
-  const std::string metrics = reg.render_metrics("vllm");
-  EXPECT_NE(metrics.find("vllm:api_key_requests_total{key_name=\"a\"} 1\n"), std::string::npos)
+  const std::string metrics = reg.render_metrics("vllm", "m");
+  EXPECT_NE(metrics.find("vllm:api_key_requests_total{model_name=\"m\",key_name=\"a\"} 1\n"),
+            std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("vllm:api_key_prompt_tokens_total{key_name=\"a\"} 3\n"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.find("vllm:api_key_prompt_tokens_total{model_name=\"m\",key_name=\"a\"} 3\n"),
+      std::string::npos);
   EXPECT_EQ(metrics.find("sk-"), std::string::npos);  // never the key itself
   std::remove(path.c_str());
 }

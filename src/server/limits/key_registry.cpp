@@ -72,7 +72,8 @@ std::shared_ptr<KeyState> KeyRegistry::identify(const HttpRequest& request) cons
   return found;
 }
 
-std::string KeyRegistry::render_metrics(const std::string& prefix) const {
+std::string KeyRegistry::render_metrics(const std::string& prefix,
+                                        std::string_view model_name) const {
   std::shared_ptr<const Table> table;
   {
     std::lock_guard lock(mu_);
@@ -87,8 +88,11 @@ std::string KeyRegistry::render_metrics(const std::string& prefix) const {
   auto line = [&](const char* name, const std::string& labels, int64_t v) {
     out += prefix + ":" + name + "{" + labels + "} " + std::to_string(v) + "\n";
   };
-  auto label = [](const std::string& key_name) {
-    return "key_name=\"" + escape_label_value(key_name) + "\"";
+  // Every series of the exposition carries model_name (metrics.h); key_name is the key's
+  // name from the file, never the key.
+  const std::string model_label = "model_name=\"" + escape_label_value(model_name) + "\",";
+  auto label = [&](const std::string& key_name) {
+    return model_label + "key_name=\"" + escape_label_value(key_name) + "\"";
   };
   family("api_key_requests_total", "counter", "Generations admitted, per API key.",
          [&](const std::string& n, KeyState& s) {

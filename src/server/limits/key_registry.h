@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/http/http_types.h"
@@ -41,9 +42,9 @@ class KeyRegistry {
   std::shared_ptr<KeyState> identify(const HttpRequest& request) const;
 
   // {prefix}:api_key_requests_total, ..._prompt_tokens_total, ..._generation_tokens_total,
-  // ..._rejections_total{reason}, ..._requests_running; each labelled key_name.
+  // ..._rejections_total{reason}, ..._requests_running; each labelled model_name, key_name.
   // `prefix`: kiln or vllm (--metrics-prefix).
-  std::string render_metrics(const std::string& prefix) const;
+  std::string render_metrics(const std::string& prefix, std::string_view model_name) const;
 
   double now() const { return clock_(); }
 
