@@ -109,6 +109,9 @@ def test_tokens_per_minute_settles_completion_tokens_while_streaming(limited):
             usage = chunk.usage
     assert usage.completion_tokens == 100
     prompt = usage.prompt_tokens
+    # A stream carries the headers on its head, counted at admission.
+    assert stream.response.headers["x-ratelimit-limit-tokens"] == "120"
+    assert int(stream.response.headers["x-ratelimit-remaining-tokens"]) == 120 - prompt
     remaining, at = mid_remaining
     assert remaining <= 120 - prompt - 40 + 2 * (at - start) + 1  # refilled at 2 tokens/s
 
