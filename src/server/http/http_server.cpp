@@ -137,14 +137,28 @@ class Connection : public std::enable_shared_from_this<Connection<kTls>> {
       lowest().expires_after(options().read_timeout);
       stream_.async_handshake(net::ssl::stream_base::server,
                               [self = shared_from_this()](beast::error_code ec) {
-                                if (ec) {
-                                  spdlog::info("{} TLS handshake failed: {}", self->remote_,
-                                               ec.message());
-                                  return self->close();
-                                }
+                                if (ec) return self->on_handshake_error(ec);
                                 self->read_head();
                               });
     }
+  }
+
+  void on_handshake_error(beast::error_code ec) {
+    spdlog::info("{} TLS handshake failed: {}", remote_, ec.message());
+    // Plain HTTP to the https port: OpenSSL saw a request line. Say so in plain HTTP (as
+    // nginx does) instead of leaving the client with a reset it cannot explain.
+    if (ec.category() == net::error::get_ssl_category() &&
+        ERR_GET_REASON(ec.value()) == SSL_R_HTTP_REQUEST) {
+      static const std::string kPlainHttp =
+          "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 51\r\n"
+          "Connection: close\r\n\r\nThis port speaks HTTPS; send the request with TLS.\n";
+      lowest().expires_after(options().write_timeout);
+      return net::async_write(lowest(), net::buffer(kPlainHttp),
+                              [self = shared_from_this()](beast::error_code, size_t) {
+                                self->close();
+                              });
+    }
+    close();
   }
 
   // What to do once the read that watches for a disconnect has been cancelled.
