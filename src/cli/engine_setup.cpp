@@ -1,5 +1,7 @@
 #include "cli/engine_setup.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -67,13 +69,14 @@ StatusOr<std::unique_ptr<RunningEngine>> create_engine(const std::string& model_
                                available_memory_bytes());
   if (!budget.ok()) return budget.status();
   r->kv_budget = *budget;
+  // Through the logger, so `kiln serve --log-format json` keeps every line JSON.
   if (log_kv)
-    std::fprintf(stderr,
-                 "kiln: KV cache %s (%s): %d blocks of %d tokens, %lld tokens in all, "
-                 "%lld bytes per token; max model length %lld\n",
-                 format_bytes(budget->bytes).c_str(), kv_dtype_name(f.kv_cache_dtype),
-                 budget->num_blocks, f.block_size, (long long)budget->num_tokens,
-                 (long long)r->kv_bytes_per_token, (long long)max_model_len);
+    spdlog::info(
+        "KV cache {} ({}): {} blocks of {} tokens, {} tokens in all, {} bytes per token; max "
+        "model length {}",
+        format_bytes(budget->bytes), kv_dtype_name(f.kv_cache_dtype), budget->num_blocks,
+        f.block_size, (long long)budget->num_tokens, (long long)r->kv_bytes_per_token,
+        (long long)max_model_len);
   r->backend = std::make_unique<ModelBackend>(*r->loaded.model, budget->num_blocks, f.block_size,
                                               f.kv_cache_dtype);
   EngineConfig ec;

@@ -16,7 +16,10 @@
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
 #include "cli/model_context_setup.h"
+#include "cli/serve_config.h"
 #include "engine/kv_sizing.h"
+#include "server/http/cors.h"
+#include "server/log_format.h"
 #include "server/models/keep_alive.h"
 #include "server/models/model_details.h"
 #include "server/server.h"
@@ -30,6 +33,7 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::vector<std::string> api_keys;
+  std::string api_keys_file;
   std::vector<std::string> served_model_names;
   int threads = 0;
   int io_threads = 2;
@@ -44,6 +48,11 @@ struct ServeOptions {
   std::string keep_alive;  // empty: forever for models named here
   int max_loaded_models = 3;
   std::string max_loaded_memory;  // empty: no limit
+  std::string log_format = "text";
+  std::string config_file;
+  std::string ssl_keyfile, ssl_certfile;
+  std::vector<std::string> allowed_origins, allowed_methods{"*"}, allowed_headers{"*"};
+  bool allow_credentials = false;
   EngineFlags engine;
 };
 
@@ -117,7 +126,10 @@ server::ModelLoader model_loader(const ServeOptions& o) {
 }
 
 int serve(const ServeOptions& o) {
-  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] %^%l%$: %v");
+  if (Status s = server::configure_log_format(o.log_format); !s.ok()) {
+    print_error(s.message());
+    return 2;
+  }
   raise_open_file_limit();
   server::ServerOptions so;
   so.host = o.host;
@@ -125,6 +137,8 @@ int serve(const ServeOptions& o) {
   so.num_io_threads = o.io_threads;
   so.drain_timeout_seconds = o.drain_timeout;
   so.api.api_keys = o.api_keys;
+  so.api.api_keys_file = o.api_keys_file;
+  so.api.metrics_prefix = o.metrics_prefix;
   so.api.responses.max_responses = (size_t)o.responses_store_max;
   so.api.responses.ttl_seconds = o.responses_store_ttl;
   auto body = byte_size_flag("--max-body-size", o.max_body_size);
@@ -132,6 +146,16 @@ int serve(const ServeOptions& o) {
   if (!body || !header) return 2;
   so.http.max_body_bytes = *body;
   so.http.max_header_bytes = *header;
+  so.http.cors.allowed_origins = server::split_list_flag(o.allowed_origins);
+  so.http.cors.allowed_methods = server::split_list_flag(o.allowed_methods);
+  so.http.cors.allowed_headers = server::split_list_flag(o.allowed_headers);
+  so.http.cors.allow_credentials = o.allow_credentials;
+  so.http.tls_keyfile = o.ssl_keyfile;
+  so.http.tls_certfile = o.ssl_certfile;
+  if (o.ssl_keyfile.empty() != o.ssl_certfile.empty()) {
+    print_error("--ssl-keyfile and --ssl-certfile go together");
+    return 2;
+  }
 
   server::ModelRegistryOptions ro;
   ro.max_loaded_models = o.max_loaded_models;
@@ -162,8 +186,9 @@ int serve(const ServeOptions& o) {
     print_error(s.message());
     return 1;
   }
+  const char* scheme = o.ssl_certfile.empty() ? "http" : "https";
   const std::string first = registry.default_model();
-  spdlog::info("listening on http://{}:{} (loading {})", o.host, server.port(), first);
+  spdlog::info("listening on {}://{}:{} (loading {})", scheme, o.host, server.port(), first);
 
   const auto load_start = std::chrono::steady_clock::now();
   if (Status s = registry.load_blocking(first); !s.ok()) {
@@ -171,11 +196,12 @@ int serve(const ServeOptions& o) {
     return 1;
   }
   server.set_models(registry);
-  spdlog::info("ready in {:.1f}s: serving '{}'{} on http://{}:{}{}",
+  spdlog::info("ready in {:.1f}s: serving '{}'{} on {}://{}:{}{}",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count(),
                first,
                o.models.size() > 1 ? " and " + std::to_string(o.models.size() - 1) + " more" : "",
-               o.host, server.port(), o.api_keys.empty() ? "" : " (API key required)");
+               scheme, o.host, server.port(),
+               o.api_keys.empty() && o.api_keys_file.empty() ? "" : " (API key required)");
 
   server.run_until_signal();
   return 0;
@@ -198,6 +224,11 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--api-key", opts->api_keys,
                   "require this key (Authorization: Bearer KEY or x-api-key: KEY); repeatable")
       ->envname("KILN_API_KEY");
+  cmd->add_option("--api-keys-file", opts->api_keys_file,
+                  "JSON file of named API keys with optional limits (requests_per_minute, "
+                  "tokens_per_minute, max_concurrent_requests, models); re-read on SIGHUP "
+                  "(docs/operations.md)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--tool-call-parser", opts->tool_call_parser,
                   "how the model writes tool calls: hermes, llama3_json, mistral or "
                   "mistral_v11 (default: from its chat template, else hermes)")
@@ -250,8 +281,32 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-loaded-memory", opts->max_loaded_memory,
                   "memory loaded models may hold (weights and KV cache, e.g. 8GiB); loading past "
                   "it unloads the least recently used idle model first");
+  cmd->add_option("--log-format", opts->log_format,
+                  "text, or json: one JSON object per log line (the access log's fields as keys)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--ssl-keyfile", opts->ssl_keyfile, "TLS private key (PEM): serve https")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--ssl-certfile", opts->ssl_certfile, "TLS certificate chain (PEM)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--allowed-origins", opts->allowed_origins,
+                  "CORS: browser origins allowed to call the API (repeatable or comma-separated; "
+                  "* for any; default: none, no CORS headers)");
+  cmd->add_option("--allowed-methods", opts->allowed_methods,
+                  "CORS: methods a preflight may ask for (default *)");
+  cmd->add_option("--allowed-headers", opts->allowed_headers,
+                  "CORS: request headers a preflight may ask for (default *)");
+  cmd->add_flag("--allow-credentials", opts->allow_credentials,
+                "CORS: Access-Control-Allow-Credentials: true");
   add_engine_flags(cmd, opts->engine);
-  cmd->callback([opts, &exit_code] { exit_code = serve(*opts); });
+  // Any flag above from a file; the command line wins (cli/serve_config.h for the formats).
+  cmd->add_option("--config", opts->config_file,
+                  "read serve flags from a YAML, JSON or TOML file (docs/operations.md)")
+      ->check(CLI::ExistingFile);
+  cmd->callback([cmd, opts, &exit_code] {
+    if (!opts->config_file.empty()) apply_config_file(*cmd, opts->config_file);
+    exit_code = serve(*opts);
+  });
 }
 
 }  // namespace kiln::cli

@@ -6,6 +6,8 @@
 
 #include "server/anthropic/messages.h"
 #include "server/json_fields.h"
+#include "server/limits/request_limits.h"
+#include "server/log_format.h"
 #include "server/mcp/dispatcher.h"
 #include "server/mcp/http_route.h"
 #include "server/mcp/jsonrpc.h"
@@ -48,6 +50,18 @@ HttpReply text_reply(std::string content_type, std::string body) {
   return r;
 }
 
+// The key of the request being handled on this thread (null: none, or keys are off).
+// handle() runs a request from start to end on one thread, so this hands the key down to
+// the model check and start_generation without widening every route's signature.
+thread_local std::shared_ptr<limits::KeyState> t_request_key;
+
+struct RequestKeyScope {
+  explicit RequestKeyScope(std::shared_ptr<limits::KeyState> key) {
+    t_request_key = std::move(key);
+  }
+  ~RequestKeyScope() { t_request_key.reset(); }
+};
+
 HttpReply method_not_allowed(std::string_view allowed, ApiFlavor flavor) {
   ApiError e;
   e.status = 405;
@@ -88,7 +102,9 @@ class ModelLoadWait final : public DeferredResult {
 }  // namespace
 
 Api::Api(ApiOptions options)
-    : options_(std::move(options)), keys_(options_.api_keys), responses_store_(options_.responses) {}
+    : options_(std::move(options)),
+      keys_(options_.api_keys, options_.api_keys_file),
+      responses_store_(options_.responses) {}
 
 Api::~Api() = default;
 
@@ -98,6 +114,9 @@ void Api::set_models(ModelRegistry& models) {
   // A drain that began while loading stays a drain.
   state_.compare_exchange_strong(expected, State::kReady);
 }
+
+Status Api::load_api_keys() { return keys_.load(); }
+Status Api::reload_api_keys() { return keys_.reload(); }
 
 void Api::start_draining() { state_ = State::kDraining; }
 
@@ -118,7 +137,9 @@ void Api::abort_active_jobs() {
 }
 
 HandlerResult Api::handle(const HttpRequest& request) {
+  RequestKeyScope key_scope(keys_.enabled() ? keys_.identify(request) : nullptr);
   HandlerResult result = route(request);
+  if (t_request_key) limits::add_headers(result, *t_request_key, request.path, keys_.now());
   // While draining, nothing keeps the connection: the process is about to exit.
   if (state_ == State::kDraining)
     if (auto* reply = std::get_if<HttpReply>(&result)) reply->close = true;
@@ -136,11 +157,14 @@ HttpReply Api::reject(int status, std::string_view target, const std::string& me
 
 void Api::on_done(const HttpRequest& request, int status, std::string_view note, double seconds,
                   bool client_gone) {
-  // 503s are expected (loading, draining) and /health is polled while they last.
-  const auto level = status >= 500 && status != 503 ? spdlog::level::warn : spdlog::level::info;
-  spdlog::log(level, "{} \"{} {}\" {} {}{}{:.3f}s{}", request.remote, request.method,
-              request.target, status, note, note.empty() ? "" : " ", seconds,
-              client_gone ? " client went away, request cancelled" : "");
+  log_access({.method = request.method,
+              .target = request.target,
+              .remote = request.remote,
+              .request_id = request.request_id,
+              .note = note,
+              .status = status,
+              .seconds = seconds,
+              .client_gone = client_gone});
 }
 
 HandlerResult Api::route(const HttpRequest& req) {
@@ -161,10 +185,13 @@ HandlerResult Api::route(const HttpRequest& req) {
     if (!get) return method_not_allowed("GET", flavor);
     return text_reply("application/json", openapi_document());
   }
-  if (path_needs_key(path) && !keys_.allows(req))
+  if (path_needs_key(path) && keys_.enabled() && !t_request_key)
     return error_reply(ApiError::unauthorized(), flavor);
   if (state == State::kLoading)
     return error_reply(ApiError::unavailable("the model is loading"), flavor);
+  if (t_request_key && path_needs_key(path))
+    if (auto refused = limits::check_model(*t_request_key, req, models_->default_model()))
+      return error_reply(*refused, flavor);
 
   if (path == "/metrics") {
     if (!get) return method_not_allowed("GET", flavor);
@@ -186,7 +213,7 @@ HandlerResult Api::route(const HttpRequest& req) {
     std::string name = models_->default_model();
     if (body->contains("model") && (*body)["model"].is_string()) name = (*body)["model"];
     const bool encode = path == "/tokenize";
-    return with_model(name, flavor, [body = std::move(*body), encode, flavor](const ModelLease& m) {
+    return with_model(req, name, flavor, [body = std::move(*body), encode, flavor](const ModelLease& m) {
       auto result = encode ? tokenize(body, m->context()) : detokenize(body, m->context());
       if (!result.ok()) return HandlerResult(error_reply(result.error(), flavor));
       return HandlerResult(json_reply(*result));
@@ -222,12 +249,22 @@ HandlerResult Api::route(const HttpRequest& req) {
   });
 }
 
-HandlerResult Api::with_model(std::string_view name, ApiFlavor flavor, ModelWork work) {
+HandlerResult Api::with_model(const HttpRequest& req, std::string_view name, ApiFlavor flavor,
+                              ModelWork work) {
   ModelRegistry::Acquired acquired = models_->acquire(name);
   if (auto* error = std::get_if<ApiError>(&acquired)) return error_reply(*error, flavor);
   if (auto* lease = std::get_if<ModelLease>(&acquired)) return work(*lease);
+  // The work runs later, on the connection's strand, outside handle(): it takes the
+  // request's key along for the key's budgets, and adds the rate-limit headers itself.
+  ModelWork deferred = [this, key = t_request_key, path = req.path,
+                        work = std::move(work)](const ModelLease& m) {
+    RequestKeyScope scope(key);
+    HandlerResult result = work(m);
+    if (key) limits::add_headers(result, *key, path, keys_.now());
+    return result;
+  };
   return std::make_shared<ModelLoadWait>(std::get<std::shared_ptr<ModelWaiter>>(acquired), flavor,
-                                         std::move(work));
+                                         std::move(deferred));
 }
 
 HandlerResult Api::with_body_model(
@@ -239,7 +276,7 @@ HandlerResult Api::with_body_model(
   f.require("model");
   const std::string name = f.string("model").value_or("");
   if (!f.ok()) return error_reply(f.error(), flavor);
-  return with_model(name, flavor,
+  return with_model(req, name, flavor,
                     [body = std::move(*body), work = std::move(work)](const ModelLease& m) {
                       return work(body, m);
                     });
@@ -311,7 +348,7 @@ HandlerResult Api::mcp_endpoint(const HttpRequest& req, bool draining) {
   if (draining)
     return error_reply(ApiError::unavailable("the server is shutting down"), ApiFlavor::kOpenAI);
   const bool event_stream = mcp::accepts_event_stream(req.header("accept"));
-  return with_model(models_->default_model(), ApiFlavor::kOpenAI,
+  return with_model(req, models_->default_model(), ApiFlavor::kOpenAI,
                     [this, text = req.body, event_stream](const ModelLease& m) {
                       return mcp_message(text, event_stream, m);
                     });
@@ -366,12 +403,23 @@ HandlerResult Api::start_generation(const ModelLease& m, std::vector<GenerationR
                                "retry later",
                            1),
                        flavor);
+  // The key's budgets (server/limits/): the prompt's tokens now, completion tokens as they
+  // are generated (the metered formatter), one concurrency slot until the job ends.
+  const std::shared_ptr<limits::KeyState> key = t_request_key;
+  int64_t prompt_tokens = 0;
+  for (const GenerationRequest& r : requests) prompt_tokens += (int64_t)r.prompt.size();
+  if (key) {
+    if (auto refused = limits::admit(*key, prompt_tokens, keys_.now()))
+      return error_reply(*refused, flavor);
+    formatter = limits::metered(std::move(formatter), key, keys_);
+  }
   Engine& engine = m->engine();
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (GenerationRequest& r : requests) {
     auto stream = engine.submit(std::move(r));
     if (!stream.ok()) {
       for (const auto& s : streams) engine.cancel(s->id());
+      if (key) key->refund(prompt_tokens, keys_.now());  // the formatter frees its slot
       return error_reply(ApiError::from_validation(stream.message(), prompt_param), flavor);
     }
     streams.push_back(std::move(*stream));
@@ -449,9 +497,11 @@ HttpReply Api::models(const std::string& id) {
   if (id.empty()) {
     Json data = Json::array();
     for (const ModelSpec& spec : models_->specs()) {
-      data.push_back(model_json(spec, spec.name, loaded_info(spec)));
-      for (const std::string& alias : spec.aliases)
-        data.push_back(model_json(spec, alias, loaded_info(spec)));
+      std::vector<std::string> names = {spec.name};
+      names.insert(names.end(), spec.aliases.begin(), spec.aliases.end());
+      for (const std::string& name : names)
+        if (!t_request_key || t_request_key->allows_model(name))  // what the key may use
+          data.push_back(model_json(spec, name, loaded_info(spec)));
     }
     return json_reply({{"object", "list"}, {"data", std::move(data)}});
   }
@@ -464,6 +514,8 @@ HttpReply Api::metrics() {
   HttpReply r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = models_->render_metrics();
+  if (keys_.enabled())
+    r.body += keys_.render_metrics(options_.metrics_prefix, models_->default_model());
   return r;
 }
 

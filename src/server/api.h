@@ -15,6 +15,7 @@
 
 #include "server/admission.h"
 #include "server/http/auth.h"
+#include "server/limits/key_registry.h"
 #include "server/errors.h"
 #include "server/generation_job.h"
 #include "server/http/http_types.h"
@@ -26,6 +27,8 @@ namespace kiln::server {
 
 struct ApiOptions {
   std::vector<std::string> api_keys;  // empty: no key needed
+  std::string api_keys_file;          // --api-keys-file: named keys with limits (server/limits/)
+  std::string metrics_prefix = "kiln";  // --metrics-prefix (the per-key series)
   ResponseStoreOptions responses;     // --responses-store-max, --responses-store-ttl
 };
 
@@ -39,6 +42,10 @@ class Api final : public HttpHandler {
   void set_models(ModelRegistry& models);
   // Refuse new work (503) and fail /health, so load balancers stop sending any.
   void start_draining();
+  // Reads --api-keys-file (at start: a bad file is an error) or re-reads it (SIGHUP: a bad
+  // file keeps the current keys; the error says why).
+  Status load_api_keys();
+  Status reload_api_keys();
   // Generations whose responses are still being produced or written.
   size_t num_active_jobs();
   // Cancels every active generation; each ends with a 503 (or its stream's error event).
@@ -56,7 +63,8 @@ class Api final : public HttpHandler {
 
   HandlerResult route(const HttpRequest& request);
   // Runs `work` on the model `name`: at once when it is loaded, once it has loaded otherwise.
-  HandlerResult with_model(std::string_view name, ApiFlavor flavor, ModelWork work);
+  HandlerResult with_model(const HttpRequest& request, std::string_view name, ApiFlavor flavor,
+                           ModelWork work);
   // The same for a JSON body naming its model in "model" (a 400 when it does not).
   HandlerResult with_body_model(const HttpRequest& request, ApiFlavor flavor,
                                 std::function<HandlerResult(const Json&, const ModelLease&)> work);
@@ -79,7 +87,7 @@ class Api final : public HttpHandler {
                                  ApiFlavor flavor, std::string_view prompt_param);
 
   const ApiOptions options_;
-  const ApiKeys keys_;
+  limits::KeyRegistry keys_;
   std::atomic<State> state_{State::kLoading};
   ModelRegistry* models_ = nullptr;  // set once, before state_ becomes kReady
   ResponseStore responses_store_;

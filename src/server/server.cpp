@@ -30,9 +30,12 @@ Server::~Server() {
 }
 
 Status Server::start() {
+  KILN_RETURN_IF_ERROR(api_.load_api_keys());
   http_ = std::make_unique<HttpServer>(*io_, api_, options_.http);
   KILN_RETURN_IF_ERROR(http_->listen(options_.host, options_.port));
   signals_ = std::make_unique<Signals>(*io_);
+  // SIGHUP re-reads the keys file; without one it keeps its default (ending the process).
+  if (!options_.api.api_keys_file.empty()) signals_->set.add(SIGHUP);
   wait_for_signals();
   for (int i = 0; i < std::max(1, options_.num_io_threads); ++i)
     threads_.emplace_back([this] { io_->run(); });
@@ -52,6 +55,14 @@ void Server::wait_for_signals() {
 }
 
 void Server::on_signal(int signal_number) {
+  if (signal_number == SIGHUP) {
+    // Runs on an io thread; connections carry on meanwhile (the table is swapped whole).
+    if (Status s = api_.reload_api_keys(); s.ok())
+      spdlog::info("SIGHUP: reloaded {}", options_.api.api_keys_file);
+    else
+      spdlog::error("SIGHUP: keeping the current API keys: {}", s.message());
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     ++num_signals_;

@@ -1,7 +1,8 @@
 // `kiln serve`'s process: the io_context and its threads, the HTTP server, the routes, and
 // the shutdown sequence. Listening starts before the model loads (/health answers 503 until
-// set_models), and SIGTERM or SIGINT drains: stop accepting, fail /health, let running
-// generations finish within the drain timeout, cancel the rest, return.
+// set_models), SIGHUP re-reads --api-keys-file, and SIGTERM or SIGINT drains: stop
+// accepting, fail /health, let running generations finish within the drain timeout, cancel
+// the rest, return.
 #pragma once
 
 #include <condition_variable>

@@ -14,9 +14,11 @@ DEFAULT_ARGS = ["--threads", "2", "--kv-cache-memory", "96MiB", "--max-model-len
 
 
 class KilnServer:
-    def __init__(self, kiln_bin, model_path, log_path, extra_args=(), api_key=None, env=None):
+    def __init__(self, kiln_bin, model_path, log_path, extra_args=(), api_key=None, env=None,
+                 verify=True):
         self.log_path = str(log_path)
         self.api_key = api_key
+        self.verify = verify  # https: the CA (certificate) file to trust
         defaults = [arg for i in range(0, len(DEFAULT_ARGS), 2)
                     if DEFAULT_ARGS[i] not in extra_args for arg in DEFAULT_ARGS[i:i + 2]]
         args = [kiln_bin, "serve", model_path, "--host", "127.0.0.1", "--port", "0",
@@ -26,8 +28,8 @@ class KilnServer:
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})})
-        self.port = self._wait_for_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.scheme, self.port = self._wait_for_port()
+        self.base_url = f"{self.scheme}://127.0.0.1:{self.port}"
         self._wait_until_ready()
         self.model = self.get("/v1/models").json()["data"][0]["id"]
 
@@ -38,9 +40,9 @@ class KilnServer:
     def _wait_for_port(self, timeout=60):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            m = re.search(r"listening on http://[^:]+:(\d+)", self.log())
+            m = re.search(r"listening on (https?)://[^:]+:(\d+)", self.log())
             if m:
-                return int(m.group(1))
+                return m.group(1), int(m.group(2))
             if self.proc.poll() is not None:
                 raise RuntimeError(f"kiln serve exited with {self.proc.returncode}:\n{self.log()}")
             time.sleep(0.05)
@@ -50,7 +52,8 @@ class KilnServer:
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
-                if httpx.get(self.base_url + "/health", timeout=5).status_code == 200:
+                if httpx.get(self.base_url + "/health", timeout=5,
+                             verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -64,11 +67,13 @@ class KilnServer:
 
     def get(self, path, **kw):
         headers = {**self.headers(), **kw.pop("headers", {})}
-        return httpx.get(self.base_url + path, headers=headers, timeout=60, **kw)
+        return httpx.get(self.base_url + path, headers=headers, timeout=60, verify=self.verify,
+                         **kw)
 
     def post(self, path, json=None, **kw):
         headers = {**self.headers(), **kw.pop("headers", {})}
-        return httpx.post(self.base_url + path, json=json, headers=headers, timeout=120, **kw)
+        return httpx.post(self.base_url + path, json=json, headers=headers, timeout=120,
+                          verify=self.verify, **kw)
 
     def openai(self, **kw):
         import openai

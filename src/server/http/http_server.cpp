@@ -4,11 +4,16 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <mutex>
 #include <optional>
+#include <type_traits>
+
+#include "server/http/request_id.h"
 
 namespace kiln::server {
 namespace {
@@ -43,13 +48,15 @@ std::string lowercase(std::string_view s) {
 
 // NOTE: an HTTP/1.0 client cannot read chunked encoding; its stream is the raw body, ended
 // by closing the connection.
-std::string stream_head(const HttpReply& head, bool keep_alive, bool chunked) {
+std::string stream_head(const HttpReply& head, const HeaderList& more, bool keep_alive,
+                        bool chunked) {
   std::string out = "HTTP/1.1 " + std::to_string(head.status) + " " +
                     std::string(http::obsolete_reason(static_cast<http::status>(head.status))) +
                     "\r\nServer: kiln\r\nContent-Type: " + head.content_type +
                     (chunked ? "\r\nTransfer-Encoding: chunked" : "") +
                     "\r\nX-Accel-Buffering: no\r\n";
   for (const auto& [name, value] : head.headers) out += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : more) out += name + ": " + value + "\r\n";
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   return out;
 }
@@ -82,24 +89,78 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   net::steady_timer retry_timer;
   std::atomic<bool> draining{false};
   std::shared_ptr<WakeGate> gate = std::make_shared<WakeGate>();
+  std::unique_ptr<net::ssl::context> tls;  // set when serving https
 };
 
 namespace {
 
-class Connection : public std::enable_shared_from_this<Connection> {
+// kTls: the connection speaks TLS (ssl_stream over the TCP stream); the plain instantiation
+// is the TCP stream alone, so plain HTTP runs exactly the code it ran before TLS existed.
+template <bool kTls>
+class Connection : public std::enable_shared_from_this<Connection<kTls>> {
  public:
+  using Stream =
+      std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+
   Connection(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {
+      : stream_(make_stream(std::move(socket), *server)), server_(std::move(server)) {
     beast::error_code ec;
-    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    const tcp::endpoint peer = lowest().socket().remote_endpoint(ec);
     if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
   }
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_head(); });
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls)
+        self->handshake();
+      else
+        self->read_head();
+    });
   }
 
  private:
+  using std::enable_shared_from_this<Connection<kTls>>::shared_from_this;
+  using std::enable_shared_from_this<Connection<kTls>>::weak_from_this;
+
+  static Stream make_stream(tcp::socket socket, HttpServer::Impl& server) {
+    if constexpr (kTls)
+      return Stream(std::move(socket), *server.tls);
+    else
+      return Stream(std::move(socket));
+  }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  // A failed handshake (plain HTTP sent to the https port, an untrusted client, a scanner)
+  // is one log line and a closed socket.
+  void handshake() {
+    if constexpr (kTls) {
+      lowest().expires_after(options().read_timeout);
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->on_handshake_error(ec);
+                                self->read_head();
+                              });
+    }
+  }
+
+  void on_handshake_error(beast::error_code ec) {
+    spdlog::info("{} TLS handshake failed: {}", remote_, ec.message());
+    // Plain HTTP to the https port: OpenSSL saw a request line. Say so in plain HTTP (as
+    // nginx does) instead of leaving the client with a reset it cannot explain.
+    if (ec.category() == net::error::get_ssl_category() &&
+        ERR_GET_REASON(ec.value()) == SSL_R_HTTP_REQUEST) {
+      static const std::string kPlainHttp =
+          "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 51\r\n"
+          "Connection: close\r\n\r\nThis port speaks HTTPS; send the request with TLS.\n";
+      lowest().expires_after(options().write_timeout);
+      return net::async_write(lowest(), net::buffer(kPlainHttp),
+                              [self = shared_from_this()](beast::error_code, size_t) {
+                                self->close();
+                              });
+    }
+    close();
+  }
+
   // What to do once the read that watches for a disconnect has been cancelled.
   enum class AfterWatch { kNothing, kReadNext, kLinger };
 
@@ -112,7 +173,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->header_limit((std::uint32_t)std::min<size_t>(options().max_header_bytes, UINT32_MAX));
     parser_->body_limit(options().max_body_bytes);
-    stream_.expires_after(options().read_timeout);
+    lowest().expires_after(options().read_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_head(ec); });
@@ -146,7 +207,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_body(beast::error_code ec) {
     if (closed_) return;
     if (ec) return on_read_error(ec);
-    stream_.expires_never();
+    lowest().expires_never();
     handle_request();
   }
 
@@ -174,6 +235,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
       request_.path = request_.target.substr(0, request_.target.find('?'));
     }
     request_.remote = remote_;
+    if (parser_) {
+      const auto id = parser_->get().find("x-request-id");
+      const std::string given = id == parser_->get().end() ? "" : std::string(id->value());
+      request_.request_id = request_id_for(&given);
+    } else {
+      request_.request_id = request_id_for(nullptr);
+    }
     started_ = SteadyClock::now();
     keep_alive_ = false;
     send_reply(server_->handler.reject(status, request_.target, message));
@@ -192,6 +260,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
           std::string(field.value()));
     request_.body = std::move(msg.body());
     request_.remote = remote_;
+    request_.request_id = request_id_for(request_.header("x-request-id"));
     keep_alive_ = msg.keep_alive();
     chunked_ = msg.version() >= 11;
     started_ = SteadyClock::now();
@@ -199,6 +268,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // An idle connection should not keep a large request's memory.
     if (buffer_.size() == 0) buffer_.shrink_to_fit();
 
+    if (options().cors.enabled() && is_cors_preflight(request_))
+      return send_reply(cors_preflight_reply(options().cors, request_));
     HandlerResult result = server_->handler.handle(request_);
     request_.body = std::string();  // kept no longer than the handler needs it
     answer(std::move(result));
@@ -217,19 +288,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // --- plain replies ---------------------------------------------------------------------
 
+  // What every reply carries from the transport itself: the request id, CORS.
+  HeaderList transport_headers() const {
+    HeaderList h;
+    h.emplace_back("X-Request-Id", request_.request_id);
+    if (options().cors.enabled()) append_cors_headers(options().cors, request_, h);
+    return h;
+  }
+
   void send_reply(HttpReply reply) {
     auto msg = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(reply.status), 11);
     msg->set(http::field::server, "kiln");
     msg->set(http::field::content_type, reply.content_type);
     for (const auto& [name, value] : reply.headers) msg->set(name, value);
+    for (const auto& [name, value] : transport_headers()) msg->set(name, value);
     const bool keep = keep_alive_after(reply.close);
     msg->keep_alive(keep);
     msg->body() = std::move(reply.body);
     msg->prepare_payload();
     status_ = reply.status;
     if (!reply.log_note.empty()) note_ = std::move(reply.log_note);
-    stream_.expires_after(options().write_timeout);
+    lowest().expires_after(options().write_timeout);
     writing_ = true;
     http::async_write(stream_, *msg,
                       [self = shared_from_this(), msg, keep](beast::error_code ec, size_t) {
@@ -278,7 +358,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const HttpReply head = job_->reply();
       status_ = head.status;
       stream_keep_alive_ = chunked_ && keep_alive_after(head.close);
-      out_ = stream_head(head, stream_keep_alive_, chunked_);
+      out_ = stream_head(head, transport_headers(), stream_keep_alive_, chunked_);
       write_out();
     } else {
       status_ = 499;  // nginx's "client closed request", logged if it leaves before the reply
@@ -324,7 +404,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void write_out() {
     writing_ = true;
-    stream_.expires_after(options().write_timeout);
+    lowest().expires_after(options().write_timeout);
     net::async_write(
         stream_, net::buffer(out_),
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_stream_written(ec); });
@@ -335,7 +415,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     if (ec) return client_gone();
     if (job_done_) return after_response(ec, stream_keep_alive_);
-    stream_.expires_never();
+    lowest().expires_never();
     pump();
   }
 
@@ -346,9 +426,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void watch() {
     if (watching_ || closed_ || buffer_.size() >= kMaxReadAhead) return;
     watching_ = true;
-    stream_.socket().async_read_some(
-        buffer_.prepare(4096),
-        [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_watch(ec, n); });
+    auto on_read = [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->on_watch(ec, n);
+    };
+    if constexpr (kTls)
+      stream_.async_read_some(buffer_.prepare(4096), std::move(on_read));
+    else
+      lowest().socket().async_read_some(buffer_.prepare(4096), std::move(on_read));
   }
 
   void on_watch(beast::error_code ec, size_t n) {
@@ -372,7 +456,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // --- ending a response -----------------------------------------------------------------
 
   void after_response(beast::error_code ec, bool keep_alive) {
-    stream_.expires_never();
+    lowest().expires_never();
     if (job_ && note_.empty()) note_ = job_->summary();
     log_done(/*client_gone=*/(bool)ec);
     job_.reset();
@@ -381,7 +465,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (watching_) {
       after_watch_ = next;
       beast::error_code ignored;
-      stream_.socket().cancel(ignored);
+      lowest().socket().cancel(ignored);
       return;
     }
     next == AfterWatch::kReadNext ? read_head() : linger();
@@ -413,15 +497,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void linger() {
     if (closed_) return;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close();
-    stream_.expires_after(kLingerTime);
+    lowest().expires_after(kLingerTime);
     discard_ = std::make_unique<char[]>(kDiscardBytes);
     linger_read();
   }
 
   void linger_read() {
-    stream_.async_read_some(net::buffer(discard_.get(), kDiscardBytes),
+    // Raw bytes, discarded: for TLS too, no need to decrypt what is thrown away.
+    lowest().async_read_some(net::buffer(discard_.get(), kDiscardBytes),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->linger_bytes_ += n;
                               if (ec || self->linger_bytes_ > kMaxLingerBytes) return self->close();
@@ -433,11 +518,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     closed_ = true;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().close();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::shared_ptr<HttpServer::Impl> server_;
   std::string remote_;
   beast::flat_buffer buffer_;
@@ -481,7 +566,10 @@ void HttpServer::Impl::accept() {
         }
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);  // SSE chunks leave at once
-        std::make_shared<Connection>(std::move(socket), self)->start();
+        if (self->tls)
+          std::make_shared<Connection<true>>(std::move(socket), self)->start();
+        else
+          std::make_shared<Connection<false>>(std::move(socket), self)->start();
         self->accept();
       });
 }
@@ -492,6 +580,22 @@ HttpServer::HttpServer(net::io_context& io, HttpHandler& handler, HttpServerOpti
 HttpServer::~HttpServer() = default;
 
 Status HttpServer::listen(const std::string& host, uint16_t port) {
+  if (!impl_->options.tls_certfile.empty()) {
+    auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                     net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                     net::ssl::context::no_tlsv1_1);
+    beast::error_code tls_ec;
+    ctx->use_certificate_chain_file(impl_->options.tls_certfile, tls_ec);
+    if (tls_ec)
+      return Status::Error("--ssl-certfile " + impl_->options.tls_certfile + ": " +
+                           tls_ec.message());
+    ctx->use_private_key_file(impl_->options.tls_keyfile, net::ssl::context::pem, tls_ec);
+    if (tls_ec)
+      return Status::Error("--ssl-keyfile " + impl_->options.tls_keyfile + ": " +
+                           tls_ec.message());
+    impl_->tls = std::move(ctx);
+  }
   beast::error_code ec;
   tcp::resolver resolver(impl_->io);
   const auto results = resolver.resolve(

@@ -5,7 +5,9 @@
 // is pulled when the job signals (the engine's on_ready posts to the strand) and only while
 // no write is in flight, so a slow client makes its job's outputs merge in the engine's
 // stream instead of blocking anything. While a job runs, the connection keeps a read open
-// to notice the client leaving, which cancels the job.
+// to notice the client leaving, which cancels the job. With a certificate and key the same
+// connection code runs over OpenSSL (Beast's ssl_stream); without, it is the plain TCP
+// stream and nothing of TLS is on its path.
 #pragma once
 
 #include <chrono>
@@ -14,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "server/http/cors.h"
 #include "server/http/http_types.h"
 #include "util/status.h"
 
@@ -32,6 +35,9 @@ struct HttpServerOptions {
   // A write not done within this (a client that stopped reading) closes the connection,
   // which cancels its request.
   std::chrono::seconds write_timeout{60};
+  CorsOptions cors;  // preflights are answered here, before the handler
+  // --ssl-keyfile / --ssl-certfile (PEM): both set, every connection speaks TLS.
+  std::string tls_keyfile, tls_certfile;
 };
 
 class HttpServer {

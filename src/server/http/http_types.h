@@ -22,6 +22,7 @@ struct HttpRequest {
   HeaderList headers;  // names lowercased
   std::string body;
   std::string remote;  // the peer's "address:port", for the log
+  std::string request_id;  // X-Request-Id: the client's, or generated (request_id.h)
 
   // The value of the first header named `lower_name`, or null.
   const std::string* header(std::string_view lower_name) const;
