@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/engine_setup.h"
 #include "cli/model_context_setup.h"
 #include "engine/kv_sizing.h"
@@ -108,7 +109,7 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<ServeOptions>();
   CLI::App* cmd = app.add_subcommand(
       "serve", "Serve a model over HTTP: OpenAI- and Anthropic-compatible API (docs/api.md)");
-  cmd->add_option("model", opts->model, "GGUF model file")->required();
+  cmd->add_option("model", opts->model, "GGUF model file or model name in the store")->required();
   cmd->add_option("--host", opts->host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", opts->port, "port to listen on (0: any free port)")
       ->capture_default_str()
@@ -157,7 +158,17 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-header-size", opts->max_header_size, "largest request head (431 beyond)")
       ->capture_default_str();
   add_engine_flags(cmd, opts->engine);
-  cmd->callback([opts, &exit_code] { exit_code = serve(*opts); });
+  cmd->callback([opts, &exit_code] {
+    auto resolved = resolve_model_arg(opts->model);
+    if (!resolved) {
+      exit_code = 1;
+      return;
+    }
+    // A stored model is served under its store name unless told otherwise.
+    if (resolved->from_store && opts->served_model_names.empty())
+      opts->served_model_names.push_back(resolved->manifest.name);
+    exit_code = serve(*opts);
+  });
 }
 
 }  // namespace kiln::cli
