@@ -4,7 +4,6 @@
 #include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 namespace kiln::store {
 namespace {
@@ -139,21 +138,54 @@ StatusOr<std::vector<HubFile>> parse_hub_tree(std::string_view json_text) {
 }
 
 std::optional<SplitPart> split_part_of(std::string_view path) {
-  static const std::regex re(R"(^(.*)-([0-9]{5})-of-([0-9]{5})\.gguf$)", std::regex::icase);
-  std::match_results<std::string_view::const_iterator> m;
-  if (!std::regex_match(path.begin(), path.end(), m, re)) return std::nullopt;
+  // NAME-NNNNN-of-NNNNN.gguf (llama.cpp's gguf-split naming).
+  constexpr size_t kSuffix = 15;  // "-00001-of-00003"
+  if (!ends_with_gguf(path)) return std::nullopt;
+  std::string_view stem = path.substr(0, path.size() - 5);
+  if (stem.size() <= kSuffix) return std::nullopt;
+  std::string_view suffix = stem.substr(stem.size() - kSuffix);
+  auto digits = [](std::string_view d) {
+    return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (suffix[0] != '-' || lower(suffix.substr(6, 4)) != "-of-" || !digits(suffix.substr(1, 5)) ||
+      !digits(suffix.substr(10, 5)))
+    return std::nullopt;
   SplitPart p;
-  p.group = m[1].str();
-  p.index = std::stoi(m[2].str());
-  p.count = std::stoi(m[3].str());
+  p.group = std::string(stem.substr(0, stem.size() - kSuffix));
+  p.index = std::stoi(std::string(suffix.substr(1, 5)));
+  p.count = std::stoi(std::string(suffix.substr(10, 5)));
   if (p.index < 1 || p.count < 1 || p.index > p.count) return std::nullopt;
   return p;
 }
 
+namespace {
+
+// A quantization's name: (i)(t)q<digits>(_<alnum>)*, or a float type. Case-insensitive.
+bool is_quantization_token(std::string_view token) {
+  const std::string t = lower(token);
+  if (t == "bf16" || t == "f16" || t == "fp16" || t == "f32") return true;
+  size_t i = 0;
+  if (i < t.size() && t[i] == 'i') ++i;
+  if (i < t.size() && t[i] == 't') ++i;
+  if (i >= t.size() || t[i] != 'q') return false;
+  ++i;
+  const size_t digits_start = i;
+  while (i < t.size() && std::isdigit((unsigned char)t[i])) ++i;
+  if (i == digits_start) return false;
+  while (i < t.size()) {
+    if (t[i] != '_') return false;
+    const size_t part_start = ++i;
+    while (i < t.size() && std::isalnum((unsigned char)t[i])) ++i;
+    if (i == part_start) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string quantization_in_filename(std::string_view path) {
   std::string stem = stem_of(path);
   if (auto split = split_part_of(base_name(path))) stem = stem_of(split->group + ".gguf");
-  static const std::regex quant_re(R"(^(i?t?q[0-9]+(_[a-z0-9]+)*|bf16|f16|fp16|f32)$)", std::regex::icase);
   std::vector<std::string> tokens;
   std::string token;
   for (char c : stem) {
@@ -166,7 +198,7 @@ std::string quantization_in_filename(std::string_view path) {
   }
   tokens.push_back(token);
   for (auto it = tokens.rbegin(); it != tokens.rend(); ++it) {
-    if (std::regex_match(*it, quant_re)) return upper(*it);
+    if (is_quantization_token(*it)) return upper(*it);
   }
   return "";
 }

@@ -245,6 +245,18 @@ TEST(StoreHub, QuantizationInFileName) {
   EXPECT_EQ(quantization_in_filename("model.gguf"), "");
 }
 
+TEST(StoreHub, SplitPartNames) {
+  auto p = split_part_of("dir/m-Q4_K_M-00002-of-00003.gguf");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->group, "dir/m-Q4_K_M");
+  EXPECT_EQ(p->index, 2);
+  EXPECT_EQ(p->count, 3);
+  EXPECT_FALSE(split_part_of("m-0002-of-00003.gguf").has_value());
+  EXPECT_FALSE(split_part_of("m-00004-of-00003.gguf").has_value());
+  EXPECT_FALSE(split_part_of("m-00001-of-00003.bin").has_value());
+  EXPECT_FALSE(split_part_of("-00001-of-00003.gguf").has_value());
+}
+
 std::vector<HubFile> listing() {
   return {{"README.md", 10, ""},
           {"m-Q4_K_M.gguf", 100, std::string(64, '1')},
