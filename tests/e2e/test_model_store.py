@@ -179,6 +179,22 @@ def test_resume_after_the_connection_is_cut(kiln_bin, hub, model_path, tmp_path)
     assert not partial.parent.exists()
 
 
+def test_parallel_chunks_resume_their_own_ranges(kiln_bin, hub, model_path, tmp_path):
+    size = os.path.getsize(model_path)
+    chunk = (size + 3) // 4
+    hub.ranges.clear()
+    hub.cut_after, hub.cuts_left = 10_000_000, 2  # two of the four ranges drop at 10 MB
+    r = kiln(kiln_bin, tmp_path, "pull", f"hf.co/{REPO}:Q4_1", hub=hub)
+    assert r.returncode == 0, r.stderr
+    got = [rng for p, rng in hub.ranges if p == QUANT_FILE]
+    starts = sorted(int(g.split("=")[1].split("-")[0]) for g in got)
+    assert len(got) == 6, got
+    # Each retry starts 10 MB into the range it continues, and ends where that range ends.
+    resumed = [s for s in starts if s % chunk != 0]
+    assert len(resumed) == 2 and all(s % chunk == 10_000_000 for s in resumed), got
+    assert sha256_of(model_file(tmp_path, f"hf.co/{REPO}:Q4_1")) == sha256_of(model_path)
+
+
 def test_sha256_mismatch_is_refused_and_leaves_nothing(kiln_bin, hub, tmp_path):
     r = kiln(kiln_bin, tmp_path, "pull", "hf.co/test/badsha", hub=hub)
     assert r.returncode == 1
