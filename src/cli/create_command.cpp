@@ -38,7 +38,8 @@ void register_create_command(CLI::App& app, int& exit_code) {
       exit_code = 1;
       return;
     }
-    std::printf("created '%s'%s\n", m->name.c_str(), m->base.empty() ? "" : (" from '" + m->base + "'").c_str());
+    std::printf("created '%s'%s\n", m->name.c_str(),
+                m->base.empty() ? "" : (" from '" + m->base + "'").c_str());
     exit_code = 0;
   });
 }

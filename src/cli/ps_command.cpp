@@ -21,12 +21,13 @@ int ps(const PsOptions& o) {
   const std::string base = "http://" + o.host + ":" + std::to_string(o.port);
   auto reply = store::http_request(base + "/api/ps", "", /*head=*/false, 16 << 20);
   if (!reply.ok()) {
-    print_error("no kiln server answers at " + base + " (is `kiln serve` running? --host/--port choose another): " +
-                reply.message());
+    print_error("no kiln server answers at " + base +
+                " (is `kiln serve` running? --host/--port choose another): " + reply.message());
     return 1;
   }
   if (reply->status != 200) {
-    print_error(base + "/api/ps: HTTP " + std::to_string(reply->status) + " " + reply->body.substr(0, 200));
+    print_error(base + "/api/ps: HTTP " + std::to_string(reply->status) + " " +
+                reply->body.substr(0, 200));
     return 1;
   }
   auto j = nlohmann::json::parse(reply->body, nullptr, false);
@@ -53,7 +54,9 @@ void register_ps_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<PsOptions>();
   CLI::App* cmd = app.add_subcommand("ps", "List the models a running kiln server has loaded");
   cmd->add_option("--host", opts->host, "the server's address")->capture_default_str();
-  cmd->add_option("--port", opts->port, "the server's port")->check(CLI::Range(1, 65535))->capture_default_str();
+  cmd->add_option("--port", opts->port, "the server's port")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
   cmd->callback([opts, &exit_code] { exit_code = ps(*opts); });
 }
 

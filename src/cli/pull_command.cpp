@@ -60,14 +60,15 @@ class ProgressPrinter {
     const double eta = speed > 0 ? (double)(p.total_bytes - p.completed_bytes) / speed : -1;
     if (!terminal_) {
       if (percent != last_percent_) {
-        std::printf("%s: %d%% (%s of %s)\n", status_.c_str(), percent, human_bytes(p.completed_bytes).c_str(),
-                    human_bytes(p.total_bytes).c_str());
+        std::printf("%s: %d%% (%s of %s)\n", status_.c_str(), percent,
+                    human_bytes(p.completed_bytes).c_str(), human_bytes(p.total_bytes).c_str());
         std::fflush(stdout);
         last_percent_ = percent;
       }
       return;
     }
-    if (now - last_draw_ < std::chrono::milliseconds(100) && p.completed_bytes != p.total_bytes) return;
+    if (now - last_draw_ < std::chrono::milliseconds(100) && p.completed_bytes != p.total_bytes)
+      return;
     last_draw_ = now;
     constexpr int kWidth = 30;
     std::string bar(kWidth, ' ');
@@ -108,14 +109,16 @@ int pull(const PullOptionsCli& o) {
   options.name = o.name;
   options.num_connections = o.connections;
   ProgressPrinter printer(isatty(STDOUT_FILENO) != 0);
-  auto result = models.pull(o.source, [&](const store::PullProgress& p) { printer(p); }, &g_cancel, options);
+  auto result = models.pull(
+      o.source, [&](const store::PullProgress& p) { printer(p); }, &g_cancel, options);
   printer.end_bar();
   if (!result.ok()) {
     print_error(result.message());
     return 1;
   }
-  std::printf("pulled %s (%s, %s, %s)\n", result->name.c_str(), human_bytes(result->size_bytes).c_str(),
-              result->architecture.c_str(), result->quantization.c_str());
+  std::printf("pulled %s (%s, %s, %s)\n", result->name.c_str(),
+              human_bytes(result->size_bytes).c_str(), result->architecture.c_str(),
+              result->quantization.c_str());
   return 0;
 }
 
@@ -123,11 +126,13 @@ int pull(const PullOptionsCli& o) {
 
 void register_pull_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<PullOptionsCli>();
-  CLI::App* cmd = app.add_subcommand(
-      "pull", "Fetch a model into the store: hf.co/OWNER/REPO[:QUANT], [hf.co/]OWNER/REPO/FILE.gguf, a URL or a path");
+  CLI::App* cmd = app.add_subcommand("pull",
+                                     "Fetch a model into the store: hf.co/OWNER/REPO[:QUANT], "
+                                     "[hf.co/]OWNER/REPO/FILE.gguf, a URL or a path");
   cmd->add_option("source", opts->source, "what to fetch (docs/models.md)")->required();
   cmd->add_option("--name", opts->name, "the model's name in the store (default: from the source)");
-  cmd->add_option("--connections", opts->connections, "parallel ranges for a large file (1: one stream)")
+  cmd->add_option("--connections", opts->connections,
+                  "parallel ranges for a large file (1: one stream)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
   cmd->callback([opts, &exit_code] { exit_code = pull(*opts); });

@@ -113,7 +113,8 @@ size_t transfer_write(char* data, size_t size, size_t count, void* user) {
     if (t->range_requested && status == 200) {
       // The server sent the whole file instead of the range.
       if (t->length != 0 || t->offset != 0) {
-        t->fatal = "the server ignores range requests (needed for parallel chunks; try --connections 1)";
+        t->fatal =
+            "the server ignores range requests (needed for parallel chunks; try --connections 1)";
         return 0;
       }
       if (std::freopen(t->path.c_str(), "wb", t->out) == nullptr) {
@@ -138,7 +139,8 @@ size_t transfer_write(char* data, size_t size, size_t count, void* user) {
 Status start_transfer(CURLM* multi, Transfer& t, const std::string& url, curl_slist* headers) {
   t.have = file_size_or_zero(t.path);
   if (t.length != 0 && t.have > t.length) {
-    if (::truncate(t.path.c_str(), 0) != 0) return Status::Error(t.path + ": " + std::strerror(errno));
+    if (::truncate(t.path.c_str(), 0) != 0)
+      return Status::Error(t.path + ": " + std::strerror(errno));
     t.have = 0;
   }
   if (t.length != 0 && t.have == t.length) {
@@ -153,7 +155,8 @@ Status start_transfer(CURLM* multi, Transfer& t, const std::string& url, curl_sl
   t.range_requested = t.length != 0 || t.have != 0;
   if (t.range_requested) {
     const uint64_t start = t.offset + t.have;
-    t.range = std::to_string(start) + "-" + (t.length ? std::to_string(t.offset + t.length - 1) : "");
+    t.range =
+        std::to_string(start) + "-" + (t.length ? std::to_string(t.offset + t.length - 1) : "");
     curl_easy_setopt(t.easy, CURLOPT_RANGE, t.range.c_str());
   }
   t.checked_status = false;
@@ -162,7 +165,8 @@ Status start_transfer(CURLM* multi, Transfer& t, const std::string& url, curl_sl
   curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
   ++t.attempts;
-  if (curl_multi_add_handle(multi, t.easy) != CURLM_OK) return Status::Error("libcurl: cannot start a transfer");
+  if (curl_multi_add_handle(multi, t.easy) != CURLM_OK)
+    return Status::Error("libcurl: cannot start a transfer");
   return Status::Ok();
 }
 
@@ -237,7 +241,9 @@ StatusOr<HttpReply> http_request(const std::string& url, const std::string& toke
   curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, body_callback);
   curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &sink);
   CURLcode rc = curl_easy_perform(easy.get());
-  if (sink.too_big) return Status::Error(url + ": the reply is larger than " + std::to_string(max_body_bytes) + " bytes");
+  if (sink.too_big)
+    return Status::Error(url + ": the reply is larger than " + std::to_string(max_body_bytes) +
+                         " bytes");
   if (rc != CURLE_OK) return Status::Error(url + ": " + curl_easy_strerror(rc));
   curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &reply.status);
   curl_off_t length = -1;
@@ -254,7 +260,8 @@ Status download_file(const std::string& url, const std::string& dest, uint64_t s
     return Status::Ok();
   }
   std::vector<Transfer> transfers;
-  const bool chunked = size_bytes > 0 && o.num_connections > 1 && size_bytes >= o.parallel_threshold_bytes;
+  const bool chunked =
+      size_bytes > 0 && o.num_connections > 1 && size_bytes >= o.parallel_threshold_bytes;
   if (chunked) {
     ::unlink(dest.c_str());  // a single-stream leftover; the chunks hold this attempt's bytes
     const uint64_t n = (uint64_t)o.num_connections;
@@ -304,7 +311,8 @@ Status download_file(const std::string& url, const std::string& dest, uint64_t s
       if (status == 0) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
       finish_transfer(multi.get(), *t);
       if (!t->fatal.empty()) return fail(Status::Error(url + ": " + t->fatal));
-      if (t->write_errno != 0) return fail(Status::Error(t->path + ": " + std::strerror(t->write_errno)));
+      if (t->write_errno != 0)
+        return fail(Status::Error(t->path + ": " + std::strerror(t->write_errno)));
       if (status >= 400) {
         if (error) error->http_status = status;
         return fail(Status::Error("HTTP " + std::to_string(status)));
@@ -315,14 +323,17 @@ Status download_file(const std::string& url, const std::string& dest, uint64_t s
         continue;
       }
       if (t->attempts >= o.max_attempts)
-        return fail(Status::Error(url + ": " + (rc == CURLE_OK ? std::string("the transfer ended early")
-                                                                 : std::string(curl_easy_strerror(rc))) +
-                                  " (after " + std::to_string(t->attempts) + " attempts; pull again to resume)"));
+        return fail(Status::Error(url + ": " +
+                                  (rc == CURLE_OK ? std::string("the transfer ended early")
+                                                  : std::string(curl_easy_strerror(rc))) +
+                                  " (after " + std::to_string(t->attempts) +
+                                  " attempts; pull again to resume)"));
       // A dropped connection: continue from what arrived.
       std::this_thread::sleep_for(std::chrono::milliseconds(100 * t->attempts));
       if (Status s = start_transfer(multi.get(), *t, url, headers.get()); !s.ok()) return fail(s);
     }
-    const bool all_done = std::all_of(transfers.begin(), transfers.end(), [](const Transfer& t) { return t.done; });
+    const bool all_done =
+        std::all_of(transfers.begin(), transfers.end(), [](const Transfer& t) { return t.done; });
     auto now = std::chrono::steady_clock::now();
     if (o.on_progress && (all_done || now - last_report > std::chrono::milliseconds(100))) {
       o.on_progress(bytes_on_disk());

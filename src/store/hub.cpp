@@ -44,7 +44,9 @@ std::string stem_of(std::string_view path) {
   return name;
 }
 
-bool is_projector(std::string_view path) { return lower(base_name(path)).find("mmproj") != std::string::npos; }
+bool is_projector(std::string_view path) {
+  return lower(base_name(path)).find("mmproj") != std::string::npos;
+}
 
 std::string default_hub_name(std::string_view repo, std::string_view tag) {
   return "hf.co/" + std::string(repo) + ":" + std::string(tag.empty() ? "latest" : tag);
@@ -90,7 +92,8 @@ StatusOr<PullSource> parse_pull_source(std::string_view source, bool file_exists
     start = slash + 1;
   }
   for (const std::string& p : parts) {
-    if (p.empty()) return Status::Error("'" + text + "' is not a source kiln can pull: " + kSourceHelp);
+    if (p.empty())
+      return Status::Error("'" + text + "' is not a source kiln can pull: " + kSourceHelp);
   }
   if (parts.size() == 2) {
     out.kind = SourceKind::kHubRepo;
@@ -110,7 +113,8 @@ StatusOr<PullSource> parse_pull_source(std::string_view source, bool file_exists
     out.repo = parts[0] + "/" + parts[1];
     for (size_t i = 2; i < parts.size(); ++i) out.file += (i > 2 ? "/" : "") + parts[i];
     std::string quant = quantization_in_filename(out.file);
-    out.default_name = default_hub_name(out.repo, quant.empty() ? sanitize(stem_of(out.file)) : quant);
+    out.default_name =
+        default_hub_name(out.repo, quant.empty() ? sanitize(stem_of(out.file)) : quant);
     return out;
   }
   return Status::Error("'" + text + "' is not a source kiln can pull: " + kSourceHelp);
@@ -118,7 +122,8 @@ StatusOr<PullSource> parse_pull_source(std::string_view source, bool file_exists
 
 StatusOr<std::vector<HubFile>> parse_hub_tree(std::string_view json_text) {
   auto j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_array()) return Status::Error("the hub's file listing is not a JSON array");
+  if (j.is_discarded() || !j.is_array())
+    return Status::Error("the hub's file listing is not a JSON array");
   std::vector<HubFile> out;
   for (const auto& e : j) {
     if (!e.is_object() || e.value("type", "") != "file") continue;
@@ -126,9 +131,11 @@ StatusOr<std::vector<HubFile>> parse_hub_tree(std::string_view json_text) {
     if (path == e.end() || !path->is_string()) continue;
     HubFile f;
     f.path = path->get<std::string>();
-    if (auto size = e.find("size"); size != e.end() && size->is_number_unsigned()) f.size_bytes = size->get<uint64_t>();
+    if (auto size = e.find("size"); size != e.end() && size->is_number_unsigned())
+      f.size_bytes = size->get<uint64_t>();
     if (auto lfs = e.find("lfs"); lfs != e.end() && lfs->is_object()) {
-      if (auto oid = lfs->find("oid"); oid != lfs->end() && oid->is_string()) f.sha256 = lower(oid->get<std::string>());
+      if (auto oid = lfs->find("oid"); oid != lfs->end() && oid->is_string())
+        f.sha256 = lower(oid->get<std::string>());
       if (auto size = lfs->find("size"); size != lfs->end() && size->is_number_unsigned())
         f.size_bytes = size->get<uint64_t>();
     }
@@ -214,7 +221,8 @@ std::map<std::string, std::vector<HubFile>> gguf_models(const std::vector<HubFil
     out[split ? split->group : f.path].push_back(f);
   }
   for (auto& [group, parts] : out) {
-    std::sort(parts.begin(), parts.end(), [](const HubFile& a, const HubFile& b) { return a.path < b.path; });
+    std::sort(parts.begin(), parts.end(),
+              [](const HubFile& a, const HubFile& b) { return a.path < b.path; });
   }
   return out;
 }
@@ -224,14 +232,16 @@ Status check_complete(const std::vector<HubFile>& parts, std::string_view repo) 
   if (!split) return Status::Ok();
   if ((int)parts.size() != split->count)
     return Status::Error("hf.co/" + std::string(repo) + ": split GGUF " + split->group + " has " +
-                         std::to_string(parts.size()) + " of its " + std::to_string(split->count) + " parts");
+                         std::to_string(parts.size()) + " of its " + std::to_string(split->count) +
+                         " parts");
   return Status::Ok();
 }
 
 }  // namespace
 
 StatusOr<std::vector<HubFile>> select_by_quantization(const std::vector<HubFile>& files,
-                                                      std::string_view quant, std::string_view repo) {
+                                                      std::string_view quant,
+                                                      std::string_view repo) {
   auto models = gguf_models(files);
   const std::string where = "hf.co/" + std::string(repo);
   if (models.empty()) return Status::Error(where + " holds no .gguf files");
@@ -260,14 +270,14 @@ StatusOr<std::vector<HubFile>> select_by_quantization(const std::vector<HubFile>
     }
   }
   if (quant.empty())
-    return Status::Error(where + " holds several GGUF files and none is Q4_K_M; name one as " + where +
-                         ":QUANT (available: " + available + ")");
+    return Status::Error(where + " holds several GGUF files and none is Q4_K_M; name one as " +
+                         where + ":QUANT (available: " + available + ")");
   return Status::Error(where + " has no GGUF file for quantization '" + std::string(quant) +
                        "' (available: " + available + ")");
 }
 
-StatusOr<std::vector<HubFile>> select_by_path(const std::vector<HubFile>& files, std::string_view path,
-                                              std::string_view repo) {
+StatusOr<std::vector<HubFile>> select_by_path(const std::vector<HubFile>& files,
+                                              std::string_view path, std::string_view repo) {
   auto models = gguf_models(files);
   auto split = split_part_of(path);
   auto it = models.find(split ? split->group : std::string(path));
@@ -281,7 +291,8 @@ StatusOr<std::vector<HubFile>> select_by_path(const std::vector<HubFile>& files,
       for (const HubFile& f : parts) names += (names.empty() ? "" : ", ") + f.path;
     }
     return Status::Error("hf.co/" + std::string(repo) + " has no file '" + std::string(path) + "'" +
-                         (names.empty() ? std::string(" (it holds no .gguf files)") : " (its GGUF files: " + names + ")"));
+                         (names.empty() ? std::string(" (it holds no .gguf files)")
+                                        : " (its GGUF files: " + names + ")"));
   }
   KILN_RETURN_IF_ERROR(check_complete(it->second, repo));
   return it->second;

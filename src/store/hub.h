@@ -59,10 +59,11 @@ std::optional<SplitPart> split_part_of(std::string_view path);
 // The file(s) of one model: a single GGUF, or every part of a split one, in order.
 // `quant` empty: the only GGUF, else the Q4_K_M one. Errors list the quantizations there.
 StatusOr<std::vector<HubFile>> select_by_quantization(const std::vector<HubFile>& files,
-                                                      std::string_view quant, std::string_view repo);
+                                                      std::string_view quant,
+                                                      std::string_view repo);
 // `path` and, when it is one part of a split GGUF, all its siblings.
-StatusOr<std::vector<HubFile>> select_by_path(const std::vector<HubFile>& files, std::string_view path,
-                                              std::string_view repo);
+StatusOr<std::vector<HubFile>> select_by_path(const std::vector<HubFile>& files,
+                                              std::string_view path, std::string_view repo);
 
 // The file name a URL ends in ("" when none), without query or fragment.
 std::string url_file_name(std::string_view url);

@@ -48,7 +48,8 @@ Status read_string(const nlohmann::json& j, const char* key, std::string& out, b
     return required ? Status::Error(std::string("manifest: missing field '") + key + "'")
                     : Status::Ok();
   }
-  if (!it->is_string()) return Status::Error(std::string("manifest: '") + key + "' is not a string");
+  if (!it->is_string())
+    return Status::Error(std::string("manifest: '") + key + "' is not a string");
   out = it->get<std::string>();
   return Status::Ok();
 }

@@ -107,7 +107,8 @@ StatusOr<GgufFacts> inspect_gguf(const std::string& path) {
 ModelStore::ModelStore(std::string root) : root_(std::move(root)) {}
 
 std::string ModelStore::default_root() {
-  if (const char* home = std::getenv("KILN_HOME"); home && *home) return std::string(home) + "/models";
+  if (const char* home = std::getenv("KILN_HOME"); home && *home)
+    return std::string(home) + "/models";
   const char* user_home = std::getenv("HOME");
   return std::string(user_home && *user_home ? user_home : ".") + "/.cache/kiln/models";
 }
@@ -138,13 +139,15 @@ std::vector<Manifest> ModelStore::list() const {
     auto m = read_manifest(*name);
     if (m.ok()) out.push_back(std::move(*m));
   }
-  std::sort(out.begin(), out.end(), [](const Manifest& a, const Manifest& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(),
+            [](const Manifest& a, const Manifest& b) { return a.name < b.name; });
   return out;
 }
 
 std::string ModelStore::names_for_message() const {
   std::vector<Manifest> models = list();
-  if (models.empty()) return "the store (" + root_ + ") is empty; `kiln pull SOURCE` fetches a model";
+  if (models.empty())
+    return "the store (" + root_ + ") is empty; `kiln pull SOURCE` fetches a model";
   std::string names;
   for (const Manifest& m : models) names += (names.empty() ? "" : ", ") + m.name;
   return "the store (" + root_ + ") holds: " + names;
@@ -174,13 +177,14 @@ StatusOr<ResolvedModel> ModelStore::find(std::string_view text) const {
     if (!base_name.ok()) return base_name.status();
     auto base = read_manifest(*base_name);
     if (!base.ok())
-      return Status::Error("model '" + name->full() + "': its base '" + current.base +
-                           "' is " + (base.message() == "not found" ? "gone" : base.message()));
+      return Status::Error("model '" + name->full() + "': its base '" + current.base + "' is " +
+                           (base.message() == "not found" ? "gone" : base.message()));
     current = *base;
     current_name = *base_name;
     chain.push_back(current.defaults);
   }
-  for (auto it = chain.rbegin(); it != chain.rend(); ++it) r.defaults = ModelDefaults::merge(r.defaults, *it);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it)
+    r.defaults = ModelDefaults::merge(r.defaults, *it);
   r.weights_manifest = current;
   r.gguf_path = fs::absolute(model_dir(current_name) + "/" + current.file).string();
   return r;
@@ -254,9 +258,8 @@ Status ModelStore::copy(std::string_view src_text, std::string_view dst_text) {
   if (src->full() == dst->full()) return Status::Error("'" + src->full() + "' is the same model");
   auto staging = make_staging_dir();
   if (!staging.ok()) return staging.status();
-  std::vector<std::string> files = m->parts.empty() && !m->file.empty()
-                                       ? std::vector<std::string>{m->file}
-                                       : m->parts;
+  std::vector<std::string> files =
+      m->parts.empty() && !m->file.empty() ? std::vector<std::string>{m->file} : m->parts;
   for (const std::string& f : files) {
     Status s = link_or_copy(model_dir(*src) + "/" + f, *staging + "/" + f);
     if (!s.ok()) {
@@ -322,13 +325,14 @@ StatusOr<Manifest> ModelStore::create(std::string_view name_text, std::string_vi
   } else {
     auto base_name = ModelName::parse(mf->from);
     if (!base_name.ok())
-      return fail(Status::Error("Modelfile FROM '" + mf->from + "' is neither a file nor a model name: " +
-                                base_name.message()));
+      return fail(Status::Error("Modelfile FROM '" + mf->from +
+                                "' is neither a file nor a model name: " + base_name.message()));
     auto base = find(base_name->full());
     if (!base.ok())
-      return fail(Status::Error("Modelfile FROM '" + mf->from + "' is neither a file nor a model in the store: " +
-                                base.message()));
-    if (base_name->full() == m.name) return fail(Status::Error("a model cannot be created FROM itself"));
+      return fail(Status::Error("Modelfile FROM '" + mf->from +
+                                "' is neither a file nor a model in the store: " + base.message()));
+    if (base_name->full() == m.name)
+      return fail(Status::Error("a model cannot be created FROM itself"));
     m.base = base_name->full();
     m.sha256 = base->weights_manifest.sha256;
     m.size_bytes = base->weights_manifest.size_bytes;

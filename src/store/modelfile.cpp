@@ -78,7 +78,8 @@ StatusOr<Argument> read_argument(Cursor& c, std::string_view instruction) {
   c.skip_blanks();
   Argument arg{"", c.line(), c.col()};
   if (c.done() || c.peek() == '\n')
-    return Status::Error(where(arg.line, arg.col) + std::string(instruction) + " needs an argument");
+    return Status::Error(where(arg.line, arg.col) + std::string(instruction) +
+                         " needs an argument");
   if (c.starts_with("\"\"\"")) {
     for (int i = 0; i < 3; ++i) c.advance();
     while (!c.starts_with("\"\"\"")) {
@@ -92,7 +93,8 @@ StatusOr<Argument> read_argument(Cursor& c, std::string_view instruction) {
     c.advance();
     while (true) {
       if (c.done() || c.peek() == '\n')
-        return Status::Error(where(arg.line, arg.col) + "unterminated \" (no closing \" on this line)");
+        return Status::Error(where(arg.line, arg.col) +
+                             "unterminated \" (no closing \" on this line)");
       char ch = c.peek();
       c.advance();
       if (ch == '"') break;
@@ -148,8 +150,8 @@ Status parse_parameter(Cursor& c, ModelDefaults& defaults) {
       if (ec != std::errc() || end != v.data() + v.size())
         return Status::Error(at + key + " expects an integer, got '" + v + "'");
       if ((double)n < spec->min || (double)n > spec->max)
-        return Status::Error(at + key + " must be in [" + std::to_string((int64_t)spec->min) + ", " +
-                             std::to_string((int64_t)spec->max) + "], got " + v);
+        return Status::Error(at + key + " must be in [" + std::to_string((int64_t)spec->min) +
+                             ", " + std::to_string((int64_t)spec->max) + "], got " + v);
       defaults.parameters[key] = n;
       return Status::Ok();
     }
@@ -214,8 +216,9 @@ StatusOr<Modelfile> parse_modelfile(std::string_view text) {
       if (word == "TEMPLATE") mf.defaults.chat_template = arg->text;
       if (word == "LICENSE") mf.defaults.license = arg->text;
     } else if (word == "ADAPTER" || word == "MESSAGE" || word == "REQUIRES") {
-      return Status::Error(where(line, col) + word + " is not supported by kiln (FROM, PARAMETER, "
-                                                     "SYSTEM, TEMPLATE and LICENSE are)");
+      return Status::Error(where(line, col) + word +
+                           " is not supported by kiln (FROM, PARAMETER, "
+                           "SYSTEM, TEMPLATE and LICENSE are)");
     } else {
       return Status::Error(where(line, col) + "unknown instruction '" + word +
                            "' (expected FROM, PARAMETER, SYSTEM, TEMPLATE or LICENSE)");
@@ -245,7 +248,8 @@ std::string format_modelfile(const std::string& from, const ModelDefaults& d) {
     auto it = d.parameters.find(std::string(p.name));
     if (it == d.parameters.end()) continue;
     if (it->is_array()) {
-      for (const auto& s : *it) out += "PARAMETER " + std::string(p.name) + " " + quote(s.get<std::string>()) + "\n";
+      for (const auto& s : *it)
+        out += "PARAMETER " + std::string(p.name) + " " + quote(s.get<std::string>()) + "\n";
     } else if (it->is_number_float()) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.9g", it->get<double>());

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "store/hub.h"
 #include "store/http_fetch.h"
+#include "store/hub.h"
 #include "store/model_store.h"
 #include "store/sha256.h"
 
@@ -23,7 +23,7 @@ struct RemoteFile {
   std::string url;
   std::string name;  // the file name in the model's directory
   uint64_t size_bytes = 0;
-  std::string sha256;  // expected; empty when the source publishes none
+  std::string sha256;           // expected; empty when the source publishes none
   bool parallel_ranges = true;  // the server announced range support (the hub always does)
 };
 
@@ -66,11 +66,12 @@ std::string unquote_etag(std::string s) {
 // The message for an HTTP error status from the hub or a URL.
 Status http_error(long status, const std::string& what, bool have_token) {
   if (status == 401 || status == 403) {
-    return Status::Error(what + ": access denied (HTTP " + std::to_string(status) + "): " +
-                         (have_token ? "the token in HF_TOKEN was refused; check that it is valid and that "
-                                       "you accepted the model's terms on the hub"
-                                     : "the repository is gated or private; accept its terms on the hub "
-                                       "and set HF_TOKEN to an access token"));
+    return Status::Error(
+        what + ": access denied (HTTP " + std::to_string(status) + "): " +
+        (have_token ? "the token in HF_TOKEN was refused; check that it is valid and that "
+                      "you accepted the model's terms on the hub"
+                    : "the repository is gated or private; accept its terms on the hub "
+                      "and set HF_TOKEN to an access token"));
   }
   if (status == 404) return Status::Error(what + ": not found (HTTP 404)");
   return Status::Error(what + ": HTTP " + std::to_string(status));
@@ -94,7 +95,8 @@ StatusOr<Manifest> ModelStore::pull(std::string_view source_text, const PullProg
   auto name = ModelName::parse(options.name.empty() ? source->default_name : options.name);
   if (!name.ok()) return name.status();
   const std::string endpoint = [&] {
-    std::string e = options.endpoint.empty() ? env_or("HF_ENDPOINT", "https://huggingface.co") : options.endpoint;
+    std::string e = options.endpoint.empty() ? env_or("HF_ENDPOINT", "https://huggingface.co")
+                                             : options.endpoint;
     while (e.ends_with("/")) e.pop_back();
     return e;
   }();
@@ -163,7 +165,8 @@ StatusOr<Manifest> ModelStore::pull(std::string_view source_text, const PullProg
         char suffix[32];
         std::snprintf(suffix, sizeof suffix, "-%05d-of-%05d", i, split->count);
         std::string url = source->url;
-        url.replace(url.rfind(first), first.size(), std::string(suffix) + first.substr(first.size() - 5));
+        url.replace(url.rfind(first), first.size(),
+                    std::string(suffix) + first.substr(first.size() - 5));
         urls.push_back(url);
       }
     }
@@ -173,7 +176,8 @@ StatusOr<Manifest> ModelStore::pull(std::string_view source_text, const PullProg
       f.name = url_file_name(url);
       if (url == source->url) {
         f.size_bytes = head->content_length > 0 ? (uint64_t)head->content_length : 0;
-        if (auto it = head->headers.find("x-linked-etag"); it != head->headers.end() && is_sha256_hex(unquote_etag(it->second)))
+        if (auto it = head->headers.find("x-linked-etag");
+            it != head->headers.end() && is_sha256_hex(unquote_etag(it->second)))
           f.sha256 = unquote_etag(it->second);
         auto ranges = head->headers.find("accept-ranges");
         f.parallel_ranges = ranges != head->headers.end() && ranges->second == "bytes";
@@ -191,12 +195,14 @@ StatusOr<Manifest> ModelStore::pull(std::string_view source_text, const PullProg
     if (tree->status >= 400) return http_error(tree->status, where, !token.empty());
     auto listing = parse_hub_tree(tree->body);
     if (!listing.ok()) return Status::Error(where + ": " + listing.message());
-    auto chosen = source->kind == SourceKind::kHubRepo ? select_by_quantization(*listing, source->quant, source->repo)
-                                                       : select_by_path(*listing, source->file, source->repo);
+    auto chosen = source->kind == SourceKind::kHubRepo
+                      ? select_by_quantization(*listing, source->quant, source->repo)
+                      : select_by_path(*listing, source->file, source->repo);
     if (!chosen.ok()) return chosen.status();
     for (const HubFile& hf : *chosen) {
       RemoteFile f;
-      f.url = endpoint + "/" + source->repo + "/resolve/" + escape_path(source->revision) + "/" + escape_path(hf.path);
+      f.url = endpoint + "/" + source->repo + "/resolve/" + escape_path(source->revision) + "/" +
+              escape_path(hf.path);
       f.name = file_name_of(hf.path);
       f.size_bytes = hf.size_bytes;
       f.sha256 = hf.sha256;
@@ -206,9 +212,12 @@ StatusOr<Manifest> ModelStore::pull(std::string_view source_text, const PullProg
     // them), the commit the revision points at, and the sha256 when the listing lacked it.
     auto head = http_request(files.front().url, token, /*head=*/true);
     if (!head.ok()) return head.status();
-    if (head->status >= 400) return http_error(head->status, where + "/" + (*chosen)[0].path, !token.empty());
-    if (auto it = head->headers.find("x-repo-commit"); it != head->headers.end()) m.revision = it->second;
-    if (auto it = head->headers.find("x-linked-etag"); it != head->headers.end() && files.front().sha256.empty() &&
+    if (head->status >= 400)
+      return http_error(head->status, where + "/" + (*chosen)[0].path, !token.empty());
+    if (auto it = head->headers.find("x-repo-commit"); it != head->headers.end())
+      m.revision = it->second;
+    if (auto it = head->headers.find("x-linked-etag"); it != head->headers.end() &&
+                                                       files.front().sha256.empty() &&
                                                        is_sha256_hex(unquote_etag(it->second)))
       files.front().sha256 = unquote_etag(it->second);
     if (m.revision.empty()) m.revision = source->revision;
@@ -236,7 +245,8 @@ StatusOr<Manifest> ModelStore::pull(std::string_view source_text, const PullProg
     Status s = download_file(f.url, dest, f.size_bytes, d, &error);
     if (!s.ok()) {
       if (error.http_status != 0) {
-        const std::string what = source->kind == SourceKind::kUrl ? f.url : "hf.co/" + source->repo + "/" + f.name;
+        const std::string what =
+            source->kind == SourceKind::kUrl ? f.url : "hf.co/" + source->repo + "/" + f.name;
         return http_error(error.http_status, what, !token.empty());
       }
       return Status::Error("pulling " + f.name + ": " + s.message());
@@ -255,18 +265,22 @@ StatusOr<Manifest> ModelStore::pull(std::string_view source_text, const PullProg
   for (const RemoteFile& f : files) {
     const std::string path = partial_dir + "/" + f.name;
     if (f.size_bytes != 0 && fs::file_size(path, ec) != f.size_bytes)
-      return discard(Status::Error(f.name + ": " + std::to_string(fs::file_size(path, ec)) + " bytes arrived, " +
-                                   std::to_string(f.size_bytes) + " were announced; the download was deleted"));
+      return discard(Status::Error(f.name + ": " + std::to_string(fs::file_size(path, ec)) +
+                                   " bytes arrived, " + std::to_string(f.size_bytes) +
+                                   " were announced; the download was deleted"));
     if (f.sha256.empty()) continue;
     auto sha = sha256_file(path);
     if (!sha.ok()) return sha.status();
     if (*sha != f.sha256)
-      return discard(Status::Error(f.name + ": sha256 mismatch: the hub publishes " + f.sha256 + ", the download has " +
-                                   *sha + "; the download was deleted (pull again)"));
+      return discard(Status::Error(f.name + ": sha256 mismatch: the hub publishes " + f.sha256 +
+                                   ", the download has " + *sha +
+                                   "; the download was deleted (pull again)"));
   }
   const std::string first = partial_dir + "/" + files.front().name;
   auto facts = inspect_gguf(first);
-  if (!facts.ok()) return discard(Status::Error(std::string(source_text) + " is not a model kiln can run: " + facts.message()));
+  if (!facts.ok())
+    return discard(Status::Error(std::string(source_text) +
+                                 " is not a model kiln can run: " + facts.message()));
 
   // 4. Assemble the model's directory and install it in one rename.
   report("writing manifest");

@@ -18,7 +18,9 @@ StatusOr<ResolvedModel> resolve_model(std::string_view arg, const ModelStore& st
     return Status::Error(text + ": no such file, and not a model name (" + name.message() + ")");
   }
   auto found = store.find(text);
-  if (!found.ok()) return Status::Error("'" + text + "' is neither a file nor a model in the store: " + found.message());
+  if (!found.ok())
+    return Status::Error("'" + text +
+                         "' is neither a file nor a model in the store: " + found.message());
   return found;
 }
 

@@ -58,8 +58,8 @@ TEST(StoreModelName, RejectsBadNames) {
     const char* message_part;
   };
   for (const Case& c : {Case{"", "empty"}, Case{"a:", "empty tag"}, Case{"a b", "character ' '"},
-                        Case{"a//b", "empty name part"}, Case{"../x", "'..'"}, Case{"a:b:c", "character ':'"},
-                        Case{"/abs", "empty name part"}}) {
+                        Case{"a//b", "empty name part"}, Case{"../x", "'..'"},
+                        Case{"a:b:c", "character ':'"}, Case{"/abs", "empty name part"}}) {
     auto n = ModelName::parse(c.text);
     ASSERT_FALSE(n.ok()) << c.text;
     EXPECT_NE(n.message().find(c.message_part), std::string::npos) << c.text << ": " << n.message();
@@ -172,24 +172,31 @@ TEST(StoreModelfile, ErrorsCarryLineAndColumn) {
     const char* expected;  // the whole message
   };
   const Case cases[] = {
-      {"FROM a\nFROB b\n", "line 2, column 1: unknown instruction 'FROB' (expected FROM, PARAMETER, SYSTEM, TEMPLATE or LICENSE)"},
+      {"FROM a\nFROB b\n",
+       "line 2, column 1: unknown instruction 'FROB' (expected FROM, PARAMETER, SYSTEM, TEMPLATE "
+       "or LICENSE)"},
       {"FROM a\n  PARAMETER warmth 3\n",
-       "line 2, column 13: unknown parameter 'warmth' (kiln knows: temperature, top_k, top_p, min_p, num_predict, "
+       "line 2, column 13: unknown parameter 'warmth' (kiln knows: temperature, top_k, top_p, "
+       "min_p, num_predict, "
        "stop, seed, repeat_penalty, presence_penalty, frequency_penalty, num_ctx)"},
       {"FROM a\nPARAMETER top_k 1.5\n", "line 2, column 17: top_k expects an integer, got '1.5'"},
-      {"FROM a\nPARAMETER temperature hot\n", "line 2, column 23: temperature expects a number, got 'hot'"},
+      {"FROM a\nPARAMETER temperature hot\n",
+       "line 2, column 23: temperature expects a number, got 'hot'"},
       {"FROM a\nPARAMETER top_p 2\n", "line 2, column 17: top_p must be in [0, 1], got 2"},
-      {"FROM a\nPARAMETER num_ctx 8\n", "line 2, column 19: num_ctx must be in [16, 4194304], got 8"},
+      {"FROM a\nPARAMETER num_ctx 8\n",
+       "line 2, column 19: num_ctx must be in [16, 4194304], got 8"},
       {"FROM a\nPARAMETER top_k\n", "line 2, column 16: PARAMETER top_k needs an argument"},
       {"FROM a\nPARAMETER\n", "line 2, column 10: PARAMETER needs a name and a value"},
-      {"FROM a\nSYSTEM \"\"\"never\nclosed\n", "line 2, column 8: unterminated \"\"\" (no closing \"\"\")"},
+      {"FROM a\nSYSTEM \"\"\"never\nclosed\n",
+       "line 2, column 8: unterminated \"\"\" (no closing \"\"\")"},
       {"FROM a\nSYSTEM \"open\n", "line 2, column 8: unterminated \" (no closing \" on this line)"},
       {"FROM a\nSYSTEM \"x\" y\n", "line 2, column 12: unexpected text after the closing quote"},
       {"FROM\n", "line 1, column 5: FROM needs an argument"},
       {"# only a comment\nSYSTEM hi\n", "line 3, column 1: no FROM instruction"},
       {"FROM a\nFROM b\n", "line 2, column 1: a second FROM (one is allowed)"},
       {"FROM a\nADAPTER x.gguf\n",
-       "line 2, column 1: ADAPTER is not supported by kiln (FROM, PARAMETER, SYSTEM, TEMPLATE and LICENSE are)"},
+       "line 2, column 1: ADAPTER is not supported by kiln (FROM, PARAMETER, SYSTEM, TEMPLATE and "
+       "LICENSE are)"},
       {"FROM a\nPARAMETER stop \"\"\n", "line 2, column 16: stop needs a non-empty string"},
   };
   for (const Case& c : cases) {
@@ -231,9 +238,11 @@ TEST(StoreHub, ParsesSources) {
   EXPECT_EQ(local->kind, SourceKind::kLocalFile);
   EXPECT_EQ(local->default_name, "some.model:latest");
 
-  EXPECT_NE(parse_pull_source("/no/such.gguf", false).message().find("no such file"), std::string::npos);
-  EXPECT_NE(parse_pull_source("justaword", false).message().find("expected hf.co/OWNER/REPO[:QUANT]"),
+  EXPECT_NE(parse_pull_source("/no/such.gguf", false).message().find("no such file"),
             std::string::npos);
+  EXPECT_NE(
+      parse_pull_source("justaword", false).message().find("expected hf.co/OWNER/REPO[:QUANT]"),
+      std::string::npos);
   EXPECT_FALSE(parse_pull_source("o/r/notes.txt", false).ok());
 }
 
@@ -281,8 +290,10 @@ TEST(StoreHub, SelectsByQuantizationCaseInsensitively) {
   EXPECT_EQ((*split)[1].path, "big/m-F16-00002-of-00002.gguf");
   auto missing = select_by_quantization(listing(), "Q2_K", "o/r");
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.message(), "hf.co/o/r has no GGUF file for quantization 'Q2_K' (available: F16, Q4_K_M, Q8_0)");
-  EXPECT_EQ(select_by_quantization({{"README.md", 1, ""}}, "", "o/r").message(), "hf.co/o/r holds no .gguf files");
+  EXPECT_EQ(missing.message(),
+            "hf.co/o/r has no GGUF file for quantization 'Q2_K' (available: F16, Q4_K_M, Q8_0)");
+  EXPECT_EQ(select_by_quantization({{"README.md", 1, ""}}, "", "o/r").message(),
+            "hf.co/o/r holds no .gguf files");
 }
 
 TEST(StoreHub, SelectsByPathWithSplitSiblings) {
@@ -293,7 +304,9 @@ TEST(StoreHub, SelectsByPathWithSplitSiblings) {
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.message().find("has no file 'nope.gguf'"), std::string::npos);
   std::vector<HubFile> incomplete = {{"m-F16-00001-of-00003.gguf", 1, ""}};
-  EXPECT_NE(select_by_path(incomplete, "m-F16-00001-of-00003.gguf", "o/r").message().find("1 of its 3 parts"),
+  EXPECT_NE(select_by_path(incomplete, "m-F16-00001-of-00003.gguf", "o/r")
+                .message()
+                .find("1 of its 3 parts"),
             std::string::npos);
 }
 
@@ -356,7 +369,8 @@ class StoreOnDisk : public ::testing::Test {
 TEST_F(StoreOnDisk, CreateFromAFileThenVariantsFindListCopyRemove) {
   ModelStore store(root_);
   const std::string gguf = write_gguf("tiny.gguf");
-  auto base = store.create("tiny", "FROM tiny.gguf\nPARAMETER temperature 0.7\nPARAMETER top_k 5\n", work_);
+  auto base =
+      store.create("tiny", "FROM tiny.gguf\nPARAMETER temperature 0.7\nPARAMETER top_k 5\n", work_);
   ASSERT_TRUE(base.ok()) << base.message();
   EXPECT_EQ(base->architecture, "llama");
   EXPECT_EQ(base->quantization, "Q4_1");
@@ -364,7 +378,8 @@ TEST_F(StoreOnDisk, CreateFromAFileThenVariantsFindListCopyRemove) {
   ASSERT_TRUE(sha.ok());
   EXPECT_EQ(base->sha256, *sha);
 
-  auto variant = store.create("tiny:pirate", "FROM tiny\nPARAMETER temperature 0\nSYSTEM Arr.\n", work_);
+  auto variant =
+      store.create("tiny:pirate", "FROM tiny\nPARAMETER temperature 0\nSYSTEM Arr.\n", work_);
   ASSERT_TRUE(variant.ok()) << variant.message();
   EXPECT_EQ(variant->base, "tiny:latest");
   EXPECT_TRUE(variant->file.empty());
@@ -386,14 +401,16 @@ TEST_F(StoreOnDisk, CreateFromAFileThenVariantsFindListCopyRemove) {
 
   auto refused = store.remove("tiny");
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.message(), "model 'tiny:latest' is the base of tiny:pirate; remove those first");
+  EXPECT_EQ(refused.message(),
+            "model 'tiny:latest' is the base of tiny:pirate; remove those first");
   ASSERT_TRUE(store.remove("tiny:pirate").ok());
   ASSERT_TRUE(store.remove("tiny").ok());
   EXPECT_TRUE(store.find("copy:1").ok());
   auto gone = store.find("tiny");
   ASSERT_FALSE(gone.ok());
-  EXPECT_NE(gone.message().find("model 'tiny:latest' not found; the store (" + root_ + ") holds: copy:1"),
-            std::string::npos)
+  EXPECT_NE(
+      gone.message().find("model 'tiny:latest' not found; the store (" + root_ + ") holds: copy:1"),
+      std::string::npos)
       << gone.message();
 }
 
@@ -422,7 +439,8 @@ TEST_F(StoreOnDisk, ImportRefusesWhatKilnCannotRun) {
   const std::string mamba = write_gguf("mamba.gguf", "mamba");
   auto refused = store.pull(mamba, nullptr, nullptr);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.message().find("kiln cannot run architecture 'mamba' (supported: llama, qwen2, qwen3, gemma3)"),
+  EXPECT_NE(refused.message().find(
+                "kiln cannot run architecture 'mamba' (supported: llama, qwen2, qwen3, gemma3)"),
             std::string::npos)
       << refused.message();
   std::ofstream(work_ + "/text.gguf") << "not a gguf at all, just text";
@@ -439,7 +457,8 @@ TEST_F(StoreOnDisk, PullOfALocalFileImportsIt) {
   ModelStore store(root_);
   const std::string gguf = write_gguf("Local.Q4_1.gguf");
   std::vector<std::string> statuses;
-  auto m = store.pull(gguf, [&](const PullProgress& p) { statuses.push_back(p.status); }, nullptr);
+  auto m = store.pull(
+      gguf, [&](const PullProgress& p) { statuses.push_back(p.status); }, nullptr);
   ASSERT_TRUE(m.ok()) << m.message();
   EXPECT_EQ(m->name, "Local.Q4_1:latest");
   EXPECT_EQ(statuses.back(), "success");
@@ -457,7 +476,8 @@ TEST_F(StoreOnDisk, CreateErrors) {
   ModelStore store(root_);
   auto bad = store.create("x", "FROM nothing-here\n", work_);
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.message().find("Modelfile FROM 'nothing-here' is neither a file nor a model in the store"),
+  EXPECT_NE(bad.message().find(
+                "Modelfile FROM 'nothing-here' is neither a file nor a model in the store"),
             std::string::npos)
       << bad.message();
   auto syntax = store.create("x", "FROM a\nPARAMETER top_k many\n", work_);
@@ -483,8 +503,10 @@ TEST_F(StoreOnDisk, ResolverTakesPathsAndNames) {
   EXPECT_TRUE(fs::exists(as_name->gguf_path));
   auto unknown = resolve_model("r:v2", store);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.message(), "'r:v2' is neither a file nor a model in the store: model 'r:v2' not found; the store (" +
-                                   root_ + ") holds: r:v1");
+  EXPECT_EQ(
+      unknown.message(),
+      "'r:v2' is neither a file nor a model in the store: model 'r:v2' not found; the store (" +
+          root_ + ") holds: r:v1");
   auto typo = resolve_model("./missing file.gguf", store);
   ASSERT_FALSE(typo.ok());
   EXPECT_NE(typo.message().find("./missing file.gguf: no such file"), std::string::npos);
