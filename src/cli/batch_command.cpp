@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/structured_flags.h"
 #include "cli/engine_setup.h"
 
@@ -211,7 +212,7 @@ int run_batch(const BatchOptions& o) {
 void register_batch_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<BatchOptions>();
   CLI::App* cmd = app.add_subcommand("batch", "Run a JSONL file of requests through the engine");
-  cmd->add_option("model", opts->model, "GGUF model file")->required();
+  cmd->add_option("model", opts->model, "GGUF model file or model name in the store")->required();
   cmd->add_option("-i,--input", opts->input, "requests, one JSON object per line")->required();
   cmd->add_option("-o,--output", opts->output, "where to write the results (default: stdout)");
   cmd->add_option("--stats", opts->stats, "write the engine's counters here as JSON");
@@ -222,7 +223,13 @@ void register_batch_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", opts->threads, "compute threads (default: all cores)")
       ->check(CLI::Range(0, 1024));
   add_engine_flags(cmd, opts->engine);
-  cmd->callback([opts, &exit_code] { exit_code = run_batch(*opts); });
+  cmd->callback([opts, &exit_code] {
+    if (!resolve_model_arg(opts->model)) {
+      exit_code = 1;
+      return;
+    }
+    exit_code = run_batch(*opts);
+  });
 }
 
 }  // namespace kiln::cli

@@ -12,6 +12,7 @@
 
 #include "cli/bench_engine.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/loaded_model.h"
 #include "engine/session.h"
 #include "util/cpu_features.h"
@@ -123,7 +124,7 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   bench->require_subcommand(1);
   CLI::App* offline = bench->add_subcommand(
       "offline", "Prompt processing and generation tokens/s of one sequence (like llama-bench)");
-  offline->add_option("model", opts->model, "GGUF model file")->required();
+  offline->add_option("model", opts->model, "GGUF model file or model name in the store")->required();
   offline->add_option("-p,--prompt-tokens", opts->prompt_tokens, "prompt length")
       ->check(CLI::Range(0, 1 << 20));
   offline->add_option("-n,--gen-tokens", opts->gen_tokens, "tokens to generate")
@@ -157,6 +158,10 @@ void register_bench_command(CLI::App& app, int& exit_code) {
   register_bench_serve_commands(bench, exit_code);
   register_bench_structured_command(bench, exit_code);
   offline->callback([opts, &exit_code] {
+    if (!resolve_model_arg(opts->model)) {
+      exit_code = 1;
+      return;
+    }
     if (opts->engine.requests > 0) {
       EngineBenchOptions e = opts->engine;
       e.model = opts->model;

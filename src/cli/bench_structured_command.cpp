@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/loaded_model.h"
 #include "cli/structured_flags.h"
 #include "gguf/reader.h"
@@ -299,6 +300,10 @@ void register_bench_structured_command(CLI::App* bench, int& exit_code) {
                   "write every mask as JSONL ({grammar, walk, tokens, allowed, mask_base64}) "
                   "to compare with other engines");
   cmd->callback([opts, &exit_code, cmd] {
+    if (!resolve_model_arg(opts->model)) {
+      exit_code = 1;
+      return;
+    }
     if (opts->schemas_file.empty() == !opts->structured.any()) {
       print_error(
           "bench structured: give exactly one of --json-schema, --regex, --grammar or --schemas");

@@ -38,4 +38,14 @@ void register_batch_command(CLI::App& app, int& exit_code);
 // `kiln mcp MODEL`: the model as an MCP server on stdin/stdout.
 void register_mcp_command(CLI::App& app, int& exit_code);
 
+// The model store (store/model_store.h): pull, list, show, rm, cp, create, and ps (asks
+// a running server).
+void register_pull_command(CLI::App& app, int& exit_code);
+void register_list_command(CLI::App& app, int& exit_code);
+void register_show_command(CLI::App& app, int& exit_code);
+void register_rm_command(CLI::App& app, int& exit_code);
+void register_cp_command(CLI::App& app, int& exit_code);
+void register_create_command(CLI::App& app, int& exit_code);
+void register_ps_command(CLI::App& app, int& exit_code);
+
 }  // namespace kiln::cli

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "model/kv_storage.h"
 #include "gguf/file_type.h"
 #include "gguf/reader.h"
@@ -400,7 +401,7 @@ void register_info_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<InfoOptions>();
   CLI::App* cmd =
       app.add_subcommand("info", "Show a GGUF model's metadata, tensors and memory estimate");
-  cmd->add_option("MODEL", opts->model, "path to a GGUF model file")->required();
+  cmd->add_option("MODEL", opts->model, "a GGUF model file or a model name in the store")->required();
   cmd->add_flag("--json", opts->json, "print the report as JSON");
   cmd->add_flag("--metadata", opts->metadata, "also list every metadata key");
   cmd->add_flag("--tensors", opts->tensors, "also list every tensor");
@@ -408,7 +409,13 @@ void register_info_command(CLI::App& app, int& exit_code) {
                   "context length for the KV-cache estimate (default: the model's)")
       ->check(CLI::NonNegativeNumber);
   add_kv_cache_dtype_option(cmd, opts->kv_dtype);
-  cmd->callback([opts, &exit_code] { exit_code = run_info(*opts); });
+  cmd->callback([opts, &exit_code] {
+    if (!resolve_model_arg(opts->model)) {
+      exit_code = 1;
+      return;
+    }
+    exit_code = run_info(*opts);
+  });
 }
 
 }  // namespace kiln::cli

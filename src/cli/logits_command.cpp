@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/loaded_model.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
@@ -25,7 +26,7 @@ void register_logits_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
       "logits", "Print a prompt's final logits and a greedy continuation as JSON (for testing)");
-  cmd->add_option("model", opts->model, "GGUF model file")->required();
+  cmd->add_option("model", opts->model, "GGUF model file or model name in the store")->required();
   cmd->add_option("--ids", opts->ids, "prompt token ids")->delimiter(',')->required();
   cmd->add_option("-n,--n-predict", opts->num_generate, "greedy tokens to generate")
       ->check(CLI::Range(0, 100000));
@@ -33,6 +34,10 @@ void register_logits_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--batch", opts->batch, "max tokens per forward pass")->check(CLI::Range(1, 65536));
   add_kv_cache_dtype_option(cmd, opts->kv_dtype);
   cmd->callback([opts, &exit_code] {
+    if (!resolve_model_arg(opts->model)) {
+      exit_code = 1;
+      return;
+    }
     auto loaded = load_model(opts->model, opts->threads, opts->batch);
     if (!loaded) {
       exit_code = 1;

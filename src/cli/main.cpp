@@ -20,6 +20,13 @@ int main(int argc, char** argv) {
   kiln::cli::register_serve_command(app, exit_code);
   kiln::cli::register_batch_command(app, exit_code);
   kiln::cli::register_mcp_command(app, exit_code);
+  kiln::cli::register_pull_command(app, exit_code);
+  kiln::cli::register_list_command(app, exit_code);
+  kiln::cli::register_show_command(app, exit_code);
+  kiln::cli::register_rm_command(app, exit_code);
+  kiln::cli::register_cp_command(app, exit_code);
+  kiln::cli::register_create_command(app, exit_code);
+  kiln::cli::register_ps_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "cli/engine_setup.h"
 #include "cli/model_context_setup.h"
 #include "server/mcp/dispatcher.h"
@@ -81,7 +82,7 @@ void register_mcp_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "mcp",
       "Serve a model as an MCP server over stdio (tools: chat, complete, tokenize, list_models)");
-  cmd->add_option("model", opts->model, "GGUF model file")->required();
+  cmd->add_option("model", opts->model, "GGUF model file or model name in the store")->required();
   cmd->add_option("--served-model-name", opts->served_model_names,
                   "the model name(s) tools accept (default: the file name without .gguf)");
   cmd->add_option("-t,--threads", opts->threads, "compute threads (default: all cores)")
@@ -89,7 +90,17 @@ void register_mcp_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx-size", opts->context, "context size in tokens (default: the model's)")
       ->check(CLI::Range(0, 1 << 22));
   add_kv_cache_dtype_option(cmd, opts->kv_dtype);
-  cmd->callback([opts, &exit_code] { exit_code = serve_stdio(*opts); });
+  cmd->callback([opts, &exit_code] {
+    auto resolved = resolve_model_arg(opts->model);
+    if (!resolved) {
+      exit_code = 1;
+      return;
+    }
+    // A stored model is served under its store name unless told otherwise.
+    if (resolved->from_store && opts->served_model_names.empty())
+      opts->served_model_names.push_back(resolved->manifest.name);
+    exit_code = serve_stdio(*opts);
+  });
 }
 
 }  // namespace kiln::cli

@@ -126,7 +126,9 @@ class ChatLoop {
 int run_chat(const RunOptions& o, RunningEngine& running) {
   const LoadedModel& loaded = running.loaded;
   std::string source;
-  if (auto text = loaded.file->get_string("tokenizer.chat_template")) {
+  if (o.chat_template) {
+    source = *o.chat_template;
+  } else if (auto text = loaded.file->get_string("tokenizer.chat_template")) {
     source = std::string(*text);
   } else {
     // Files without a template get their family's published one (Gemma), else ChatML.

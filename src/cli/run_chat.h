@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "cli/engine_setup.h"
@@ -28,6 +29,7 @@ struct RunOptions {
   bool prompt_given = false;
   bool chat = false;
   std::string system_prompt;
+  std::optional<std::string> chat_template;  // a stored model's TEMPLATE; else the file's
   int num_predict = 128;
   int threads = 0;
   int context = 4096;

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
 #include "cli/generation.h"
+#include "cli/model_arg.h"
 #include "cli/run_chat.h"
 
 namespace kiln::cli {
@@ -44,7 +45,10 @@ int run_completion(const RunOptions& o, RunningEngine& running) {
     print_error(o.model + ": " + result.message());
     return 1;
   }
+  // NOTE: flushed before the speed line goes to (unbuffered) stderr: with stdout a pipe
+  // (`kiln run ... 2>&1 | less`) the newline would otherwise land after that line.
   std::fputc('\n', stdout);
+  std::fflush(stdout);
   const double gen_tokens = (double)result->token_ids.size() - 1;
   std::fprintf(stderr, "prompt: %d tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s\n",
                result->num_prompt_tokens,
@@ -73,12 +77,38 @@ int run(const RunOptions& o) {
   return o.chat ? run_chat(with_grammar, *running) : run_completion(with_grammar, *running);
 }
 
+// A stored model's defaults (kiln create) under the flags given on the command line.
+void apply_model_defaults(const store::ModelDefaults& d, const CLI::App& cmd, RunOptions& o) {
+  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+  const nlohmann::json& p = d.parameters;
+  auto number = [&](const char* key) { return p.contains(key) && p[key].is_number(); };
+  if (number("temperature") && !given("--temp")) o.sampling.temperature = p["temperature"].get<float>();
+  if (number("top_k") && !given("--top-k")) o.sampling.top_k = p["top_k"].get<int32_t>();
+  if (number("top_p") && !given("--top-p")) o.sampling.top_p = p["top_p"].get<float>();
+  if (number("min_p") && !given("--min-p")) o.sampling.min_p = p["min_p"].get<float>();
+  if (number("repeat_penalty")) o.sampling.repetition_penalty = p["repeat_penalty"].get<float>();
+  if (number("presence_penalty")) o.sampling.presence_penalty = p["presence_penalty"].get<float>();
+  if (number("frequency_penalty")) o.sampling.frequency_penalty = p["frequency_penalty"].get<float>();
+  if (number("seed") && !given("--seed")) o.seed = (uint64_t)p["seed"].get<int64_t>();
+  if (number("num_ctx") && !given("--ctx-size")) o.context = p["num_ctx"].get<int>();
+  if (number("num_predict") && !given("--n-predict")) {
+    // Ollama's -1 (no limit) and -2 (fill the context) both run to the end of the context.
+    const int n = p["num_predict"].get<int>();
+    o.num_predict = n < 0 ? (1 << 24) : n;
+  }
+  if (p.contains("stop") && p["stop"].is_array()) {
+    for (const auto& s : p["stop"]) o.sampling.stop.push_back(s.get<std::string>());
+  }
+  if (d.system && !given("--system")) o.system_prompt = *d.system;
+  if (d.chat_template) o.chat_template = *d.chat_template;
+}
+
 }  // namespace
 
 void register_run_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Generate a continuation of a prompt, or chat");
-  cmd->add_option("model", opts->model, "GGUF model file")->required();
+  cmd->add_option("model", opts->model, "GGUF model file or model name in the store")->required();
   cmd->add_option("-p,--prompt", opts->prompt,
                   "prompt text (default: read stdin); with --chat, one message to answer");
   cmd->add_flag("--chat", opts->chat, "chat in the model's own template (interactive)");
@@ -102,6 +132,12 @@ void register_run_command(CLI::App& app, int& exit_code) {
   cmd->callback([opts, &exit_code, cmd] {
     opts->prompt_given = cmd->count("--prompt") > 0;
     if (opts->chat && cmd->count("--n-predict") == 0) opts->num_predict = 1024;
+    auto resolved = resolve_model_arg(opts->model);
+    if (!resolved) {
+      exit_code = 1;
+      return;
+    }
+    apply_model_defaults(resolved->defaults, *cmd, *opts);
     // No token ids come from flags, so there is no vocabulary to check them against.
     if (Status s = opts->sampling.validate(std::numeric_limits<int64_t>::max()); !s.ok()) {
       print_error(s.message());

@@ -4,24 +4,27 @@
 // code 0). Further models load when a request names them and unload after --keep-alive.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
+
+#include <csignal>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "chat/chat_template.h"
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
+#include "cli/model_arg.h"
 #include "cli/model_context_setup.h"
 #include "cli/serve_config.h"
 #include "engine/kv_sizing.h"
 #include "server/http/cors.h"
 #include "server/log_format.h"
 #include "server/models/keep_alive.h"
-#include "server/models/model_details.h"
+#include "server/models/store_specs.h"
+#include "store/model_store.h"
 #include "server/server.h"
 #include "tool_calls/tool_call_format.h"
 
@@ -74,35 +77,26 @@ void raise_open_file_limit() {
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) spdlog::warn("could not raise the open-file limit");
 }
 
-// The models named on the command line. The first takes --served-model-name's names.
-std::optional<std::vector<server::ModelSpec>> model_specs(const ServeOptions& o,
+// The models named on the command line (files or store names); with none, every model in
+// the store. The first named takes --served-model-name's names.
+std::optional<std::vector<server::ModelSpec>> model_specs(ServeOptions& o,
+                                                          const store::ModelStore& store,
                                                           double keep_alive_seconds) {
+  if (o.models.empty()) return server::specs_for_store(store, keep_alive_seconds);
   std::vector<server::ModelSpec> specs;
   for (size_t i = 0; i < o.models.size(); ++i) {
-    const std::string& path = o.models[i];
-    std::error_code ec;
-    server::ModelSpec spec;
-    spec.path = path;
-    spec.file_bytes = (int64_t)std::filesystem::file_size(path, ec);
-    if (ec) {
-      print_error(path + ": " + ec.message());
+    auto resolved = resolve_model_arg(o.models[i]);
+    if (!resolved) return std::nullopt;
+    auto spec = server::spec_for_resolved(*resolved, keep_alive_seconds);
+    if (!spec.ok()) {
+      print_error(spec.message());
       return std::nullopt;
     }
-    struct stat st{};
-    if (::stat(path.c_str(), &st) == 0) spec.modified = st.st_mtime;
-    auto details = server::read_model_details(path);
-    if (!details.ok()) {
-      print_error(details.message());
-      return std::nullopt;
-    }
-    spec.details = server::ollama_details(*details);
-    spec.name = std::filesystem::path(path).stem().string();
     if (i == 0 && !o.served_model_names.empty()) {
-      spec.name = o.served_model_names.front();
-      spec.aliases.assign(o.served_model_names.begin() + 1, o.served_model_names.end());
+      spec->name = o.served_model_names.front();
+      spec->aliases.assign(o.served_model_names.begin() + 1, o.served_model_names.end());
     }
-    spec.keep_alive_seconds = keep_alive_seconds;
-    specs.push_back(std::move(spec));
+    specs.push_back(std::move(spec).value());
   }
   return specs;
 }
@@ -117,6 +111,14 @@ server::ModelLoader model_loader(const ServeOptions& o) {
     auto ctx = build_model_context(**engine, spec.path, names, o.tool_call_parser,
                                    o.engine.max_num_seqs);
     if (!ctx.ok()) return ctx.status();
+    // A Modelfile's TEMPLATE (a Jinja chat template) replaces the file's.
+    if (spec.defaults.contains("template")) {
+      auto tmpl = chat::ChatTemplate::parse(spec.defaults["template"].get<std::string>());
+      if (!tmpl.ok()) return Status::Error(spec.name + ": TEMPLATE: " + tmpl.message());
+      if (o.tool_call_parser.empty())
+        ctx->tool_call_format = tool_calls::detect_tool_call_format(tmpl->source());
+      ctx->chat_template = std::move(tmpl).value();
+    }
     server::LoadedModel loaded;
     loaded.memory_bytes = spec.file_bytes + (*engine)->kv_budget.bytes;
     loaded.context = std::move(ctx).value();
@@ -125,7 +127,9 @@ server::ModelLoader model_loader(const ServeOptions& o) {
   };
 }
 
-int serve(const ServeOptions& o) {
+int serve(ServeOptions& o) {
+  // /api/pull writes files: past a file-size limit a write must fail, not kill the server.
+  signal(SIGXFSZ, SIG_IGN);
   if (Status s = server::configure_log_format(o.log_format); !s.ok()) {
     print_error(s.message());
     return 2;
@@ -166,7 +170,9 @@ int serve(const ServeOptions& o) {
     if (!bytes) return 2;
     ro.max_loaded_bytes = (int64_t)*bytes;
   }
-  double keep_alive = -1;  // models named here stay until the server stops, unless told
+  // Models named here stay until the server stops unless told; a whole store is served as
+  // Ollama serves it, each model unloaded after 5 idle minutes.
+  double keep_alive = o.models.empty() ? 300 : -1;
   if (!o.keep_alive.empty()) {
     auto seconds = server::parse_keep_alive(o.keep_alive);
     if (!seconds.ok()) {
@@ -175,7 +181,8 @@ int serve(const ServeOptions& o) {
     }
     keep_alive = *seconds;
   }
-  auto specs = model_specs(o, keep_alive);
+  store::ModelStore store(store::ModelStore::default_root());
+  auto specs = model_specs(o, store, keep_alive);
   if (!specs) return 1;
 
   // Declared before the server so that it is destroyed after it: the server's connections
@@ -187,20 +194,28 @@ int serve(const ServeOptions& o) {
     return 1;
   }
   const char* scheme = o.ssl_certfile.empty() ? "http" : "https";
-  const std::string first = registry.default_model();
-  spdlog::info("listening on {}://{}:{} (loading {})", scheme, o.host, server.port(), first);
+  const std::string first = o.models.empty() ? "" : registry.default_model();
+  spdlog::info("listening on {}://{}:{}{}", scheme, o.host, server.port(),
+               first.empty() ? "" : " (loading " + first + ")");
 
   const auto load_start = std::chrono::steady_clock::now();
-  if (Status s = registry.load_blocking(first); !s.ok()) {
-    print_error(s.message());
-    return 1;
+  if (!first.empty()) {
+    if (Status s = registry.load_blocking(first); !s.ok()) {
+      print_error(s.message());
+      return 1;
+    }
   }
-  server.set_models(registry);
-  spdlog::info("ready in {:.1f}s: serving '{}'{} on {}://{}:{}{}",
+  server.set_models(registry, store);
+  const std::string what =
+      first.empty() ? "the store's " + std::to_string(registry.specs().size()) + " models (" +
+                          store.root() + ")"
+                    : "'" + first + "'" +
+                          (o.models.size() > 1
+                               ? " and " + std::to_string(o.models.size() - 1) + " more"
+                               : "");
+  spdlog::info("ready in {:.1f}s: serving {} on {}://{}:{}{}",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count(),
-               first,
-               o.models.size() > 1 ? " and " + std::to_string(o.models.size() - 1) + " more" : "",
-               scheme, o.host, server.port(),
+               what, scheme, o.host, server.port(),
                o.api_keys.empty() && o.api_keys_file.empty() ? "" : " (API key required)");
 
   server.run_until_signal();
@@ -214,9 +229,8 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "serve", "Serve a model over HTTP: OpenAI- and Anthropic-compatible API (docs/api.md)");
   cmd->add_option("model", opts->models,
-                  "GGUF model file(s); the first loads at start, the others when a request "
-                  "names them")
-      ->required();
+                  "GGUF file(s) or store names; the first loads at start, the others when a "
+                  "request names them (none: every model in the store, each loaded on request)");
   cmd->add_option("--host", opts->host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", opts->port, "port to listen on (0: any free port)")
       ->capture_default_str()

@@ -25,6 +25,7 @@
 
 #include "chat/chat_template.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "gguf/reader.h"
 
 namespace kiln::cli {
@@ -232,7 +233,7 @@ int run_template(const TemplateOptions& opt) {
 void register_template_command(CLI::App& app, int& exit_code) {
   auto opt = std::make_shared<TemplateOptions>();
   CLI::App* cmd = app.add_subcommand("template", "Render a chat template for a conversation");
-  cmd->add_option("model", opt->model, "Model file (GGUF) whose chat template to render");
+  cmd->add_option("model", opt->model, "Model file (GGUF) or model name whose chat template to render");
   cmd->add_option("--template-file", opt->template_file, "Render this template file instead")
       ->option_text("FILE");
   cmd->add_option("--architecture", opt->architecture,
@@ -258,7 +259,13 @@ void register_template_command(CLI::App& app, int& exit_code) {
                   "Time strftime_now() formats, UTC: YYYY-MM-DD[THH:MM:SS] or epoch seconds "
                   "(default: the current local time)");
   cmd->add_flag("--print-template", opt->print_template, "Print the template source and exit");
-  cmd->callback([opt, &exit_code]() { exit_code = run_template(*opt); });
+  cmd->callback([opt, &exit_code]() {
+    if (!opt->model.empty() && !resolve_model_arg(opt->model)) {
+      exit_code = 1;
+      return;
+    }
+    exit_code = run_template(*opt);
+  });
 }
 
 }  // namespace kiln::cli

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_arg.h"
 #include "gguf/reader.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -101,7 +102,7 @@ int run_tokenize(const TokenizeOptions& opt) {
 void register_tokenize_command(CLI::App& app, int& exit_code) {
   auto opt = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Show how the model's tokenizer splits text");
-  cmd->add_option("model", opt->model, "Model file (GGUF)")->required();
+  cmd->add_option("model", opt->model, "Model file (GGUF) or model name in the store")->required();
   cmd->add_option("text", opt->text, "Text to tokenize (default: standard input)")
       ->each([opt](const std::string&) { opt->text_given = true; });
   cmd->add_flag("--ids", opt->ids_only, "Print only a JSON array of token ids");
@@ -112,7 +113,13 @@ void register_tokenize_command(CLI::App& app, int& exit_code) {
                   "Read one JSON string per line from FILE ('-' = stdin); print one JSON "
                   "array of ids per line")
       ->option_text("FILE");
-  cmd->callback([opt, &exit_code]() { exit_code = run_tokenize(*opt); });
+  cmd->callback([opt, &exit_code]() {
+    if (!resolve_model_arg(opt->model)) {
+      exit_code = 1;
+      return;
+    }
+    exit_code = run_tokenize(*opt);
+  });
 }
 
 }  // namespace kiln::cli

@@ -20,6 +20,12 @@ constexpr Architecture kArchitectures[] = {
 };
 }  // namespace
 
+std::vector<std::string_view> supported_architectures() {
+  std::vector<std::string_view> out;
+  for (const Architecture& a : kArchitectures) out.push_back(a.name);
+  return out;
+}
+
 StatusOr<std::unique_ptr<Model>> Model::load(const gguf::File& file, ThreadPool& pool,
                                              const ModelOptions& options) {
   auto arch = file.require_string("general.architecture");

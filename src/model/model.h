@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "gguf/reader.h"
@@ -90,6 +91,10 @@ class Model {
   ModelOptions options_;
   ThreadPool& pool_;
 };
+
+// The general.architecture values Model::load accepts, in a fixed order (for messages and
+// for `kiln pull`'s check before a file becomes a model).
+std::vector<std::string_view> supported_architectures();
 
 // Per-architecture factories (one file each), chosen by general.architecture.
 using ModelFactory = StatusOr<std::unique_ptr<Model>> (*)(const gguf::File& file,

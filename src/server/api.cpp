@@ -108,8 +108,9 @@ Api::Api(ApiOptions options)
 
 Api::~Api() = default;
 
-void Api::set_models(ModelRegistry& models) {
+void Api::set_models(ModelRegistry& models, store::ModelStore& store) {
   models_ = &models;
+  store_routes_ = std::make_unique<ollama::StoreRoutes>(store, models);
   State expected = State::kLoading;
   // A drain that began while loading stays a drain.
   state_.compare_exchange_strong(expected, State::kReady);
@@ -450,6 +451,19 @@ HandlerResult Api::ollama(const HttpRequest& req, bool draining) {
     auto shown = ollama::show_json(*models_, *body);
     if (!shown.ok()) return error_reply(shown.error(), kOllama);
     return json_reply(*shown);
+  }
+  if (path == "/api/pull" || path == "/api/copy" || path == "/api/create" ||
+      path == "/api/delete") {
+    const bool remove = path == "/api/delete";
+    if (remove ? req.method != "DELETE" : !post)
+      return method_not_allowed(remove ? "DELETE" : "POST", kOllama);
+    if (draining) return error_reply(ApiError::unavailable("the server is shutting down"), kOllama);
+    auto body = parse_json_object(req.body);
+    if (!body.ok()) return error_reply(body.error(), kOllama);
+    if (path == "/api/pull") return store_routes_->pull(*body);
+    if (path == "/api/copy") return store_routes_->copy(*body);
+    if (path == "/api/create") return store_routes_->create(*body);
+    return store_routes_->remove(*body);
   }
   if (path == "/api/chat" || path == "/api/generate") {
     if (!post) return method_not_allowed("POST", kOllama);

@@ -21,6 +21,7 @@
 #include "server/http/http_types.h"
 #include "server/json_util.h"
 #include "server/models/model_registry.h"
+#include "server/ollama/store_routes.h"
 #include "server/responses/store.h"
 
 namespace kiln::server {
@@ -39,7 +40,7 @@ class Api final : public HttpHandler {
 
   // Start serving the registry's models (its start-up loads are done). Called once;
   // `models` outlives the Api's use.
-  void set_models(ModelRegistry& models);
+  void set_models(ModelRegistry& models, store::ModelStore& store);
   // Refuse new work (503) and fail /health, so load balancers stop sending any.
   void start_draining();
   // Reads --api-keys-file (at start: a bad file is an error) or re-reads it (SIGHUP: a bad
@@ -90,6 +91,7 @@ class Api final : public HttpHandler {
   limits::KeyRegistry keys_;
   std::atomic<State> state_{State::kLoading};
   ModelRegistry* models_ = nullptr;  // set once, before state_ becomes kReady
+  std::unique_ptr<ollama::StoreRoutes> store_routes_;  // likewise
   ResponseStore responses_store_;
 
   std::mutex jobs_mu_;

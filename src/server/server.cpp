@@ -44,7 +44,9 @@ Status Server::start() {
 
 uint16_t Server::port() const { return http_ ? http_->port() : 0; }
 
-void Server::set_models(ModelRegistry& models) { api_.set_models(models); }
+void Server::set_models(ModelRegistry& models, store::ModelStore& store) {
+  api_.set_models(models, store);
+}
 
 void Server::wait_for_signals() {
   signals_->set.async_wait([this](const boost::system::error_code& ec, int signal_number) {

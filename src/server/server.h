@@ -45,7 +45,7 @@ class Server {
   // Binds, starts the io threads and catches SIGTERM/SIGINT.
   Status start();
   uint16_t port() const;
-  void set_models(ModelRegistry& models);
+  void set_models(ModelRegistry& models, store::ModelStore& store);
   // Blocks until SIGTERM or SIGINT, then drains (a second signal cuts the drain short) and
   // stops the io threads.
   void run_until_signal();

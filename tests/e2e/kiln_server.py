@@ -15,14 +15,16 @@ DEFAULT_ARGS = ["--threads", "2", "--kv-cache-memory", "96MiB", "--max-model-len
 
 class KilnServer:
     def __init__(self, kiln_bin, model_path, log_path, extra_args=(), api_key=None, env=None,
-                 verify=True):
+                 verify=True, wait_for_model=True):
+        """model_path None serves the store (KILN_HOME); wait_for_model False does not read
+        the first model's name (a store may be empty)."""
         self.log_path = str(log_path)
         self.api_key = api_key
         self.verify = verify  # https: the CA (certificate) file to trust
         defaults = [arg for i in range(0, len(DEFAULT_ARGS), 2)
                     if DEFAULT_ARGS[i] not in extra_args for arg in DEFAULT_ARGS[i:i + 2]]
-        args = [kiln_bin, "serve", model_path, "--host", "127.0.0.1", "--port", "0",
-                *defaults, *extra_args]
+        args = [kiln_bin, "serve", *([model_path] if model_path else []), "--host", "127.0.0.1",
+                "--port", "0", *defaults, *extra_args]
         if api_key:
             args += ["--api-key", api_key]
         self._log = open(self.log_path, "w")
@@ -31,7 +33,8 @@ class KilnServer:
         self.scheme, self.port = self._wait_for_port()
         self.base_url = f"{self.scheme}://127.0.0.1:{self.port}"
         self._wait_until_ready()
-        self.model = self.get("/v1/models").json()["data"][0]["id"]
+        if wait_for_model:
+            self.model = self.get("/v1/models").json()["data"][0]["id"]
 
     def log(self):
         with open(self.log_path) as f:
