@@ -5,7 +5,9 @@
 # before each request under cache_aware (it matches the returned token_ids against what it
 # sent each worker), GET /get_load once when it starts under power_of_two (it reads "load").
 # The workers' access logs ("METHOD PATH" STATUS) show what the router called and how kiln
-# answered.
+# answered. Each worker publishes its KV cache events (--kv-events-config) on a port of its
+# own, which kv_aware subscribes to and the wire-format test reads with pyzmq and msgpack.
+import json
 import re
 import shutil
 import socket
@@ -14,7 +16,9 @@ import threading
 import time
 
 import httpx
+import msgpack
 import pytest
+import zmq
 
 from kiln_server import KilnServer, metric, metric_values
 
@@ -40,7 +44,7 @@ def count(worker, method, path):
 
 
 class Router:
-    def __init__(self, policy, workers, log_path):
+    def __init__(self, policy, workers, log_path, extra_args=()):
         binary = shutil.which("vllm-router")
         assert binary, "vllm-router is not installed (pip install -r tests/requirements.txt)"
         self.port = free_port()
@@ -50,7 +54,8 @@ class Router:
         self.proc = subprocess.Popen(
             [binary, "--host", "127.0.0.1", "--port", str(self.port),
              "--prometheus-port", str(free_port()), "--policy", policy,
-             "--worker-urls", *[w.base_url for w in workers], "--log-level", "info"],
+             "--worker-urls", *[w.base_url for w in workers], "--log-level", "debug",
+             *extra_args],
             stdout=self._log, stderr=subprocess.STDOUT)
         self.base_url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 60
@@ -84,8 +89,15 @@ class Router:
 @pytest.fixture(scope="module")
 def workers(kiln_bin, model_path, tmp_path_factory):
     d = tmp_path_factory.mktemp("router")
-    started = [KilnServer(kiln_bin, model_path, d / f"worker{i}.log", extra_args=WORKER_ARGS)
-               for i in range(2)]
+    started = []
+    for i in range(2):
+        events = f"tcp://127.0.0.1:{free_port()}"
+        config = {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": events,
+                  "topic": "kv-events"}
+        w = KilnServer(kiln_bin, model_path, d / f"worker{i}.log",
+                       extra_args=[*WORKER_ARGS, "--kv-events-config", json.dumps(config)])
+        w.kv_events = events
+        started.append(w)
     yield started
     for w in started:
         assert w.terminate() == 0, w.log()
@@ -97,8 +109,8 @@ def start_router(workers, tmp_path):
 
     seen = [len(access_log(w)) for w in workers]  # earlier tests' lines are not the router's
 
-    def start(policy):
-        routers.append(Router(policy, workers, tmp_path / f"router-{policy}.log"))
+    def start(policy, *extra_args):
+        routers.append(Router(policy, workers, tmp_path / f"router-{policy}.log", extra_args))
         return routers[-1]
 
     yield start
@@ -220,3 +232,53 @@ def test_power_of_two_reads_real_loads(workers, start_router):
     for t in threads:
         t.join()
     assert count(busy, "GET", "/get_load") >= 1
+
+
+def unique_prompt(words=40):
+    """About 200 tokens no earlier request began with."""
+    import random
+    tag = "".join(random.choice("bcdfghjklmnpqrstvwxz") for _ in range(6))
+    return f"{tag}: " + " ".join(f"{tag} {i}" for i in range(words))
+
+
+def test_kv_events_on_the_wire(workers):
+    w = workers[0]
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.connect(w.kv_events)
+    sub.setsockopt(zmq.SUBSCRIBE, b"kv-events")
+    time.sleep(0.5)  # a SUB socket misses what is published before it has joined
+    try:
+        prompt = unique_prompt()
+        body = {"model": MODEL, "prompt": prompt, "max_tokens": 1}
+        ids = w.post("/v1/completions/render", body).json()[0]["token_ids"]
+        assert w.post("/v1/completions", body).status_code == 200
+
+        frames = []
+        while sub.poll(2000):
+            frames.append(sub.recv_multipart())
+        assert frames, "no KV events arrived"
+        seqs = [int.from_bytes(seq, "big") for _, seq, _ in frames]
+        assert all(topic == b"kv-events" and len(seq) == 8 for topic, seq, _ in frames)
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        stored = []
+        for _, _, payload in frames:
+            ts, events = msgpack.unpackb(payload, raw=False)
+            assert abs(ts - time.time()) < 60
+            stored += [e for e in events if e[0] == "BlockStored"]
+        # The prompt's full blocks, in order, chained by their parents' hashes.
+        assert all(len(e) == 7 and e[4] == 16 and len(e[1]) == 1 for e in stored)
+        assert [t for e in stored for t in e[3]] == ids[:16 * (len(ids) // 16)]
+        assert stored[0][2] is None
+        assert [e[2] for e in stored[1:]] == [e[1][0] for e in stored[:-1]]
+
+        # The same prompt again is a cache hit: nothing new is stored.
+        assert w.post("/v1/completions", body).status_code == 200
+        again = []
+        while sub.poll(1000):
+            _, _, payload = sub.recv_multipart()
+            again += [e for e in msgpack.unpackb(payload, raw=False)[1] if e[0] == "BlockStored"]
+        known = {e[1][0] for e in stored}
+        assert not [e for e in again if e[1][0] in known]
+    finally:
+        sub.close(linger=0)
+
