@@ -92,8 +92,8 @@ def workers(kiln_bin, model_path, tmp_path_factory):
     started = []
     for i in range(2):
         events = f"tcp://127.0.0.1:{free_port()}"
-        config = {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": events,
-                  "topic": "kv-events"}
+        # The topic stays "" (vLLM's default): vllm-router subscribes to that one only.
+        config = {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": events}
         w = KilnServer(kiln_bin, model_path, d / f"worker{i}.log",
                        extra_args=[*WORKER_ARGS, "--kv-events-config", json.dumps(config)])
         w.kv_events = events
@@ -245,7 +245,7 @@ def test_kv_events_on_the_wire(workers):
     w = workers[0]
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.connect(w.kv_events)
-    sub.setsockopt(zmq.SUBSCRIBE, b"kv-events")
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
     time.sleep(0.5)  # a SUB socket misses what is published before it has joined
     try:
         prompt = unique_prompt()
@@ -258,27 +258,50 @@ def test_kv_events_on_the_wire(workers):
             frames.append(sub.recv_multipart())
         assert frames, "no KV events arrived"
         seqs = [int.from_bytes(seq, "big") for _, seq, _ in frames]
-        assert all(topic == b"kv-events" and len(seq) == 8 for topic, seq, _ in frames)
+        assert all(topic == b"" and len(seq) == 8 for topic, seq, _ in frames)
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
         stored = []
         for _, _, payload in frames:
             ts, events = msgpack.unpackb(payload, raw=False)
             assert abs(ts - time.time()) < 60
-            stored += [e for e in events if e[0] == "BlockStored"]
+            stored += [e for e in events if e["type"] == "BlockStored"]
         # The prompt's full blocks, in order, chained by their parents' hashes.
-        assert all(len(e) == 7 and e[4] == 16 and len(e[1]) == 1 for e in stored)
-        assert [t for e in stored for t in e[3]] == ids[:16 * (len(ids) // 16)]
-        assert stored[0][2] is None
-        assert [e[2] for e in stored[1:]] == [e[1][0] for e in stored[:-1]]
+        assert all(e["block_size"] == 16 and len(e["block_hashes"]) == 1 for e in stored)
+        assert [t for e in stored for t in e["token_ids"]] == ids[:16 * (len(ids) // 16)]
+        assert stored[0]["parent_block_hash"] is None
+        assert [e["parent_block_hash"] for e in stored[1:]] == \
+            [e["block_hashes"][0] for e in stored[:-1]]
 
         # The same prompt again is a cache hit: nothing new is stored.
         assert w.post("/v1/completions", body).status_code == 200
         again = []
         while sub.poll(1000):
             _, _, payload = sub.recv_multipart()
-            again += [e for e in msgpack.unpackb(payload, raw=False)[1] if e[0] == "BlockStored"]
-        known = {e[1][0] for e in stored}
-        assert not [e for e in again if e[1][0] in known]
+            again += [e for e in msgpack.unpackb(payload, raw=False)[1]
+                      if e["type"] == "BlockStored"]
+        known = {e["block_hashes"][0] for e in stored}
+        assert not [e for e in again if e["block_hashes"][0] in known]
     finally:
         sub.close(linger=0)
 
+
+def test_kv_aware_routes_a_prefix_to_the_worker_holding_it(workers, start_router):
+    router = start_router("kv_aware", *[a for w in workers
+                                        for a in ["--kv-event-source", f"{w.base_url}={w.kv_events}"]],
+                          "--kv-event-block-size", "16", "--kv-event-model", MODEL)
+    time.sleep(1)  # the router's subscriptions join
+    # Each prompt is first computed on a worker chosen here, directly (not through the router).
+    owners = [0, 1, 0, 1]
+    prompts = [unique_prompt() for _ in owners]
+    for p, owner in zip(prompts, owners):
+        r = workers[owner].post("/v1/completions", {"model": MODEL, "prompt": p, "max_tokens": 1})
+        assert r.status_code == 200
+    time.sleep(1)  # the events reach the router
+    for p, owner in zip(prompts, owners):
+        before = [count(w, "POST", "/v1/completions") for w in workers]
+        r = router.post("/v1/completions", {"model": MODEL, "prompt": p, "max_tokens": 1})
+        assert r.status_code == 200, r.text
+        after = [count(w, "POST", "/v1/completions") for w in workers]
+        assert after[owner] == before[owner] + 1, (owner, before, after, router.log()[-3000:])
+        # ... and it was served from that worker's cache.
+        assert r.json()["usage"]["prompt_tokens_details"]["cached_tokens"] >= 48

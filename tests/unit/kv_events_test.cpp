@@ -6,7 +6,9 @@
 
 #include <msgpack.hpp>
 
+#include <map>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "engine/block_hash.h"
@@ -130,7 +132,7 @@ TEST(KvEvents, ClearingTheCacheIsOneEvent) {
   EXPECT_TRUE(pool.take_events().empty());
 }
 
-TEST(KvEvents, PayloadIsVllmsArrayLikeEventBatch) {
+TEST(KvEvents, PayloadIsAnEventBatchOfTaggedMaps) {
   KvEventBatch batch;
   batch.timestamp = 1234.5;
   batch.block_size = 16;
@@ -147,21 +149,25 @@ TEST(KvEvents, PayloadIsVllmsArrayLikeEventBatch) {
   EXPECT_DOUBLE_EQ(root.via.array.ptr[0].as<double>(), 1234.5);
   const msgpack::object& events = root.via.array.ptr[1];
   ASSERT_EQ(events.via.array.size, 4u);
-  const msgpack::object* e = events.via.array.ptr[0].via.array.ptr;
-  ASSERT_EQ(events.via.array.ptr[0].via.array.size, 7u);
-  EXPECT_EQ(e[0].as<std::string>(), "BlockStored");
-  EXPECT_EQ(e[1].as<std::vector<uint64_t>>(), std::vector<uint64_t>{0xfedcba9876543210ull});
-  EXPECT_TRUE(e[2].is_nil());
-  EXPECT_EQ(e[3].as<std::vector<int32_t>>(), (std::vector<int32_t>{5, 6}));
-  EXPECT_EQ(e[4].as<int32_t>(), 16);
-  EXPECT_TRUE(e[5].is_nil() && e[6].is_nil());
-  EXPECT_EQ(events.via.array.ptr[1].via.array.ptr[2].as<uint64_t>(), 0xfedcba9876543210ull);
-  const msgpack::object* r = events.via.array.ptr[2].via.array.ptr;
-  ASSERT_EQ(events.via.array.ptr[2].via.array.size, 3u);
-  EXPECT_EQ(r[0].as<std::string>(), "BlockRemoved");
-  EXPECT_EQ(r[1].as<std::vector<uint64_t>>(), std::vector<uint64_t>{2});
-  ASSERT_EQ(events.via.array.ptr[3].via.array.size, 1u);
-  EXPECT_EQ(events.via.array.ptr[3].via.array.ptr[0].as<std::string>(), "AllBlocksCleared");
+  using Map = std::map<std::string, msgpack::object>;
+  const Map stored = events.via.array.ptr[0].as<Map>();
+  EXPECT_EQ(stored.size(), 8u);
+  EXPECT_EQ(stored.at("type").as<std::string>(), "BlockStored");
+  EXPECT_EQ(stored.at("block_hashes").as<std::vector<uint64_t>>(),
+            std::vector<uint64_t>{0xfedcba9876543210ull});
+  EXPECT_TRUE(stored.at("parent_block_hash").is_nil());
+  EXPECT_EQ(stored.at("token_ids").as<std::vector<int32_t>>(), (std::vector<int32_t>{5, 6}));
+  EXPECT_EQ(stored.at("block_size").as<int32_t>(), 16);
+  for (const char* none : {"lora_id", "medium", "lora_name"}) EXPECT_TRUE(stored.at(none).is_nil());
+  EXPECT_EQ(events.via.array.ptr[1].as<Map>().at("parent_block_hash").as<uint64_t>(),
+            0xfedcba9876543210ull);
+  const Map removed = events.via.array.ptr[2].as<Map>();
+  EXPECT_EQ(removed.size(), 3u);
+  EXPECT_EQ(removed.at("type").as<std::string>(), "BlockRemoved");
+  EXPECT_EQ(removed.at("block_hashes").as<std::vector<uint64_t>>(), std::vector<uint64_t>{2});
+  const Map cleared = events.via.array.ptr[3].as<Map>();
+  EXPECT_EQ(cleared.size(), 1u);
+  EXPECT_EQ(cleared.at("type").as<std::string>(), "AllBlocksCleared");
 }
 
 TEST(KvEvents, ConfigIsVllmsJsonAndErrorsNameTheField) {

@@ -66,29 +66,40 @@ std::string encode_kv_event_batch(const KvEventBatch& batch) {
   for (const KvEvent& e : batch.events) {
     switch (e.kind) {
       case KvEvent::Kind::kStored:
-        pk.pack_array(7);
+        pk.pack_map(8);
+        pack_string(pk, "type");
         pack_string(pk, "BlockStored");
+        pack_string(pk, "block_hashes");
         pk.pack_array(1);
         pk.pack_uint64(e.hash);
+        pack_string(pk, "parent_block_hash");
         if (e.parent_hash)
           pk.pack_uint64(*e.parent_hash);
         else
           pk.pack_nil();
+        pack_string(pk, "token_ids");
         pk.pack_array((uint32_t)e.tokens.size());
         for (int32_t t : e.tokens) pk.pack_int32(t);
+        pack_string(pk, "block_size");
         pk.pack_int32(batch.block_size);
-        pk.pack_nil();  // lora_id
-        pk.pack_nil();  // medium
+        for (const char* none : {"lora_id", "medium", "lora_name"}) {
+          pack_string(pk, none);
+          pk.pack_nil();
+        }
         break;
       case KvEvent::Kind::kRemoved:
-        pk.pack_array(3);
+        pk.pack_map(3);
+        pack_string(pk, "type");
         pack_string(pk, "BlockRemoved");
+        pack_string(pk, "block_hashes");
         pk.pack_array(1);
         pk.pack_uint64(e.hash);
-        pk.pack_nil();  // medium
+        pack_string(pk, "medium");
+        pk.pack_nil();
         break;
       case KvEvent::Kind::kAllCleared:
-        pk.pack_array(1);
+        pk.pack_map(1);
+        pack_string(pk, "type");
         pack_string(pk, "AllBlocksCleared");
         break;
     }

@@ -3,12 +3,15 @@
 // {"enable_kv_cache_events": true, "publisher": "zmq", "endpoint": "tcp://*:5557",
 //  "topic": "kv-events"}, and a ZeroMQ PUB socket that sends each engine step's batch as
 // three frames: the topic, a sequence number (8 bytes, big-endian, from 0) and the msgpack
-// payload. The payload is vLLM's EventBatch as msgspec's array_like, tagged structs write
-// it: [timestamp, [event...]], an event being
-//   ["BlockStored", [hash], parent_hash | nil, [token ids], block_size, lora_id (nil),
-//    medium (nil)]
-//   ["BlockRemoved", [hash], medium (nil)]
-//   ["AllBlocksCleared"]
+// payload, vLLM's EventBatch: [timestamp, [event...]], each event a map tagged by "type":
+//   {"type": "BlockStored", "block_hashes": [hash], "parent_block_hash": hash | nil,
+//    "token_ids": [...], "block_size": n, "lora_id": nil, "medium": nil, "lora_name": nil}
+//   {"type": "BlockRemoved", "block_hashes": [hash], "medium": nil}
+//   {"type": "AllBlocksCleared"}
+// NOTE (learned against vllm-router 0.1.17): its subscriber refuses events written as arrays
+// (msgspec's array_like, which older vLLM examples show) with "KV event must be a tagged
+// map", needs "lora_name" present, and subscribes to the empty topic only, so the topic
+// must stay "" (vLLM's default) for it.
 // Hashes are the prefix cache's own 64-bit keys (engine/block_hash.h), as unsigned ints.
 // The engine hands batches over without blocking (publish() queues them); a thread of the
 // publisher's own encodes and sends. No replay socket: a subscriber that missed batches
