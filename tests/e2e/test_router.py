@@ -305,3 +305,39 @@ def test_kv_aware_routes_a_prefix_to_the_worker_holding_it(workers, start_router
         assert after[owner] == before[owner] + 1, (owner, before, after, router.log()[-3000:])
         # ... and it was served from that worker's cache.
         assert r.json()["usage"]["prompt_tokens_details"]["cached_tokens"] >= 48
+
+
+def test_a_worker_killed_mid_stream(kiln_bin, model_path, tmp_path):
+    own = [KilnServer(kiln_bin, model_path, tmp_path / f"own{i}.log", extra_args=WORKER_ARGS)
+           for i in range(2)]
+    router = Router("round_robin", own, tmp_path / "router.log")
+    try:
+        body = {"model": MODEL, "prompt": "Once upon a time", "max_tokens": 400,
+                "ignore_eos": True, "stream": True}
+        lines = []
+        with httpx.stream("POST", router.base_url + "/v1/completions", json=body,
+                          timeout=60) as s:
+            it = s.iter_lines()
+            while len(lines) < 3:
+                lines.append(next(it))
+            loads = [w.get("/get_load").json()["load"] for w in own]
+            victim = own[loads.index(1)]
+            victim.proc.kill()
+            victim.proc.wait()
+            try:
+                lines += list(it)
+            except httpx.HTTPError as e:  # the router may cut the connection instead
+                lines.append(f"error: {type(e).__name__}")
+        # What the client sees: the stream stops short, without [DONE] (observed with 0.1.17:
+        # the router ends the chunked response unfinished, httpx's RemoteProtocolError).
+        assert "data: [DONE]" not in lines, lines[-3:]
+        # The other worker keeps serving every request sent through the router.
+        survivor = own[1 - own.index(victim)]
+        for _ in range(4):
+            r = router.post("/v1/completions", {"model": MODEL, "prompt": "Hi", "max_tokens": 2})
+            assert r.status_code == 200, (r.text, router.log()[-2000:])
+        assert survivor.proc.poll() is None
+    finally:
+        router.stop()
+        for w in own:
+            w.terminate()
