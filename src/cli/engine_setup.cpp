@@ -35,7 +35,8 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--kv-events-config", f.kv_events_config,
                   "publish prefix-cache events for KV-aware routers, as vLLM's JSON: "
                   "{\"enable_kv_cache_events\": true, \"publisher\": \"zmq\", "
-                  "\"endpoint\": \"tcp://*:5557\", \"topic\": \"kv-events\"}");
+                  "\"endpoint\": \"tcp://*:5557\"} (\"topic\" defaults to \"\", which "
+                  "vllm-router needs)");
   cmd->add_flag("--no-jump-forward", f.no_jump_forward,
                 "structured output: run a forward pass even for tokens the grammar forces");
 }

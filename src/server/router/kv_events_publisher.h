@@ -1,7 +1,7 @@
 // vLLM's KV cache events on the wire, for KV-aware routers (vllm-router's kv_aware, and
 // other schedulers that subscribe to vLLM workers): `--kv-events-config` as vLLM spells it,
 // {"enable_kv_cache_events": true, "publisher": "zmq", "endpoint": "tcp://*:5557",
-//  "topic": "kv-events"}, and a ZeroMQ PUB socket that sends each engine step's batch as
+//  "topic": ""}, and a ZeroMQ PUB socket that sends each engine step's batch as
 // three frames: the topic, a sequence number (8 bytes, big-endian, from 0) and the msgpack
 // payload, vLLM's EventBatch: [timestamp, [event...]], each event a map tagged by "type":
 //   {"type": "BlockStored", "block_hashes": [hash], "parent_block_hash": hash | nil,
