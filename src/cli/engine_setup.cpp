@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/speculative_config.h"
+#include "server/router/kv_events_publisher.h"
 
 namespace kiln::cli {
 
@@ -33,6 +34,11 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_flag("--no-chunked-prefill", f.no_chunked_prefill,
                 "compute each prompt in one step instead of in chunks");
   cmd->add_option("--speculative-config", f.speculative_config, kSpeculativeConfigHelp);
+  cmd->add_option("--kv-events-config", f.kv_events_config,
+                  "publish prefix-cache events for KV-aware routers, as vLLM's JSON: "
+                  "{\"enable_kv_cache_events\": true, \"publisher\": \"zmq\", "
+                  "\"endpoint\": \"tcp://*:5557\"} (\"topic\" defaults to \"\", which "
+                  "vllm-router needs)");
   cmd->add_flag("--no-jump-forward", f.no_jump_forward,
                 "structured output: run a forward pass even for tokens the grammar forces");
 }
@@ -42,6 +48,10 @@ StatusOr<std::unique_ptr<RunningEngine>> create_engine(const std::string& model_
                                                        bool log_kv, int64_t default_kv_tokens) {
   auto speculative = parse_speculative_config(f.speculative_config);
   if (!speculative.ok()) return speculative.status();
+  auto kv_events = server::router::parse_kv_events_config(f.kv_events_config);
+  if (!kv_events.ok()) return kv_events.status();
+  auto kv_event_sink = server::router::make_kv_event_sink(*kv_events);
+  if (!kv_event_sink.ok()) return kv_event_sink.status();
   auto r = std::make_unique<RunningEngine>();
   auto loaded = open_model(model_path, num_threads, f.max_num_batched_tokens);
   if (!loaded.ok()) return loaded.status();
@@ -86,6 +96,7 @@ StatusOr<std::unique_ptr<RunningEngine>> create_engine(const std::string& model_
   ec.prefix_caching = !f.no_prefix_caching;
   ec.grammar_jump_forward = !f.no_jump_forward;
   ec.speculative = *speculative;
+  ec.kv_event_sink = *kv_event_sink;
   ec.max_model_len = (int32_t)max_model_len;
   r->engine = std::make_unique<Engine>(*r->backend, r->tokenizer.get(), ec);
   return r;

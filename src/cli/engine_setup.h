@@ -28,6 +28,7 @@ struct EngineFlags {
   bool no_jump_forward = false;
   bool no_chunked_prefill = false;
   std::string speculative_config;  // vLLM's JSON; empty: off
+  std::string kv_events_config;    // vLLM's JSON (server/router/kv_events_publisher.h); empty: off
 };
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& flags);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/block_hash.h"
 #include "util/status.h"
 
 namespace kiln {
@@ -52,6 +53,7 @@ std::optional<int32_t> BlockPool::allocate() {
   Block& b = blocks_[id];
   if (b.hashed) {
     --num_cached_free_;
+    if (record_events_) events_.push_back({KvEvent::Kind::kRemoved, b.hash, std::nullopt, {}});
     forget_hash(id);  // eviction: its content will be overwritten
   }
   b.refcount = 1;
@@ -104,10 +106,16 @@ bool BlockPool::insert(int32_t block_id, uint64_t hash, uint64_t parent_hash,
   b.parent_hash = parent_hash;
   b.tokens.assign(tokens.begin(), tokens.end());
   by_hash_.emplace(hash, block_id);
+  if (record_events_)
+    events_.push_back({KvEvent::Kind::kStored, hash,
+                       parent_hash == kRootBlockHash ? std::nullopt
+                                                     : std::optional<uint64_t>(parent_hash),
+                       b.tokens});
   return true;
 }
 
 void BlockPool::clear_cache() {
+  if (record_events_) events_.push_back({KvEvent::Kind::kAllCleared, 0, std::nullopt, {}});
   for (int32_t id = 0; id < num_blocks(); ++id) {
     Block& b = blocks_[id];
     if (!b.hashed) continue;

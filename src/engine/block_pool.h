@@ -12,7 +12,10 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <utility>
 #include <vector>
+
+#include "engine/kv_events.h"
 
 namespace kiln {
 
@@ -52,6 +55,11 @@ class BlockPool {
   // Forgets every cached block (they stay allocated to whoever holds them).
   void clear_cache();
 
+  // KV events (kv_events.h): while on, insert() records a stored event, eviction a removed
+  // one and clear_cache() an all-cleared one, until taken.
+  void set_record_events(bool on) { record_events_ = on; }
+  std::vector<KvEvent> take_events() { return std::exchange(events_, {}); }
+
  private:
   struct Block {
     int32_t refcount = 0;
@@ -70,6 +78,8 @@ class BlockPool {
   int32_t head_ = -1, tail_ = -1;  // free list: head is allocated first
   int32_t num_free_ = 0, num_cached_free_ = 0;
   std::unordered_map<uint64_t, int32_t> by_hash_;
+  bool record_events_ = false;
+  std::vector<KvEvent> events_;
 };
 
 }  // namespace kiln

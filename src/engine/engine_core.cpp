@@ -1,6 +1,7 @@
 #include "engine/engine_core.h"
 
 #include <algorithm>
+#include <chrono>
 #include <bit>
 #include <random>
 #include <string>
@@ -48,6 +49,7 @@ EngineCore::EngineCore(ExecutionBackend& backend, const Tokenizer* tokenizer,
   } else {
     eos_ids_ = config.eos_token_ids;
   }
+  kv_.set_record_events(config.kv_event_sink != nullptr);
   update_gauges();
 }
 
@@ -458,7 +460,20 @@ int32_t EngineCore::step() {
   }
   flush_outputs();
   update_gauges();
+  publish_kv_events();
   return st.num_tokens;
+}
+
+void EngineCore::publish_kv_events() {
+  if (!config_.kv_event_sink) return;
+  std::vector<KvEvent> events = kv_.take_events();
+  if (events.empty()) return;
+  KvEventBatch batch;
+  batch.timestamp =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  batch.block_size = kv_.block_size();
+  batch.events = std::move(events);
+  config_.kv_event_sink->publish(std::move(batch));
 }
 
 void EngineCore::run_step(const SchedulerStep& st) {

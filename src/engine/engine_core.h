@@ -11,6 +11,7 @@
 #include "engine/engine_stats.h"
 #include "engine/execution_backend.h"
 #include "engine/kv_cache_manager.h"
+#include "engine/kv_events.h"
 #include "engine/request.h"
 #include "engine/request_state.h"
 #include "engine/scheduler.h"
@@ -30,6 +31,8 @@ struct EngineConfig {
   int32_t max_model_len = 0;  // prompt + output limit; 0: what the KV pool holds
   // End-of-generation ids when there is no tokenizer (tests); with one, its own.
   std::vector<int32_t> eos_token_ids;
+  // Receives each step's prefix-cache events (kv_events.h); null: none are recorded.
+  std::shared_ptr<KvEventSink> kv_event_sink;
 };
 
 class EngineCore {
@@ -90,6 +93,8 @@ class EngineCore {
   void fail_step(const SchedulerStep& step, const Status& error);
   void flush_outputs();
   void update_gauges();
+  // Hands the step's prefix-cache events to config_.kv_event_sink, if any.
+  void publish_kv_events();
 
   ExecutionBackend& backend_;
   const Tokenizer* tokenizer_;

@@ -41,6 +41,9 @@ class KvCacheManager {
   bool prefix_caching() const { return prefix_caching_; }
   const PrefixCacheStats& prefix_stats() const { return stats_; }
   const BlockPool& pool() const { return pool_; }
+  // KV events of the prefix cache (kv_events.h); nothing is recorded without prefix caching.
+  void set_record_events(bool on) { pool_.set_record_events(on && prefix_caching_); }
+  std::vector<KvEvent> take_events() { return pool_.take_events(); }
 
   // For a sequence holding no blocks: takes the cached blocks of the longest cached prefix
   // of `tokens`, whole blocks only and stopping at least one token short (the last token

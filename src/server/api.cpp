@@ -21,6 +21,8 @@
 #include "server/responses/formatter.h"
 #include "server/responses/request.h"
 #include "server/responses/routes.h"
+#include "server/router/render.h"
+#include "server/router/worker_info.h"
 
 namespace kiln::server {
 namespace {
@@ -220,6 +222,8 @@ HandlerResult Api::route(const HttpRequest& req) {
       return HandlerResult(json_reply(*result));
     });
   }
+
+  if (is_router_path(path)) return router_routes(req, state == State::kDraining);
 
   if (path == "/" && (get || req.method == "HEAD"))  // Ollama's clients probe it
     return text_reply("text/plain; charset=utf-8", get ? "Ollama is running" : "");
@@ -499,6 +503,55 @@ HandlerResult Api::ollama_generate(const HttpRequest& req, bool chat) {
     return start_generation(m, std::move(requests), std::move(formatter), parsed->stream,
                             ApiFlavor::kOllama, chat ? "messages" : "prompt");
   });
+}
+
+bool Api::is_router_path(std::string_view path) {
+  return path == "/v1/chat/completions/render" || path == "/v1/completions/render" ||
+         path == "/get_load" || path == "/get_server_info" || path == "/get_model_info" ||
+         path == "/health_generate" || path == "/version";
+}
+
+HandlerResult Api::router_routes(const HttpRequest& req, bool draining) {
+  const std::string& path = req.path;
+  constexpr ApiFlavor kOpenAI = ApiFlavor::kOpenAI;
+  if (path == "/v1/chat/completions/render" || path == "/v1/completions/render") {
+    // Rendering generates nothing, so it goes on while draining and is not admitted.
+    if (req.method != "POST") return method_not_allowed("POST", kOpenAI);
+    const bool chat = path == "/v1/chat/completions/render";
+    return with_body_model(req, kOpenAI, [chat](const Json& body, const ModelLease& m) {
+      auto rendered = chat ? router::render_chat_completion(body, m->context())
+                           : router::render_completion(body, m->context());
+      if (!rendered.ok()) return HandlerResult(error_reply(rendered.error(), kOpenAI));
+      return HandlerResult(json_reply(*rendered));
+    });
+  }
+  if (req.method != "GET") return method_not_allowed("GET", kOpenAI);
+  if (path == "/version") return json_reply(router::version_json());
+  if (path == "/health_generate") {
+    // SGLang's deeper health check: one real token through the default model's engine.
+    if (draining)
+      return error_reply(ApiError::unavailable("the server is shutting down"), kOpenAI);
+    return with_model(req, models_->default_model(), kOpenAI, [this](const ModelLease& m) {
+      const Json body = {{"model", m->context().name()}, {"prompt", "ping"}, {"max_tokens", 1}};
+      return completions(body, m);
+    });
+  }
+  if (path == "/get_model_info") {
+    const std::string name = models_->default_model();
+    std::optional<ModelSpec> spec = models_->find(name);
+    if (!spec) return error_reply(ApiError::model_not_found(name), kOpenAI);
+    int32_t max_model_len = 0;
+    for (const LoadedModelInfo& l : models_->loaded())
+      if (l.spec.name == spec->name) max_model_len = l.context_length;
+    return json_reply(router::model_info_json(spec->name, spec->path, max_model_len));
+  }
+  std::vector<router::ModelLoad> loads;
+  models_->for_each_loaded([&](const ServedModel& m) {
+    loads.push_back({m.spec.name, m.engine().stats(), m.engine().block_size(),
+                     m.context().max_model_len, m.context().max_num_seqs});
+  });
+  if (path == "/get_load") return json_reply(router::load_json(loads));
+  return json_reply(router::server_info_json(loads, models_->default_model()));
 }
 
 HttpReply Api::models(const std::string& id) {

@@ -81,6 +81,10 @@ class Api final : public HttpHandler {
   // Ollama's API under /api/ (server/ollama/).
   HandlerResult ollama(const HttpRequest& request, bool draining);
   HandlerResult ollama_generate(const HttpRequest& request, bool chat);
+  // The routes routers and SGLang-style clients call (server/router/): render, /get_load,
+  // /get_server_info, /get_model_info, /health_generate, /version.
+  static bool is_router_path(std::string_view path);
+  HandlerResult router_routes(const HttpRequest& request, bool draining);
   HttpReply models(const std::string& id);
   HttpReply metrics();
   HandlerResult start_generation(const ModelLease& model, std::vector<GenerationRequest> requests,

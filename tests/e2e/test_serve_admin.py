@@ -90,5 +90,7 @@ def test_openapi_lists_every_route(server):
     for path in ["/v1/chat/completions", "/v1/completions", "/v1/messages",
                  "/v1/messages/count_tokens", "/v1/models", "/v1/models/{id}", "/tokenize",
                  "/detokenize", "/health", "/metrics", "/openapi.json", "/v1/responses",
-                 "/v1/responses/{id}", "/mcp"]:
+                 "/v1/responses/{id}", "/mcp", "/v1/chat/completions/render",
+                 "/v1/completions/render", "/get_load", "/get_server_info",
+                 "/get_model_info", "/health_generate", "/version"]:
         assert path in doc["paths"], path

@@ -362,6 +362,24 @@ void ModelRegistry::loader_loop() {
 
 // --- metrics -------------------------------------------------------------------------------
 
+void ModelRegistry::for_each_loaded(const std::function<void(const ServedModel&)>& visit) const {
+  std::vector<std::pair<std::shared_ptr<Slot>, ServedModel*>> held;
+  {
+    std::lock_guard lock(state_->mu);
+    for (const auto& slot : state_->slots) {
+      if (slot->phase != Slot::Phase::kLoaded) continue;
+      ++slot->active;  // held like a lease, so it cannot unload under the visit
+      held.emplace_back(slot, slot->model.get());
+    }
+  }
+  for (const auto& [slot, model] : held) visit(*model);
+  {
+    std::lock_guard lock(state_->mu);
+    for (const auto& [slot, model] : held) --slot->active;  // idle_since untouched
+  }
+  state_->cv.notify_all();
+}
+
 std::string ModelRegistry::render_metrics() const {
   // Leases that do not count as use: a scrape must not keep a model from expiring.
   struct Held {

@@ -96,6 +96,10 @@ class ModelRegistry {
   // Unload `name` as soon as it is idle (Ollama's keep_alive: 0). False when not loaded.
   bool unload_when_idle(std::string_view name);
 
+  // Calls `visit` on each loaded model, outside the registry's lock. The visit does not
+  // count as use: it neither refreshes a model's keep-alive nor keeps it loaded after.
+  void for_each_loaded(const std::function<void(const ServedModel&)>& visit) const;
+
   // Every loaded model's metrics under its model_name label, and the registry's own (loads,
   // load time, loaded models).
   std::string render_metrics() const;
