@@ -3,7 +3,7 @@
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PKGS="g++ cmake ninja-build nlohmann-json3-dev libcli11-dev libspdlog-dev libgtest-dev
+PKGS="g++ clang libclang-rt-14-dev cmake ninja-build nlohmann-json3-dev libcli11-dev libspdlog-dev libgtest-dev
       libgmock-dev libbenchmark-dev libreadline-dev libboost-dev python3 python3-pip unzip"
 missing=$(dpkg-query -W -f='${Status} ${Package}\n' $PKGS 2>/dev/null | grep -vc "install ok installed" || true)
 if [ "$missing" != "0" ] || ! dpkg-query -W $PKGS >/dev/null 2>&1; then
