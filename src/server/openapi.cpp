@@ -109,7 +109,15 @@ Json error_responses(bool anthropic) {
 Json post(const char* summary, Json body_schema, Json ok_schema, bool streams,
           bool anthropic = false, Json responses = nullptr) {
   Json ok_content = {{"application/json", {{"schema", std::move(ok_schema)}}}};
-  if (streams) ok_content["text/event-stream"] = {{"schema", type("string", "server-sent events")}};
+  // One server-sent event (before OpenAPI 3.2, an event stream's schema describes each event):
+  // `data` is a JSON object (or OpenAI's final "[DONE]"), `event` the type Anthropic's and the
+  // Responses API's events name.
+  if (streams)
+    ok_content["text/event-stream"] = {
+        {"schema", object({{"event", type("string")},
+                           {"data", type("string", "a JSON object, or [DONE]")},
+                           {"id", type("string")}},
+                          {"data"})}};
   if (responses.is_null()) responses = error_responses(anthropic);
   responses["200"] = {{"description", "OK"}, {"content", std::move(ok_content)}};
   return {{"post",
@@ -151,6 +159,12 @@ Json build() {
                      {"model", "messages"});
   const Json sampling = sampling_properties();
   for (const auto& [k, v] : sampling.items()) chat["properties"][k] = v;
+  chat["properties"]["messages"]["minItems"] = 1;
+  // stream_options only beside "stream": true.
+  const Json stream_options_needs_stream = {
+      {"stream_options",
+       {{"required", {"stream"}}, {"properties", {{"stream", {{"const", true}}}}}}}};
+  chat["dependentSchemas"] = stream_options_needs_stream;
 
   Json completion =
       object({{"model", type("string")},
@@ -161,9 +175,13 @@ Json build() {
               {"suffix", type("string", "not supported")}},
              {"model", "prompt"});
   for (const auto& [k, v] : sampling.items()) completion["properties"][k] = v;
+  completion["dependentSchemas"] = stream_options_needs_stream;
 
+  // Anthropic's content: a string or blocks; a block's type decides its other fields (text,
+  // tool_use, tool_result, ...; docs/api.md), so only `type` is required of every block.
   Json text_blocks = one_of(
-      {type("string"), array_of(object({{"type", type("string")}, {"text", type("string")}}))});
+      {type("string"),
+       array_of(object({{"type", type("string")}, {"text", type("string")}}, {"type"}))});
   Json messages =
       object({{"model", type("string")},
               {"max_tokens", at_least("integer", 1)},
@@ -171,13 +189,14 @@ Json build() {
               {"messages", array_of(object({{"role", enum_of({"user", "assistant"})},
                                             {"content", text_blocks}},
                                            {"role", "content"}))},
-              {"stop_sequences", array_of(type("string"))},
+              {"stop_sequences", array_of({{"type", "string"}, {"minLength", 1}})},
               {"temperature", range("number", 0, 1)},
               {"top_p", range("number", 0, 1)},
               {"top_k", at_least("integer", 0)},
               {"stream", type("boolean")},
               {"metadata", type("object")}},
              {"model", "max_tokens", "messages"});
+  messages["properties"]["messages"]["minItems"] = 1;
   Json count = messages;
   count["required"] = {"model", "messages"};
 
@@ -362,6 +381,18 @@ Json build() {
   paths["/v1/models/{id}"]["get"]["parameters"] = id_param;
   paths["/v1/models/{id}"]["get"]["responses"]["404"] = error_responses(false)["404"];
   paths["/v1/responses/{id}"]["parameters"] = id_param;
+  // With --api-key, /v1/*, /tokenize, /detokenize and /mcp answer 401 without a key;
+  // /health, /metrics and this document stay open for probes and scrapers.
+  for (auto& [path, item] : paths.items()) {
+    for (auto& [method, operation] : item.items()) {
+      if (method == "parameters") continue;
+      if (path == "/health" || path == "/metrics" || path == "/openapi.json")
+        operation["security"] = Json::array();
+      else if (!operation["responses"].contains("401"))
+        operation["responses"]["401"] = error_responses(false)["401"];
+    }
+  }
+  paths["/health"]["get"]["responses"]["503"] = error_responses(false)["503"];
 
   return {{"openapi", "3.1.0"},
           {"info",
