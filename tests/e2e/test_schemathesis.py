@@ -55,7 +55,7 @@ def test_every_operation_conforms_to_openapi(kiln_bin, model_path, tmp_path):
         selected = re.search(r"Selected: (\d+)/(\d+)", r.stdout)
         tested = re.search(r"Tested: (\d+)", r.stdout)
         assert selected and tested, r.stdout[-3000:]
-        assert int(tested.group(1)) == int(selected.group(2)) >= 15, r.stdout[-3000:]
+        assert int(tested.group(1)) == int(selected.group(2)) >= 14, r.stdout[-3000:]
     finally:
         code = server.terminate()
     assert code == 0, server.log()[-5000:]
