@@ -66,7 +66,8 @@ kiln::StatusOr<Grammar> compile(uint8_t which, std::string_view text) {
 
 // Walks the matcher for a few tokens, choosing among the allowed ones by `steer`.
 void walk(const Grammar& g, uint32_t steer) {
-  const auto compiled = std::make_shared<const CompiledGrammar>(g, vocab());
+  // No eager classification (a time budget): positions are classified as the walk reaches them.
+  const auto compiled = std::make_shared<const CompiledGrammar>(g, vocab(), /*eager_seconds=*/0.0);
   GrammarMatcher m(compiled);
   const int32_t eos = vocab()->end_tokens()[0];
   TokenMask mask;
