@@ -51,15 +51,18 @@ bool ok_or_4xx(const ApiResult<T>& r) {
   return r.ok();
 }
 
-void check_sampling(const GenerationRequest& g) {
-  // The engine's own check at submit; its failures are 400s too.
-  (void)g.sampling.validate(model().tokenizer->vocab_size());
+// The engine's own check at submit (a failure is a 400 there); only a request that passes
+// it is generated for, so only then is its formatter fed output.
+bool valid_sampling(const GenerationRequest& g) {
+  const Status s = g.sampling.validate(model().tokenizer->vocab_size());
+  if (!s.ok()) fuzz::check(!s.message().empty(), "a validation error without a message");
+  return s.ok();
 }
 
 // Formats a made-up output for a parsed request, as the route would after generation.
 void format(ResponseFormatter& f, size_t requests, int n) {
   std::string body;
-  std::vector<std::string> texts(std::max(1, n), "Hi \xC3\xA9!");
+  std::vector<std::string> texts(n, "Hi \xC3\xA9!");
   for (size_t i = 0; i < requests; ++i)
     f.on_output(i, testing::output(texts, std::vector<std::optional<FinishReason>>(
                                               texts.size(), FinishReason::kStop)),
@@ -75,7 +78,7 @@ void run(char route, const Json& body) {
     case 'c': {
       auto r = parse_chat_completion_request(body, model());
       if (!ok_or_4xx(r)) return;
-      check_sampling(r->generation);
+      if (!valid_sampling(r->generation)) return;
       auto f = make_chat_formatter(*r, *model().tokenizer, meta);
       format(*f, 1, r->generation.sampling.n);
       return;
@@ -84,7 +87,8 @@ void run(char route, const Json& body) {
       auto r = parse_completion_request(body, model());
       if (!ok_or_4xx(r)) return;
       fuzz::check(!r->generations.empty(), "a completion request with no prompt");
-      for (const auto& g : r->generations) check_sampling(g);
+      for (const auto& g : r->generations)
+        if (!valid_sampling(g)) return;
       auto f = make_completion_formatter(*r, *model().tokenizer, meta);
       format(*f, r->generations.size(), r->generations[0].sampling.n);
       return;
@@ -93,8 +97,8 @@ void run(char route, const Json& body) {
     case 'n': {
       auto r = parse_messages_request(body, model(), route == 'n');
       if (!ok_or_4xx(r)) return;
-      check_sampling(r->generation);
-      if (route == 'm') format(*make_messages_formatter(*r, meta), 1, 1);
+      if (route == 'm' && valid_sampling(r->generation))
+        format(*make_messages_formatter(*r, meta), 1, 1);
       return;
     }
     case 't':
@@ -106,7 +110,7 @@ void run(char route, const Json& body) {
     default: {
       auto r = parse_responses_request(body, model(), store());
       if (!ok_or_4xx(r)) return;
-      check_sampling(r->generation);
+      if (!valid_sampling(r->generation)) return;
       // Stored as resp_fuzz, so that later inputs can continue it (previous_response_id).
       format(*make_responses_formatter(*r, ResponseMeta{"resp_fuzz", 1700000000, "tiny"},
                                        &store()),
