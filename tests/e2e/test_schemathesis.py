@@ -3,7 +3,8 @@
 # bodies that break it (its coverage phase walks each field's boundaries and wrong types;
 # its fuzzing phase draws at random), sends them to a live `kiln serve`, and checks that
 #   - no response is a server error (5xx),
-#   - every status code, content type, header and body is one the document declares.
+#   - every status code, content type, header and body is one the document declares;
+#   - a route that declares the API key refuses a request without it.
 # It does not demand that every schema-valid body be accepted nor every invalid one refused
 # (positive_data_acceptance / negative_data_rejection): the server checks more than a schema
 # says (the prompt must fit the context, n at most --max-num-seqs, a tool_choice naming a
@@ -22,7 +23,9 @@ from kiln_server import KilnServer
 API_KEY = "kiln-schemathesis-key"
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_headers_conformance", "response_schema_conformance"]
+          "response_headers_conformance", "response_schema_conformance",
+          # Routes that need the key refuse requests without it; the open ones are declared so.
+          "ignored_auth"]
 
 
 def schemathesis_cli():
