@@ -298,7 +298,7 @@ void register_bench_structured_command(CLI::App* bench, int& exit_code) {
   cmd->add_option("--dump", opts->dump_file,
                   "write every mask as JSONL ({grammar, walk, tokens, allowed, mask_base64}) "
                   "to compare with other engines");
-  cmd->callback([opts, &exit_code, cmd] {
+  cmd->callback([opts, &exit_code] {
     if (opts->schemas_file.empty() == !opts->structured.any()) {
       print_error(
           "bench structured: give exactly one of --json-schema, --regex, --grammar or --schemas");
