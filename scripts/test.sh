@@ -14,4 +14,6 @@ export KILN_MODEL="$(scripts/fetch_model.sh)"
 export KILN_MODEL_GEMMA3="$(scripts/fetch_models_extra.sh gemma3)"
 export KILN_MODEL_QWEN2="$(scripts/fetch_models_extra.sh qwen)"
 export KILN_BIN="$PWD/build/release/kiln"
+echo "== fuzzing (every libFuzzer target, bounded; docs/fuzzing.md)"
+KILN_FUZZ_TOKENIZER_GGUFS="$KILN_MODEL:$KILN_MODEL_GEMMA3:$KILN_MODEL_QWEN2" scripts/fuzz.sh 30
 python3 -m pytest -q tests/reference tests/e2e

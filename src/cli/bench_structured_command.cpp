@@ -299,7 +299,7 @@ void register_bench_structured_command(CLI::App* bench, int& exit_code) {
   cmd->add_option("--dump", opts->dump_file,
                   "write every mask as JSONL ({grammar, walk, tokens, allowed, mask_base64}) "
                   "to compare with other engines");
-  cmd->callback([opts, &exit_code, cmd] {
+  cmd->callback([opts, &exit_code] {
     if (!resolve_model_arg(opts->model)) {
       exit_code = 1;
       return;

@@ -229,7 +229,10 @@ json build_report(const gguf::File& f, const InfoOptions& o) {
   // (kernels/cpu/packed_weights.h); the KV cache holds K and V (in the element type
   // --kv-cache-dtype picks) for every layer and position of the context.
   json mem = json::object();
-  const int64_t n_layer = f.get_int(p + "block_count").value_or(0);
+  // A block count no file could back (negative, or more layers than tensors) gets no KV
+  // estimate: per-layer tables sized from it once made `kiln info` die of std::bad_alloc.
+  int64_t n_layer = f.get_int(p + "block_count").value_or(0);
+  if (n_layer < 0 || n_layer > static_cast<int64_t>(f.tensors().size())) n_layer = 0;
   const int64_t n_ctx = o.ctx_size > 0 ? o.ctx_size : f.get_int(p + "context_length").value_or(0);
   const int64_t n_embd = f.get_int(p + "embedding_length").value_or(0);
   const int64_t n_ff = f.get_int(p + "feed_forward_length").value_or(0);

@@ -9,7 +9,11 @@ StatusOr<SpeculativeConfig> parse_speculative_config(const std::string& text) {
   if (text.empty()) return c;
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return Status::Error("--speculative-config: not a JSON object: " + text);
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    // NOTE: named references, not a structured binding: clang 14 (the fuzz and sanitizer
+    // builds) cannot capture bindings in the lambda below.
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
     auto integer = [&](int32_t& field) -> Status {
       if (!value.is_number_integer())
         return Status::Error("--speculative-config: " + key + " must be an integer");

@@ -1,6 +1,7 @@
 #include "model/model_config.h"
 
 #include <sstream>
+#include <utility>
 
 namespace kiln {
 
@@ -44,10 +45,32 @@ StatusOr<ModelConfig> ModelConfig::from_gguf(const gguf::File& file) {
   } else if (const auto* tokens = file.find("tokenizer.ggml.tokens"); tokens && tokens->is_array()) {
     c.vocab_size = (int64_t)tokens->count;
   }
+  // NOTE: the loaders size per-layer arrays from these before they look for the tensors, so
+  // a value no file could back must fail here (a fuzzed block_count of 2^32 once asked for
+  // 68 GB). Every layer has tensors of its own; no dimension of a real model comes near
+  // 2^24, which keeps the products of two of them far inside int64.
+  constexpr int64_t kMaxDim = int64_t{1} << 24;
+  const std::pair<const char*, int64_t> dims[] = {
+      {"embedding_length", c.embedding_dim}, {"feed_forward_length", c.ffn_dim},
+      {"attention.head_count", c.num_heads}, {"attention.head_count_kv", c.num_kv_heads},
+      {"attention.key_length", c.head_dim},  {"rope.dimension_count", c.rope_dim},
+      {"vocab_size", c.vocab_size}};
+  for (const auto& [key, value] : dims)
+    if (value > kMaxDim)
+      return Status::Error(file.path() + ": " + p + key + " " + std::to_string(value) +
+                           " is larger than any model's (at most " + std::to_string(kMaxDim) + ")");
+  if (c.num_layers > (int64_t)file.tensors().size())
+    return Status::Error(file.path() + ": " + p + "block_count " + std::to_string(c.num_layers) +
+                         " exceeds the file's " + std::to_string(file.tensors().size()) +
+                         " tensors (every layer has its own)");
+  if (c.context_length <= 0)
+    return Status::Error(file.path() + ": " + p + "context_length must be positive");
+  if (c.vocab_size < 0) return Status::Error(file.path() + ": " + p + "vocab_size must be positive");
   if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
     return Status::Error(file.path() + ": head_count " + std::to_string(c.num_heads) +
                          " is not a multiple of head_count_kv " + std::to_string(c.num_kv_heads));
-  if (c.head_dim <= 0 || c.head_dim % 2 != 0 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0)
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0 || c.rope_dim <= 0 || c.rope_dim > c.head_dim ||
+      c.rope_dim % 2 != 0)
     return Status::Error(file.path() + ": invalid head dimension " + std::to_string(c.head_dim) +
                          " / rope dimension " + std::to_string(c.rope_dim));
   return c;

@@ -1,5 +1,6 @@
 #include "server/openapi.h"
 
+#include "server/http/auth.h"
 #include "server/json_util.h"
 #include "util/version.h"
 
@@ -9,6 +10,34 @@ namespace {
 Json type(const char* t, const char* description = nullptr) {
   Json j = {{"type", t}};
   if (description) j["description"] = description;
+  return j;
+}
+
+// A field the server sends as null when it has no value (param, code, stop_sequence, ...).
+Json nullable(const char* t, const char* description = nullptr) {
+  Json j = {{"type", Json::array({t, "null"})}};
+  if (description) j["description"] = description;
+  return j;
+}
+
+// A number or integer in [min, max] (engine/sampling_params.cpp holds the same bounds).
+Json range(const char* t, double min, double max, const char* description = nullptr) {
+  Json j = type(t, description);
+  j["minimum"] = min;
+  j["maximum"] = max;
+  return j;
+}
+
+Json at_least(const char* t, double min, const char* description = nullptr) {
+  Json j = type(t, description);
+  j["minimum"] = min;
+  return j;
+}
+
+Json enum_of(std::initializer_list<const char*> values, const char* description = nullptr) {
+  Json j = type("string", description);
+  j["enum"] = Json::array();
+  for (const char* v : values) j["enum"].push_back(v);
   return j;
 }
 
@@ -34,21 +63,26 @@ Json ref(const char* name) { return {{"$ref", std::string("#/components/schemas/
 // The sampling fields chat and completions share (openai/sampling.h).
 Json sampling_properties() {
   Json stop = one_of({type("string"), array_of(type("string"))});
-  return {{"temperature", type("number", "0: greedy; default 1")},
-          {"top_p", type("number", "(0, 1]")},
-          {"top_k", type("integer", "vLLM extension; 0 or -1: off")},
-          {"min_p", type("number", "vLLM extension; [0, 1]")},
-          {"presence_penalty", type("number", "[-2, 2]")},
-          {"frequency_penalty", type("number", "[-2, 2]")},
-          {"repetition_penalty", type("number", "vLLM extension; > 0, 1: off")},
+  Json top_p = range("number", 0, 1, "(0, 1]");
+  top_p["exclusiveMinimum"] = 0;
+  top_p.erase("minimum");
+  Json repetition_penalty = type("number", "vLLM extension; > 0, 1: off");
+  repetition_penalty["exclusiveMinimum"] = 0;
+  return {{"temperature", at_least("number", 0, "0: greedy; default 1")},
+          {"top_p", top_p},
+          {"top_k", at_least("integer", -1, "vLLM extension; 0 or -1: off")},
+          {"min_p", range("number", 0, 1, "vLLM extension")},
+          {"presence_penalty", range("number", -2, 2)},
+          {"frequency_penalty", range("number", -2, 2)},
+          {"repetition_penalty", repetition_penalty},
           {"logit_bias",
            {{"type", "object"},
-            {"additionalProperties", type("number")},
+            {"additionalProperties", range("number", -100, 100)},
             {"description", "token id (as a string) -> bias in [-100, 100]"}}},
           {"seed", type("integer")},
-          {"n", type("integer", "samples per prompt, [1, --max-num-seqs]")},
-          {"max_tokens", type("integer")},
-          {"min_tokens", type("integer", "vLLM extension")},
+          {"n", at_least("integer", 1, "samples per prompt, at most --max-num-seqs")},
+          {"max_tokens", at_least("integer", 1)},
+          {"min_tokens", at_least("integer", 0, "vLLM extension; <= max_tokens")},
           {"stop", stop},
           {"stop_token_ids", array_of(type("integer"))},
           {"ignore_eos", type("boolean")},
@@ -75,10 +109,18 @@ Json error_responses(bool anthropic) {
 }
 
 Json post(const char* summary, Json body_schema, Json ok_schema, bool streams,
-          bool anthropic = false) {
+          bool anthropic = false, Json responses = nullptr) {
   Json ok_content = {{"application/json", {{"schema", std::move(ok_schema)}}}};
-  if (streams) ok_content["text/event-stream"] = {{"schema", type("string", "server-sent events")}};
-  Json responses = error_responses(anthropic);
+  // One server-sent event (before OpenAPI 3.2, an event stream's schema describes each event):
+  // `data` is a JSON object (or OpenAI's final "[DONE]"), `event` the type Anthropic's and the
+  // Responses API's events name.
+  if (streams)
+    ok_content["text/event-stream"] = {
+        {"schema", object({{"event", type("string")},
+                           {"data", type("string", "a JSON object, or [DONE]")},
+                           {"id", type("string")}},
+                          {"data"})}};
+  if (responses.is_null()) responses = error_responses(anthropic);
   responses["200"] = {{"description", "OK"}, {"content", std::move(ok_content)}};
   return {{"post",
            {{"summary", summary},
@@ -86,6 +128,16 @@ Json post(const char* summary, Json body_schema, Json ok_schema, bool streams,
              {{"required", true},
               {"content", {{"application/json", {{"schema", std::move(body_schema)}}}}}}},
             {"responses", std::move(responses)}}}};
+}
+
+// /mcp answers in JSON-RPC: a message that cannot be read as a request is a 400 with a
+// JSON-RPC error (id null); notifications and client responses get a 202 with no body. Auth,
+// body size, capacity and draining refusals come from the HTTP layer in kiln's error shape.
+Json mcp_responses() {
+  Json r = error_responses(false);
+  r["400"]["content"]["application/json"]["schema"] = ref("JsonRpcResponse");
+  r["202"] = {{"description", "a notification or a client's response: accepted, no body"}};
+  return r;
 }
 
 Json get(const char* summary, Json ok_content) {
@@ -98,9 +150,9 @@ Json get(const char* summary, Json ok_content) {
 Json build() {
   Json chat = object({{"model", type("string")},
                       {"messages", array_of(ref("ChatMessage"))},
-                      {"max_completion_tokens", type("integer")},
+                      {"max_completion_tokens", at_least("integer", 1)},
                       {"logprobs", type("boolean")},
-                      {"top_logprobs", type("integer", "[0, 20]")},
+                      {"top_logprobs", range("integer", 0, 20)},
                       {"tools", array_of(type("object"))},
                       {"tool_choice", type("string", "none or auto")},
                       {"add_generation_prompt", type("boolean")},
@@ -109,32 +161,44 @@ Json build() {
                      {"model", "messages"});
   const Json sampling = sampling_properties();
   for (const auto& [k, v] : sampling.items()) chat["properties"][k] = v;
+  chat["properties"]["messages"]["minItems"] = 1;
+  // stream_options only beside "stream": true.
+  const Json stream_options_needs_stream = {
+      {"stream_options",
+       {{"required", {"stream"}}, {"properties", {{"stream", {{"const", true}}}}}}}};
+  chat["dependentSchemas"] = stream_options_needs_stream;
 
   Json completion =
       object({{"model", type("string")},
               {"prompt", one_of({type("string"), array_of(type("string")),
                                  array_of(type("integer")), array_of(array_of(type("integer")))})},
-              {"logprobs", type("integer", "[0, 20]")},
+              {"logprobs", range("integer", 0, 20)},
               {"echo", type("boolean", "only false")},
               {"suffix", type("string", "not supported")}},
              {"model", "prompt"});
   for (const auto& [k, v] : sampling.items()) completion["properties"][k] = v;
+  completion["dependentSchemas"] = stream_options_needs_stream;
 
+  // Anthropic's content: a string or blocks; a block's type decides its other fields (text,
+  // tool_use, tool_result, ...; docs/api.md), so only `type` is required of every block.
   Json text_blocks = one_of(
-      {type("string"), array_of(object({{"type", type("string")}, {"text", type("string")}}))});
+      {type("string"),
+       array_of(object({{"type", type("string")}, {"text", type("string")}}, {"type"}))});
   Json messages =
       object({{"model", type("string")},
-              {"max_tokens", type("integer")},
+              {"max_tokens", at_least("integer", 1)},
               {"system", text_blocks},
-              {"messages", array_of(object({{"role", type("string", "user or assistant")},
-                                            {"content", text_blocks}}))},
-              {"stop_sequences", array_of(type("string"))},
-              {"temperature", type("number", "[0, 1]")},
-              {"top_p", type("number")},
-              {"top_k", type("integer")},
+              {"messages", array_of(object({{"role", enum_of({"user", "assistant"})},
+                                            {"content", text_blocks}},
+                                           {"role", "content"}))},
+              {"stop_sequences", array_of({{"type", "string"}, {"minLength", 1}})},
+              {"temperature", range("number", 0, 1)},
+              {"top_p", range("number", 0, 1)},
+              {"top_k", at_least("integer", 0)},
               {"stream", type("boolean")},
               {"metadata", type("object")}},
              {"model", "max_tokens", "messages"});
+  messages["properties"]["messages"]["minItems"] = 1;
   Json count = messages;
   count["required"] = {"model", "messages"};
 
@@ -155,9 +219,9 @@ Json build() {
                                        {"name", type("string")}},
                                       {"type", "name"})})},
        {"parallel_tool_calls", type("boolean")},
-       {"max_output_tokens", type("integer")},
-       {"temperature", type("number")},
-       {"top_p", type("number")},
+       {"max_output_tokens", at_least("integer", 1)},
+       {"temperature", at_least("number", 0)},
+       {"top_p", range("number", 0, 1)},
        {"text", object({{"format", object({{"type", type("string",
                                                          "text, json_object or json_schema")},
                                            {"name", type("string")},
@@ -170,9 +234,18 @@ Json build() {
        {"user", type("string", "accepted, not used")}},
       {"model", "input"});
 
+  // /tokenize takes a prompt or chat messages: exactly one of them.
+  Json tokenize = object({{"model", type("string")},
+                          {"prompt", type("string")},
+                          {"messages", array_of(ref("ChatMessage"))},
+                          {"add_special_tokens", type("boolean")},
+                          {"add_generation_prompt", type("boolean")},
+                          {"return_token_strs", type("boolean")}});
+  tokenize["oneOf"] = Json::array({{{"required", {"prompt"}}}, {{"required", {"messages"}}}});
+
   Json schemas = {
       {"ChatMessage",
-       object({{"role", type("string", "system, developer, user, assistant or tool")},
+       object({{"role", enum_of({"system", "developer", "user", "assistant", "tool"})},
                {"content",
                 one_of({type("string"),
                         array_of(object({{"type", type("string")}, {"text", type("string")}})),
@@ -187,8 +260,17 @@ Json build() {
                         {"prompt_tokens_details", object({{"cached_tokens", type("integer")}})}})},
       {"Error", object({{"error", object({{"message", type("string")},
                                           {"type", type("string")},
-                                          {"param", type("string")},
-                                          {"code", type("string")}})}})},
+                                          {"param", nullable("string")},
+                                          {"code", nullable("string")}})}})},
+      {"JsonRpcResponse",
+       object({{"jsonrpc", type("string")},
+               {"id", {{"type", Json::array({"string", "integer", "null"})}}},
+               {"result", type("object")},
+               {"error", object({{"code", type("integer")},
+                                 {"message", type("string")},
+                                 {"data", Json::object()}},
+                                {"code", "message"})}},
+              {"jsonrpc"})},
       {"AnthropicError",
        object({{"type", type("string")},
                {"error", object({{"type", type("string")}, {"message", type("string")}})}})},
@@ -208,8 +290,8 @@ Json build() {
                           {"type", type("string")},
                           {"role", type("string")},
                           {"content", array_of(type("object"))},
-                          {"stop_reason", type("string")},
-                          {"stop_sequence", type("string")},
+                          {"stop_reason", nullable("string")},
+                          {"stop_sequence", nullable("string")},
                           {"usage", type("object")}})},
       {"ResponseItem",
        object({{"type", type("string", "message, function_call or function_call_output")},
@@ -226,7 +308,7 @@ Json build() {
                            {"object", type("string", "response")},
                            {"created_at", type("integer")},
                            {"status", type("string", "completed, incomplete or failed")},
-                           {"incomplete_details", type("object")},
+                           {"incomplete_details", nullable("object")},
                            {"output", array_of(type("object"))},
                            {"usage", object({{"input_tokens", type("integer")},
                                              {"input_tokens_details",
@@ -235,12 +317,12 @@ Json build() {
                                              {"output_tokens_details",
                                               object({{"reasoning_tokens", type("integer")}})},
                                              {"total_tokens", type("integer")}})},
-                           {"previous_response_id", type("string")}})},
+                           {"previous_response_id", nullable("string")}})},
       {"RenderedPrompt", object({{"request_id", type("string")},
                                  {"model", type("string")},
                                  {"prompt", type("string")},
                                  {"token_ids", array_of(type("integer"))},
-                                 {"cache_salt", type("string")},
+                                 {"cache_salt", nullable("string")},
                                  {"priority", type("integer")}})},
       {"Model", object({{"id", type("string")},
                         {"object", type("string")},
@@ -271,17 +353,13 @@ Json build() {
                                                          {"object", type("string")},
                                                          {"deleted", type("boolean")}})}}}}}}},
                          {"404", error_responses(false)["404"]}}}}}}},
-      {"/tokenize", post("Tokenize a prompt or chat messages (vLLM)",
-                         object({{"model", type("string")},
-                                 {"prompt", type("string")},
-                                 {"messages", array_of(ref("ChatMessage"))},
-                                 {"add_special_tokens", type("boolean")},
-                                 {"add_generation_prompt", type("boolean")},
-                                 {"return_token_strs", type("boolean")}}),
+      {"/tokenize", post("Tokenize a prompt or chat messages (vLLM)", tokenize,
                          object({{"count", type("integer")},
                                  {"max_model_len", type("integer")},
                                  {"tokens", array_of(type("integer"))},
-                                 {"token_strs", array_of(type("string"))}}),
+                                 {"token_strs", {{"type", Json::array({"array", "null"})},
+                                                 {"items", type("string")},
+                                                 {"description", "null unless return_token_strs"}}}}),
                          false)},
       {"/mcp", post("MCP over streamable HTTP: one JSON-RPC 2.0 message (docs/api.md, MCP)",
                     object({{"jsonrpc", type("string", "2.0")},
@@ -289,11 +367,7 @@ Json build() {
                             {"method", type("string")},
                             {"params", type("object")}},
                            {"jsonrpc", "method"}),
-                    object({{"jsonrpc", type("string")},
-                            {"id", one_of({type("string"), type("integer")})},
-                            {"result", type("object")},
-                            {"error", type("object")}}),
-                    true)},
+                    ref("JsonRpcResponse"), true, false, mcp_responses())},
       {"/detokenize",
        post("Token ids to text (vLLM)",
             object({{"model", type("string")}, {"tokens", array_of(type("integer"))}}, {"tokens"}),
@@ -336,7 +410,20 @@ Json build() {
   const Json id_param = Json::array(
       {{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", type("string")}}});
   paths["/v1/models/{id}"]["get"]["parameters"] = id_param;
+  paths["/v1/models/{id}"]["get"]["responses"]["404"] = error_responses(false)["404"];
   paths["/v1/responses/{id}"]["parameters"] = id_param;
+  // With --api-key, the API (path_needs_key: /v1/*, /api/*, /tokenize, /detokenize, /mcp)
+  // answers 401 without a key; probes, scrapers and routers' worker-info routes stay open.
+  for (auto& [path, item] : paths.items()) {
+    for (auto& [method, operation] : item.items()) {
+      if (method == "parameters") continue;
+      if (!path_needs_key(path))
+        operation["security"] = Json::array();
+      else if (!operation["responses"].contains("401"))
+        operation["responses"]["401"] = error_responses(false)["401"];
+    }
+  }
+  paths["/health"]["get"]["responses"]["503"] = error_responses(false)["503"];
 
   return {{"openapi", "3.1.0"},
           {"info",

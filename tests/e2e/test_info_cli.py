@@ -38,3 +38,31 @@ def test_info_on_a_bad_file_is_one_line(kiln_bin, tmp_path):
     r = subprocess.run([kiln_bin, "info", str(bad)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1 and str(bad) in r.stderr
+
+
+def test_info_on_a_block_count_no_file_could_hold(kiln_bin, tmp_path):
+    """Found by fuzz/gguf_model_fuzz: a header claiming ~2^32 layers (and a negative count)
+    made `kiln info` size per-layer tables from it and die of std::bad_alloc. It describes
+    the file and leaves the KV estimate out."""
+    for name, layers in (("huge", 0xFF000002), ("negative", -3)):
+        path = tmp_path / f"{name}.gguf"
+        w = gguf.GGUFWriter(str(path), "llama")
+        if layers < 0:
+            w.add_int32("llama.block_count", layers)
+        else:
+            w.add_uint32("llama.block_count", layers)
+        w.add_uint32("llama.context_length", 64)
+        w.add_uint32("llama.embedding_length", 8)
+        w.add_uint32("llama.feed_forward_length", 8)
+        w.add_uint32("llama.attention.head_count", 2)
+        w.add_tensor("output_norm.weight", np.ones(8, dtype=np.float32))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        r = subprocess.run([kiln_bin, "info", str(path), "--json"], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        info = json.loads(r.stdout)
+        assert info["tensors"]["count"] == 1
+        assert "kv_cache_bytes" not in info["memory"]

@@ -329,7 +329,7 @@ struct Q5_1Layout {
 };
 struct Q8_0Layout {
   static constexpr int64_t kBytes = 34;
-  static constexpr int kQs = 2, kQh = -1, kOffset = 128;
+  static constexpr int kQs = 2, kOffset = 128;  // no high bits: kSigned reads no kQh
   static constexpr bool kMin = false, kEightBit = true;
 };
 

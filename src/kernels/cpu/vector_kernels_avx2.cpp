@@ -249,14 +249,16 @@ void scores_by_row(const AttendChunk& a, float* s) {
 // acc[i][j] += k_i[d] * q rows (vector j) for d in [d0, d_end), keys' elements broadcast
 // from k (four float rows, element d at k_i + d).
 template <int RV>
-inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4], int64_t d0,
-                            int64_t d_end, __m256 (&acc)[4][RV]) {
+inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4],
+                            int64_t k_first, int64_t d0, int64_t d_end, __m256 (&acc)[4][RV]) {
+  // k[i][d - k_first] is element d of key i (k_first: the first element k[i] holds).
   for (int64_t d = d0; d < d_end; ++d) {
     __m256 qv[RV];
 #pragma GCC unroll 4
     for (int j = 0; j < RV; ++j) qv[j] = _mm256_loadu_ps(qt + d * padded + 8 * j);
-    const __m256 b0 = _mm256_broadcast_ss(k[0] + d), b1 = _mm256_broadcast_ss(k[1] + d);
-    const __m256 b2 = _mm256_broadcast_ss(k[2] + d), b3 = _mm256_broadcast_ss(k[3] + d);
+    const int64_t e = d - k_first;
+    const __m256 b0 = _mm256_broadcast_ss(k[0] + e), b1 = _mm256_broadcast_ss(k[1] + e);
+    const __m256 b2 = _mm256_broadcast_ss(k[2] + e), b3 = _mm256_broadcast_ss(k[3] + e);
 #pragma GCC unroll 4
     for (int j = 0; j < RV; ++j) {
       acc[0][j] = _mm256_fmadd_ps(b0, qv[j], acc[0][j]);
@@ -287,7 +289,7 @@ void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_
                                  static_cast<const float*>(a.k_rows[4 * kb + 1]),
                                  static_cast<const float*>(a.k_rows[4 * kb + 2]),
                                  static_cast<const float*>(a.k_rows[4 * kb + 3])};
-      key_block_steps<RV>(qt, padded, k, 0, dim, acc);
+      key_block_steps<RV>(qt, padded, k, 0, 0, dim, acc);
     } else {
       alignas(32) float tile[4][8];
       for (int64_t d0 = 0; d0 < dim; d0 += 8) {
@@ -297,9 +299,10 @@ void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_
         for (int i = 0; i < 4; ++i)
           _mm256_store_ps(tile[i], n == 8 ? load_kv<D>(a.k_rows[4 * kb + i], d0)
                                           : load_kv_part<D>(a.k_rows[4 * kb + i], d0, m, n));
-        // tile[i] - d0 is where element d would be: index it with d in [d0, d0 + 8).
-        const float* const k[4] = {tile[0] - d0, tile[1] - d0, tile[2] - d0, tile[3] - d0};
-        key_block_steps<RV>(qt, padded, k, d0, d0 + n, acc);
+        // NOTE: tile[i] holds elements d0.. of key i; a pointer tile[i] - d0 indexed by d would
+        // point before the array (undefined behaviour, which clang's UBSan reports).
+        const float* const k[4] = {tile[0], tile[1], tile[2], tile[3]};
+        key_block_steps<RV>(qt, padded, k, d0, d0, d0 + n, acc);
       }
     }
 #pragma GCC unroll 4

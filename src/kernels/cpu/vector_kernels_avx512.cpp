@@ -272,14 +272,16 @@ void load_queries(const QueryTile& t, float* q) {
 // acc[i][j] += k_i[d] * q rows (vector j) for d in [d0, d_end), keys' elements broadcast
 // from k (four float rows, element d at k_i + d).
 template <int RV>
-inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4], int64_t d0,
-                            int64_t d_end, __m512 (&acc)[4][RV]) {
+inline void key_block_steps(const float* qt, int64_t padded, const float* const (&k)[4],
+                            int64_t k_first, int64_t d0, int64_t d_end, __m512 (&acc)[4][RV]) {
+  // k[i][d - k_first] is element d of key i (k_first: the first element k[i] holds).
   for (int64_t d = d0; d < d_end; ++d) {
     __m512 qv[RV];
 #pragma GCC unroll 4
     for (int j = 0; j < RV; ++j) qv[j] = _mm512_loadu_ps(qt + d * padded + 16 * j);
-    const __m512 b0 = _mm512_set1_ps(k[0][d]), b1 = _mm512_set1_ps(k[1][d]);
-    const __m512 b2 = _mm512_set1_ps(k[2][d]), b3 = _mm512_set1_ps(k[3][d]);
+    const int64_t e = d - k_first;
+    const __m512 b0 = _mm512_set1_ps(k[0][e]), b1 = _mm512_set1_ps(k[1][e]);
+    const __m512 b2 = _mm512_set1_ps(k[2][e]), b3 = _mm512_set1_ps(k[3][e]);
 #pragma GCC unroll 4
     for (int j = 0; j < RV; ++j) {
       acc[0][j] = _mm512_fmadd_ps(b0, qv[j], acc[0][j]);
@@ -310,7 +312,7 @@ void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_
                                  static_cast<const float*>(a.k_rows[4 * kb + 1]),
                                  static_cast<const float*>(a.k_rows[4 * kb + 2]),
                                  static_cast<const float*>(a.k_rows[4 * kb + 3])};
-      key_block_steps<RV>(qt, padded, k, 0, dim, acc);
+      key_block_steps<RV>(qt, padded, k, 0, 0, dim, acc);
     } else {
       alignas(64) float tile[4][16];
       for (int64_t d0 = 0; d0 < dim; d0 += 16) {
@@ -318,9 +320,10 @@ void scores_by_key_block(const AttendChunk& a, float* st, int64_t padded, int64_
 #pragma GCC unroll 4
         for (int i = 0; i < 4; ++i)
           _mm512_store_ps(tile[i], load_kv<D>(a.k_rows[4 * kb + i], d0, m));
-        // tile[i] - d0 is where element d would be: index it with d in [d0, d0 + 16).
-        const float* const k[4] = {tile[0] - d0, tile[1] - d0, tile[2] - d0, tile[3] - d0};
-        key_block_steps<RV>(qt, padded, k, d0, std::min<int64_t>(dim, d0 + 16), acc);
+        // NOTE: tile[i] holds elements d0.. of key i; a pointer tile[i] - d0 indexed by d would
+        // point before the array (undefined behaviour, which clang's UBSan reports).
+        const float* const k[4] = {tile[0], tile[1], tile[2], tile[3]};
+        key_block_steps<RV>(qt, padded, k, d0, d0, std::min<int64_t>(dim, d0 + 16), acc);
       }
     }
 #pragma GCC unroll 4
