@@ -59,7 +59,9 @@ void read_options(const Json& options, const std::string& where, GenerationReque
     if (*v < 1) f.fail("num_ctx", "must be >= 1, got " + std::to_string(*v));
     num_ctx = *v;
   }
-  for (const auto& [key, value] : options.items()) {
+  // NOTE: not a structured binding: clang 14 cannot capture one in the lambda below.
+  for (const auto& item : options.items()) {
+    const std::string& key = item.key();
     static const char* const kRead[] = {"temperature",       "top_p",          "top_k",
                                         "min_p",             "presence_penalty",
                                         "frequency_penalty", "repeat_penalty", "seed",
