@@ -15,17 +15,6 @@ int64_t nanoseconds(Clock::duration d) {
 
 bool stamped(Clock::time_point t) { return t.time_since_epoch().count() != 0; }
 
-const char* done_reason(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    default:
-      return "abort";
-  }
-}
-
 void append_line(std::string& body, const Json& object) {
   body += dump_json(object);
   body += '\n';
@@ -87,7 +76,7 @@ class OllamaFormatter final : public ResponseFormatter {
       line["response"] = stream_ ? "" : text_;
     }
     line["done"] = true;
-    line["done_reason"] = done_reason(finish_reason_.value_or(FinishReason::kAbort));
+    line["done_reason"] = finish_reason_name(finish_reason_.value_or(FinishReason::kAbort));
     if (return_context_) {
       Json context = Json::array();
       for (int32_t id : prompt_) context.push_back(id);
