@@ -228,8 +228,7 @@ StatusOr<Modelfile> parse_modelfile(std::string_view text) {
   return mf;
 }
 
-namespace {
-std::string quote(const std::string& s) {
+std::string quote_modelfile_value(const std::string& s) {
   if (s.find('\n') == std::string::npos && s.find("\"\"\"") == std::string::npos) {
     std::string out = "\"";
     for (char ch : s) {
@@ -240,7 +239,6 @@ std::string quote(const std::string& s) {
   }
   return "\"\"\"" + s + "\"\"\"";
 }
-}  // namespace
 
 std::string format_modelfile(const std::string& from, const ModelDefaults& d) {
   std::string out = "FROM " + from + "\n";
@@ -249,7 +247,7 @@ std::string format_modelfile(const std::string& from, const ModelDefaults& d) {
     if (it == d.parameters.end()) continue;
     if (it->is_array()) {
       for (const auto& s : *it)
-        out += "PARAMETER " + std::string(p.name) + " " + quote(s.get<std::string>()) + "\n";
+        out += "PARAMETER " + std::string(p.name) + " " + quote_modelfile_value(s.get<std::string>()) + "\n";
     } else if (it->is_number_float()) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.9g", it->get<double>());
@@ -258,9 +256,9 @@ std::string format_modelfile(const std::string& from, const ModelDefaults& d) {
       out += "PARAMETER " + std::string(p.name) + " " + it->dump() + "\n";
     }
   }
-  if (d.system) out += "SYSTEM " + quote(*d.system) + "\n";
-  if (d.chat_template) out += "TEMPLATE " + quote(*d.chat_template) + "\n";
-  if (d.license) out += "LICENSE " + quote(*d.license) + "\n";
+  if (d.system) out += "SYSTEM " + quote_modelfile_value(*d.system) + "\n";
+  if (d.chat_template) out += "TEMPLATE " + quote_modelfile_value(*d.chat_template) + "\n";
+  if (d.license) out += "LICENSE " + quote_modelfile_value(*d.license) + "\n";
   return out;
 }
 

@@ -25,6 +25,10 @@ StatusOr<Modelfile> parse_modelfile(std::string_view text);
 // The parameter names PARAMETER accepts, comma-separated, for messages and help.
 std::string modelfile_parameter_names();
 
+// A value as a Modelfile writes it: "quoted" with \" and \\ escaped, or in """triple
+// quotes""" when it spans lines.
+std::string quote_modelfile_value(const std::string& value);
+
 // A Modelfile that recreates `defaults` over FROM `from` (what `kiln show --modelfile`
 // prints); parse_modelfile of it gives the same defaults back.
 std::string format_modelfile(const std::string& from, const ModelDefaults& defaults);

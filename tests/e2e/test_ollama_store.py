@@ -61,6 +61,12 @@ def test_pull_chat_copy_create_delete(store_server, model_path):
              parameters={"temperature": 0, "num_predict": 5})
     shown = c.show("pirate")
     assert "You are a pirate" in shown.modelfile and "temperature 0" in shown.parameters
+    # A system prompt over several lines, with quotes, survives create and show whole.
+    system = 'Line one.\nSay "arr".'
+    c.create(model="pirate2", from_=name, system=system)
+    shown = store_server.post("/api/show", {"model": "pirate2"}).json()
+    assert shown["system"] == system
+    assert 'SYSTEM """' + system + '"""' in shown["modelfile"]
     r3 = c.chat(model="pirate", messages=[{"role": "user", "content": "Hi"}])
     assert r3.eval_count <= 5  # the variant's num_predict
     ref = store_server.openai().chat.completions.create(

@@ -17,6 +17,16 @@ Json defaults_json(const store::ModelDefaults& d) {
   return out;
 }
 
+store::ModelDefaults defaults_from_json(const Json& j) {
+  store::ModelDefaults d;
+  if (j.contains("options") && j["options"].is_object())
+    d.parameters = nlohmann::json::parse(j["options"].dump());
+  if (j.contains("system") && j["system"].is_string()) d.system = j["system"].get<std::string>();
+  if (j.contains("template") && j["template"].is_string())
+    d.chat_template = j["template"].get<std::string>();
+  return d;
+}
+
 StatusOr<ModelSpec> spec_for_file(const std::string& path, double keep_alive_seconds) {
   ModelSpec spec;
   spec.path = path;

@@ -20,7 +20,8 @@ StatusOr<ModelSpec> spec_for_resolved(const store::ResolvedModel& model,
 // Every model in the store; one that cannot be read is logged and left out.
 std::vector<ModelSpec> specs_for_store(const store::ModelStore& store, double keep_alive_seconds);
 
-// A Modelfile's defaults as ModelSpec::defaults: {"options", "system", "template"}.
+// A Modelfile's defaults as ModelSpec::defaults: {"options", "system", "template"}, and back.
 Json defaults_json(const store::ModelDefaults& defaults);
+store::ModelDefaults defaults_from_json(const Json& defaults);
 
 }  // namespace kiln::server

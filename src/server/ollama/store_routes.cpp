@@ -27,13 +27,6 @@ std::string named_model(FieldReader& f, std::string_view key = "model") {
   return name;
 }
 
-// A Modelfile value: quoted, in triple quotes when it spans lines or holds quotes.
-std::string modelfile_quote(const std::string& text) {
-  if (text.find_first_of("\n\"\\") != std::string::npos && text.find("\"\"\"") == std::string::npos)
-    return "\"\"\"" + text + "\"\"\"";
-  return "\"" + text + "\"";
-}
-
 ApiError store_error(const Status& s) {
   // The store's messages say what was not found ("... not found; the store holds ...").
   if (s.message().find("not found") != std::string::npos) return ApiError::not_found(s.message());
@@ -200,15 +193,19 @@ HttpReply StoreRoutes::create(const Json& body) {
     const std::string from = f.string("from").value_or("");
     if (from.empty() && f.ok()) f.fail("from", "is required (the model or GGUF file to build on)");
     text = "FROM " + from + "\n";
-    if (auto system = f.string("system")) text += "SYSTEM " + modelfile_quote(*system) + "\n";
-    if (auto tmpl = f.string("template")) text += "TEMPLATE " + modelfile_quote(*tmpl) + "\n";
-    if (auto license = f.string("license")) text += "LICENSE " + modelfile_quote(*license) + "\n";
+    // Written out as Modelfile lines, so the store's parser checks every parameter (an
+    // unknown one is an error naming it, not dropped).
+    using store::quote_modelfile_value;
+    if (auto system = f.string("system")) text += "SYSTEM " + quote_modelfile_value(*system) + "\n";
+    if (auto tmpl = f.string("template")) text += "TEMPLATE " + quote_modelfile_value(*tmpl) + "\n";
+    if (auto license = f.string("license"))
+      text += "LICENSE " + quote_modelfile_value(*license) + "\n";
     if (const Json* params = f.object("parameters")) {
       for (const auto& [key, value] : params->items()) {
         const Json values = value.is_array() ? value : Json::array({value});
         for (const Json& v : values)
           text += "PARAMETER " + key + " " +
-                  (v.is_string() ? modelfile_quote(v.get<std::string>()) : v.dump()) + "\n";
+                  (v.is_string() ? quote_modelfile_value(v.get<std::string>()) : v.dump()) + "\n";
       }
     }
   }
