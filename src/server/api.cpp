@@ -401,21 +401,25 @@ HandlerResult Api::start_generation(const ModelLease& m, std::vector<GenerationR
   int64_t num_seqs = 0;
   for (const GenerationRequest& r : requests) num_seqs += std::max(1, r.sampling.n);
   std::optional<Admission::Ticket> ticket = m->admission.try_admit(num_seqs);
-  if (!ticket)
+  if (!ticket) {
+    m->metrics.on_rejected(ServerMetrics::Rejection::kCapacity);
     return error_reply(ApiError::rate_limited(
                            "the server is at capacity: " + std::to_string(m->admission.capacity()) +
                                " sequences running or queued (--max-num-seqs + --max-queue); "
                                "retry later",
                            1),
                        flavor);
+  }
   // The key's budgets (server/limits/): the prompt's tokens now, completion tokens as they
   // are generated (the metered formatter), one concurrency slot until the job ends.
   const std::shared_ptr<limits::KeyState> key = t_request_key;
   int64_t prompt_tokens = 0;
   for (const GenerationRequest& r : requests) prompt_tokens += (int64_t)r.prompt.size();
   if (key) {
-    if (auto refused = limits::admit(*key, prompt_tokens, keys_.now()))
+    if (auto refused = limits::admit(*key, prompt_tokens, keys_.now())) {
+      m->metrics.on_rejected(ServerMetrics::Rejection::kKeyLimit);
       return error_reply(*refused, flavor);
+    }
     formatter = limits::metered(std::move(formatter), key, keys_);
   }
   Engine& engine = m->engine();

@@ -161,6 +161,11 @@ void ServerMetrics::on_prompt_done(int32_t num_prompt_tokens) {
   prompt_tokens_ += num_prompt_tokens;
 }
 
+void ServerMetrics::on_rejected(Rejection reason) {
+  std::lock_guard lock(mu_);
+  ++rejected_[(int)reason];
+}
+
 void ServerMetrics::on_inter_token(double seconds_each, int64_t count) {
   std::lock_guard lock(mu_);
   itl_.observe(seconds_each, count);
@@ -255,6 +260,13 @@ std::string ServerMetrics::render(std::string_view model_name, const EngineStats
          (double)s.requests_finished_length);
   sample(out, "kiln:request_success_total", labels + ",finished_reason=\"abort\"",
          (double)s.requests_finished_abort);
+
+  header(out, "kiln:request_rejected_total", "counter",
+         "Generation requests refused with a 429 before they reached the engine, by reason.");
+  for (auto [reason, name] : {std::pair{Rejection::kCapacity, "capacity"},
+                              std::pair{Rejection::kKeyLimit, "key_limit"}})
+    sample(out, "kiln:request_rejected_total", labels + ",reason=\"" + name + "\"",
+           (double)rejected_[(int)reason]);
 
   auto histogram = [&](std::string_view name, std::string_view help, const Histogram& h) {
     header(out, name, "histogram", help);

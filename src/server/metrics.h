@@ -53,6 +53,13 @@ class ServerMetrics {
   void on_request_finished(const RequestTimes& times, int32_t num_prompt_tokens,
                            int32_t num_generated);
 
+  // A generation request refused with a 429 before it reached the engine, by reason:
+  // "capacity" (every slot of --max-num-seqs + --max-queue taken) or "key_limit" (its API
+  // key's RPM, TPM or concurrency budget), so that clients' refusals and the server's can
+  // be reconciled (bench/soak.py does).
+  enum class Rejection { kCapacity, kKeyLimit };
+  void on_rejected(Rejection reason);
+
   // The whole exposition. `stats` is the engine's, read by the caller.
   std::string render(std::string_view model_name, const EngineStats& stats,
                      const structured::GrammarCompilerStats& grammars = {}) const;
@@ -61,6 +68,7 @@ class ServerMetrics {
   std::string prefix_;
   mutable std::mutex mu_;
   int64_t prompt_tokens_ = 0;
+  int64_t rejected_[2] = {0, 0};  // by Rejection
   Histogram ttft_, itl_, tpot_, request_tpot_, e2e_, queue_, inference_, prefill_, decode_,
       prompt_len_, generation_len_;
 };

@@ -48,6 +48,9 @@ TEST(ServerMetrics, ExpositionUsesVllmNamesWithKilnPrefix) {
   t.first_token = t.arrival + std::chrono::milliseconds(50);
   t.finished = t.arrival + std::chrono::milliseconds(250);
   m.on_request_finished(t, 12, 5);
+  m.on_rejected(ServerMetrics::Rejection::kCapacity);
+  m.on_rejected(ServerMetrics::Rejection::kCapacity);
+  m.on_rejected(ServerMetrics::Rejection::kKeyLimit);
   const std::string text = m.render("my \"model\"", s);
   const std::string l = "{model_name=\"my \\\"model\\\"\"}";
   EXPECT_TRUE(has_line(text, "# TYPE kiln:num_requests_running gauge"));
@@ -66,6 +69,11 @@ TEST(ServerMetrics, ExpositionUsesVllmNamesWithKilnPrefix) {
   EXPECT_TRUE(has_line(
       text,
       "kiln:request_success_total{model_name=\"my \\\"model\\\"\",finished_reason=\"abort\"} 1"));
+  EXPECT_TRUE(has_line(text, "# TYPE kiln:request_rejected_total counter"));
+  EXPECT_TRUE(has_line(
+      text, "kiln:request_rejected_total{model_name=\"my \\\"model\\\"\",reason=\"capacity\"} 2"));
+  EXPECT_TRUE(has_line(
+      text, "kiln:request_rejected_total{model_name=\"my \\\"model\\\"\",reason=\"key_limit\"} 1"));
   for (const char* h : {"kiln:time_to_first_token_seconds", "kiln:inter_token_latency_seconds",
                         "kiln:e2e_request_latency_seconds", "kiln:request_queue_time_seconds",
                         "kiln:time_per_output_token_seconds"})
