@@ -5,7 +5,12 @@ against one replica alone; reports throughput and the replicas' prefix-cache hit
 queried prompt tokens, from their /metrics) for each. Fresh replicas for every run, so each
 starts with an empty cache.
 
-  bench/router/policy_hits.py --kiln build/release/kiln --model MODEL.gguf [--requests 48]
+The default workload is the one where cache-aware routing pays off: 13 prefixes taken in
+turn (the dataset's request i uses prefix i % 13), more than one replica's cache holds (about
+6 beside the running requests, in 96 MiB) but not more than two hold. An odd count, so that
+round_robin does not partition the prefixes between two replicas by accident.
+
+  bench/router/policy_hits.py --kiln build/release/kiln --model MODEL.gguf [--requests 104]
 
 Needs `vllm-router` on PATH (pip install vllm-router==0.1.17).
 """
@@ -78,13 +83,13 @@ def main():
     p.add_argument("--kiln", default="build/release/kiln")
     p.add_argument("--model", required=True)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--requests", type=int, default=48)
+    p.add_argument("--requests", type=int, default=104)
     p.add_argument("--concurrency", type=int, default=4)
-    p.add_argument("--prefixes", type=int, default=12)
+    p.add_argument("--prefixes", type=int, default=13)
     p.add_argument("--prefix-len", type=int, default=400)
     p.add_argument("--output-len", type=int, default=16)
     p.add_argument("--policies", default="single,round_robin,cache_aware,kv_aware")
-    p.add_argument("--kv-cache-memory", default="48MiB",
+    p.add_argument("--kv-cache-memory", default="96MiB",
                    help="per replica: small enough that one replica cannot keep every prefix")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,16 +15,16 @@ DEFAULT_ARGS = ["--threads", "2", "--kv-cache-memory", "96MiB", "--max-model-len
 
 class KilnServer:
     def __init__(self, kiln_bin, model_path, log_path, extra_args=(), api_key=None, env=None,
-                 verify=True, wait_for_model=True):
+                 verify=True, wait_for_model=True, port=0):
         """model_path None serves the store (KILN_HOME); wait_for_model False does not read
-        the first model's name (a store may be empty)."""
+        the first model's name (a store may be empty); port 0 takes a free one."""
         self.log_path = str(log_path)
         self.api_key = api_key
         self.verify = verify  # https: the CA (certificate) file to trust
         defaults = [arg for i in range(0, len(DEFAULT_ARGS), 2)
                     if DEFAULT_ARGS[i] not in extra_args for arg in DEFAULT_ARGS[i:i + 2]]
         args = [kiln_bin, "serve", *([model_path] if model_path else []), "--host", "127.0.0.1",
-                "--port", "0", *defaults, *extra_args]
+                "--port", str(port), *defaults, *extra_args]
         if api_key:
             args += ["--api-key", api_key]
         self._log = open(self.log_path, "w")
