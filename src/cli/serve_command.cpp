@@ -20,6 +20,8 @@
 #include "cli/model_context_setup.h"
 #include "cli/serve_config.h"
 #include "engine/kv_sizing.h"
+#include "mcp_client/config.h"
+#include "mcp_client/server_pool.h"
 #include "server/http/cors.h"
 #include "server/log_format.h"
 #include "server/models/keep_alive.h"
@@ -47,6 +49,9 @@ struct ServeOptions {
   std::string tool_call_parser;  // empty: from the chat template
   int64_t responses_store_max = 1000;
   double responses_store_ttl = 3600;
+  std::string mcp_config;  // empty: no MCP servers of kiln's own
+  double mcp_timeout = 60;
+  int max_tool_turns = 8;
   std::string metrics_prefix = "kiln";
   std::string keep_alive;  // empty: forever for models named here
   int max_loaded_models = 3;
@@ -145,6 +150,17 @@ int serve(ServeOptions& o) {
   so.api.metrics_prefix = o.metrics_prefix;
   so.api.responses.max_responses = (size_t)o.responses_store_max;
   so.api.responses.ttl_seconds = o.responses_store_ttl;
+  so.api.mcp.timeout_seconds = o.mcp_timeout;
+  so.api.mcp.max_tool_turns = o.max_tool_turns;
+  if (!o.mcp_config.empty()) {
+    auto servers = mcp_client::read_mcp_config_file(o.mcp_config);
+    if (!servers.ok()) {
+      print_error("--mcp-config " + servers.message());
+      return 2;
+    }
+    // Connected on first use: a broken server costs the requests that need it, not start-up.
+    so.api.mcp.pool = std::make_shared<mcp_client::ServerPool>(std::move(*servers), o.mcp_timeout);
+  }
   auto body = byte_size_flag("--max-body-size", o.max_body_size);
   auto header = byte_size_flag("--max-header-size", o.max_header_size);
   if (!body || !header) return 2;
@@ -270,6 +286,19 @@ void register_serve_command(CLI::App& app, int& exit_code) {
                   "seconds a stored response is kept")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 30.0 * 86400));
+  cmd->add_option("--mcp-config", opts->mcp_config,
+                  "MCP servers whose tools /v1/responses offers the model, in the common "
+                  "{\"mcpServers\": {NAME: {\"command\", \"args\", \"env\"} | {\"url\", "
+                  "\"headers\"}}} file; kiln calls the tools the model calls")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--mcp-timeout", opts->mcp_timeout,
+                  "seconds an MCP server gets to answer each request (connect, list, call)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--max-tool-turns", opts->max_tool_turns,
+                  "rounds of MCP tool calls one response may make before it ends incomplete")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
   cmd->add_option("--metrics-prefix", opts->metrics_prefix,
                   "namespace of the /metrics names: kiln (kiln:num_requests_running, ...) or vllm "
                   "(vLLM's own names, for its dashboards and the Gateway API Inference Extension)")

@@ -21,6 +21,7 @@
 #include "server/responses/formatter.h"
 #include "server/responses/request.h"
 #include "server/responses/routes.h"
+#include "server/responses/tool_loop.h"
 #include "server/router/render.h"
 #include "server/router/worker_info.h"
 
@@ -335,9 +336,24 @@ HandlerResult Api::responses(const HttpRequest& req, bool draining) {
   if (draining)
     return error_reply(ApiError::unavailable("the server is shutting down"), ApiFlavor::kOpenAI);
   return with_body_model(req, ApiFlavor::kOpenAI, [this](const Json& body, const ModelLease& m) {
-    auto parsed = parse_responses_request(body, m->context(), responses_store_);
+    auto parsed = parse_responses_request(body, m->context(), responses_store_, options_.mcp);
     if (!parsed.ok()) return HandlerResult(error_reply(parsed.error(), ApiFlavor::kOpenAI));
     ResponseMeta meta{random_id("resp_"), unix_seconds(), parsed->model};
+    if (parsed->tool_loop) {
+      // Later turns start on the connection's strand, outside handle(): they take the
+      // request's key along, as a deferred model load does.
+      auto start_turn = [this, m, key = t_request_key](GenerationRequest g,
+                                                       std::unique_ptr<ResponseFormatter> f) {
+        RequestKeyScope scope(key);
+        std::vector<GenerationRequest> requests;
+        requests.push_back(std::move(g));
+        return start_generation(m, std::move(requests), std::move(f), /*stream=*/false,
+                                ApiFlavor::kOpenAI, "input");
+      };
+      return HandlerResult(std::make_shared<ToolLoopJob>(
+          std::move(*parsed), std::move(meta), &responses_store_, m->context(), m, options_.mcp,
+          std::move(start_turn)));
+    }
     auto formatter = make_responses_formatter(*parsed, std::move(meta), &responses_store_);
     std::vector<GenerationRequest> requests;
     requests.push_back(std::move(parsed->generation));

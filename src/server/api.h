@@ -22,6 +22,7 @@
 #include "server/json_util.h"
 #include "server/models/model_registry.h"
 #include "server/ollama/store_routes.h"
+#include "server/responses/mcp_tools.h"
 #include "server/responses/store.h"
 
 namespace kiln::server {
@@ -31,6 +32,7 @@ struct ApiOptions {
   std::string api_keys_file;          // --api-keys-file: named keys with limits (server/limits/)
   std::string metrics_prefix = "kiln";  // --metrics-prefix (the per-key series)
   ResponseStoreOptions responses;     // --responses-store-max, --responses-store-ttl
+  McpOptions mcp;  // --mcp-config, --mcp-timeout, --max-tool-turns (responses/mcp_tools.h)
 };
 
 class Api final : public HttpHandler {

@@ -9,6 +9,7 @@
 #include "fake_backend.h"
 #include "server/responses/formatter.h"
 #include "server/responses/items.h"
+#include "server/responses/mcp_items.h"
 #include "server/responses/request.h"
 #include "server/responses/routes.h"
 #include "server/responses/store.h"
@@ -326,7 +327,17 @@ TEST_F(ServerResponsesRequest, MistakesAreNamed) {
            {R"(, "input": "x", "prompt": {"id": "pmpt_1"})", 400, "prompt"},
            {R"(, "input": "x", "tools": [{"type": "web_search"}])", 400, "tools[0].type"},
            {R"(, "input": "x", "tools": [{"type": "mcp", "server_label": "s"}])", 400,
-            "tools[0].type"},
+            "tools[0].require_approval"},
+           {R"(, "input": "x", "tools": [{"type": "mcp", "server_label": "s",
+               "require_approval": "never"}])", 400, "tools[0].server_url"},
+           {R"(, "input": "x", "tools": [{"type": "mcp", "server_label": "s",
+               "server_url": "http://h/mcp", "require_approval": "never"}], "stream": true)",
+            400, "stream"},
+           {R"(, "input": "x", "tools": [{"type": "mcp", "server_label": "s",
+               "server_url": "ftp://h", "require_approval": "never"}])", 400,
+            "tools[0].server_url"},
+           {R"(, "input": "x", "tool_choice": {"type": "mcp", "server_label": "s", "name": "t"})",
+            400, "tool_choice"},
            {R"(, "input": "x", "tools": [{"type": "function"}])", 400, "tools[0].name"},
            {R"(, "input": "x", "tools": [{"type": "function", "function": {"name": "f"}}])", 400,
             "tools[0].name"},
@@ -571,6 +582,90 @@ TEST_F(ServerResponsesFormat, StreamCutOffCallAndFailure) {
   EXPECT_EQ(e.payloads[2]["response"]["status"], "failed");
   EXPECT_EQ(e.payloads[2]["response"]["error"]["code"], "server_error");
   EXPECT_EQ(e.payloads[2]["response"]["error"]["message"], "the engine failed");
+}
+
+TEST_F(ServerResponsesRequest, McpToolsPlanTheToolLoop) {
+  auto r = parse_with(R"(, "input": "x", "tools": [{"type": "mcp", "server_label": "s",
+      "server_url": "http://h/mcp", "require_approval": "never", "allowed_tools": ["a"],
+      "headers": {"X-Team": "1"}, "authorization": "tok"}],
+      "tool_choice": {"type": "mcp", "server_label": "s", "name": "a"})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->tool_loop);
+  const ToolLoopPlan& plan = *r->tool_loop;
+  ASSERT_EQ(plan.servers.size(), 1u);
+  const McpServerRef& ref = plan.servers[0];
+  EXPECT_EQ(ref.label, "s");
+  ASSERT_TRUE(ref.own);
+  EXPECT_EQ(ref.own->url, "http://h/mcp");
+  EXPECT_EQ(ref.own->headers.at("X-Team"), "1");
+  EXPECT_EQ(ref.own->headers.at("Authorization"), "Bearer tok");
+  EXPECT_EQ(ref.allowed_tools, std::vector<std::string>{"a"});
+  EXPECT_EQ(plan.first_choice.mode, tool_calls::ToolChoice::Mode::kNamed);
+  EXPECT_EQ(plan.first_choice.name, "a");
+  EXPECT_EQ(plan.choice_server, "s");
+  // The loop renders each turn once the server has listed its tools.
+  EXPECT_TRUE(r->generation.prompt.empty());
+  EXPECT_FALSE(r->generation.grammar);
+  ASSERT_EQ(plan.conversation.size(), 1u);
+  EXPECT_EQ(plan.conversation[0]["content"], "x");
+
+  // tool_choice "none": the server is not even asked for its tools.
+  auto none = parse_with(R"(, "input": "x", "tool_choice": "none", "tools": [{"type": "mcp",
+      "server_label": "s", "server_url": "http://h/mcp", "require_approval": "never"}])");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->tool_loop);
+  EXPECT_FALSE(none->generation.prompt.empty());
+}
+
+TEST(ServerResponsesMcpItems, ErrorsAndResults) {
+  EXPECT_EQ(mcp_error_json("error -32602: Unknown tool: x"),
+            parse(R"({"type": "mcp_protocol_error", "code": -32602,
+                      "message": "Unknown tool: x"})"));
+  EXPECT_EQ(mcp_error_json("HTTP 500: boom"),
+            parse(R"({"type": "http_error", "code": 500, "message": "HTTP 500: boom"})"));
+  EXPECT_EQ(mcp_error_json("timed out waiting for the server's answer")["code"], -32001);
+  EXPECT_EQ(mcp_error_json("HTTP transfer failed: Couldn't connect to server")["code"], -32000);
+  EXPECT_EQ(mcp_error_json("the server exited with status 3")["code"], -32000);
+
+  McpCallOutcome ok;
+  ok.result = mcp_client::ToolResult{false, "42"};
+  Json item = mcp_call_item("mcp_1", "s", "add", "{}", ok);
+  EXPECT_EQ(item["output"], "42");
+  EXPECT_TRUE(item["error"].is_null());
+  EXPECT_EQ(item["status"], "completed");
+  EXPECT_EQ(mcp_outcome_text(ok), "42");
+
+  McpCallOutcome failed;
+  failed.result = mcp_client::ToolResult{true, "no such city"};
+  item = mcp_call_item("mcp_2", "s", "add", "{}", failed);
+  EXPECT_TRUE(item["output"].is_null());
+  EXPECT_EQ(item["error"]["type"], "mcp_tool_execution_error");
+  EXPECT_EQ(item["error"]["content"][0]["text"], "no such city");
+  EXPECT_EQ(item["status"], "failed");
+  EXPECT_EQ(mcp_outcome_text(failed), "Error: no such city");
+
+  McpCallOutcome broken;
+  broken.error = "the server exited with status 3";
+  EXPECT_EQ(mcp_outcome_text(broken), "Error: the server exited with status 3");
+  EXPECT_EQ(mcp_call_item("mcp_3", "s", "add", "{}", broken)["status"], "failed");
+}
+
+TEST(ServerResponsesMcpItems, StoredCallsAreHistoryForTheNextTurn) {
+  const Json conversation = parse(R"([
+      {"type": "message", "role": "user", "content": "secret?"},
+      {"type": "mcp_list_tools", "id": "mcpl_1", "server_label": "s", "tools": []},
+      {"type": "mcp_call", "id": "mcp_1", "server_label": "s", "name": "get_secret",
+       "arguments": "{}", "output": "PURPLE", "error": null},
+      {"type": "message", "role": "assistant", "content": [{"type": "output_text",
+       "text": "It is PURPLE."}]}])");
+  auto messages = responses_template_messages(std::nullopt, conversation);
+  ASSERT_TRUE(messages.ok()) << messages.error().message;
+  ASSERT_EQ(messages->size(), 4u) << messages->dump();
+  EXPECT_EQ((*messages)[1]["role"], "assistant");
+  EXPECT_EQ((*messages)[1]["tool_calls"][0]["function"]["name"], "get_secret");
+  EXPECT_EQ((*messages)[2]["role"], "tool");
+  EXPECT_EQ((*messages)[2]["content"], "PURPLE");
+  EXPECT_EQ((*messages)[3]["content"], "It is PURPLE.");
 }
 
 }  // namespace

@@ -78,39 +78,13 @@ class ResponsesFormatter final : public ResponseFormatter {
 
   Json response_json(const std::string& status, Json output, Json usage, Json incomplete,
                      Json error) const {
-    return {{"id", meta_.id},
-            {"object", "response"},
-            {"created_at", meta_.created},
-            {"status", status},
-            {"background", false},
-            {"error", std::move(error)},
-            {"incomplete_details", std::move(incomplete)},
-            {"instructions", echo_["instructions"]},
-            {"max_output_tokens", echo_["max_output_tokens"]},
-            {"model", meta_.model},
-            {"output", std::move(output)},
-            {"parallel_tool_calls", echo_["parallel_tool_calls"]},
-            {"previous_response_id", echo_["previous_response_id"]},
-            {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}},
-            {"store", echo_["store"]},
-            {"temperature", echo_["temperature"]},
-            {"text", echo_["text"]},
-            {"tool_choice", echo_["tool_choice"]},
-            {"tools", echo_["tools"]},
-            {"top_p", echo_["top_p"]},
-            {"truncation", "disabled"},
-            {"usage", std::move(usage)},
-            {"user", echo_["user"]},
-            {"metadata", echo_["metadata"]}};
+    return responses_object(meta_, echo_, status, std::move(output), std::move(usage),
+                            std::move(incomplete), std::move(error));
   }
 
-  // The conversation so far is what this response continued, its input, then its output.
   void keep(Json response) {
-    auto segment = std::make_shared<ConversationSegment>();
-    segment->parent = previous_;
-    segment->items = input_items_;
-    for (const Json& item : builder_.items()) segment->items.push_back(item);
-    store_->put(meta_.id, StoredResponse{std::move(response), std::move(segment)});
+    store_response(*store_, meta_.id, std::move(response), previous_, input_items_,
+                   builder_.items());
   }
 
   const ResponseMeta meta_;
@@ -127,6 +101,44 @@ class ResponsesFormatter final : public ResponseFormatter {
 };
 
 }  // namespace
+
+Json responses_object(const ResponseMeta& meta, const Json& echo, const std::string& status,
+                      Json output, Json usage, Json incomplete, Json error) {
+  return {{"id", meta.id},
+          {"object", "response"},
+          {"created_at", meta.created},
+          {"status", status},
+          {"background", false},
+          {"error", std::move(error)},
+          {"incomplete_details", std::move(incomplete)},
+          {"instructions", echo["instructions"]},
+          {"max_output_tokens", echo["max_output_tokens"]},
+          {"model", meta.model},
+          {"output", std::move(output)},
+          {"parallel_tool_calls", echo["parallel_tool_calls"]},
+          {"previous_response_id", echo["previous_response_id"]},
+          {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}},
+          {"store", echo["store"]},
+          {"temperature", echo["temperature"]},
+          {"text", echo["text"]},
+          {"tool_choice", echo["tool_choice"]},
+          {"tools", echo["tools"]},
+          {"top_p", echo["top_p"]},
+          {"truncation", "disabled"},
+          {"usage", std::move(usage)},
+          {"user", echo["user"]},
+          {"metadata", echo["metadata"]}};
+}
+
+// The conversation so far is what this response continued, its input, then its output.
+void store_response(ResponseStore& store, const std::string& id, Json response,
+                    ConversationPtr previous, const Json& input_items, const Json& output_items) {
+  auto segment = std::make_shared<ConversationSegment>();
+  segment->parent = std::move(previous);
+  segment->items = input_items;
+  for (const Json& item : output_items) segment->items.push_back(item);
+  store.put(id, StoredResponse{std::move(response), std::move(segment)});
+}
 
 Json responses_usage_json(const Usage& usage) {
   return {{"input_tokens", usage.prompt_tokens},

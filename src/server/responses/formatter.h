@@ -22,6 +22,15 @@ namespace kiln::server {
 // usage as the Responses API defines it; reasoning_tokens is always 0.
 Json responses_usage_json(const Usage& usage);
 
+// The Response object with the request's settings (`echo`) repeated.
+Json responses_object(const ResponseMeta& meta, const Json& echo, const std::string& status,
+                      Json output, Json usage, Json incomplete, Json error);
+
+// Keeps a finished response for previous_response_id: its conversation is what it continued
+// (`previous`), its input, then its output.
+void store_response(ResponseStore& store, const std::string& id, Json response,
+                    ConversationPtr previous, const Json& input_items, const Json& output_items);
+
 // `store` may be null (nothing is kept); it must outlive the formatter.
 std::unique_ptr<ResponseFormatter> make_responses_formatter(const ResponsesRequest& request,
                                                             ResponseMeta meta,

@@ -140,6 +140,17 @@ ApiResult<Json> responses_template_messages(const std::optional<std::string>& in
           {{"id", item["call_id"]},
            {"type", "function"},
            {"function", {{"name", item["name"]}, {"arguments", item["arguments"]}}}});
+    } else if (type == "mcp_call") {
+      // A call kiln ran for an earlier response: the call and its result, as the model saw
+      // them then. (mcp_list_tools items say nothing the next turn's tools do not.)
+      assistant_for_call(messages)["tool_calls"].push_back(
+          {{"id", item["id"]},
+           {"type", "function"},
+           {"function", {{"name", item["name"]}, {"arguments", item["arguments"]}}}});
+      std::string output = item["output"].is_string() ? item["output"].get<std::string>()
+                                                      : "Error: " + item["error"].dump();
+      messages.push_back(
+          {{"role", "tool"}, {"tool_call_id", item["id"]}, {"content", std::move(output)}});
     } else if (type == "function_call_output") {
       auto text = text_of(item["output"], "input[" + std::to_string(i) + "].output");
       if (!text.ok()) return text.error();

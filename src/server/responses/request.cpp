@@ -63,7 +63,8 @@ void read_text_format(FieldReader& f, const ModelContext& model, GenerationReque
 // tools[i] = {"type": "function", "name", "description", "parameters", "strict"} (flat, not
 // nested under "function" as in chat). `template_tools` gets them in chat's shape.
 void read_tool_list(FieldReader& f, const Json& tools, Json& template_tools,
-                    std::vector<tool_calls::ToolDefinition>& out) {
+                    std::vector<tool_calls::ToolDefinition>& out, const McpOptions& mcp,
+                    std::vector<McpServerRef>& mcp_out) {
   for (size_t i = 0; i < tools.size(); ++i) {
     const std::string at = "tools[" + std::to_string(i) + "]";
     if (!tools[i].is_object()) return f.fail(ApiError::bad_request(at + " must be an object", at));
@@ -71,9 +72,15 @@ void read_tool_list(FieldReader& f, const Json& tools, Json& template_tools,
     t.require("type");
     const std::string type = t.string("type").value_or("");
     if (!t.ok()) return f.fail(t.error());
+    if (type == "mcp") {
+      auto ref = read_mcp_tool(tools[i], at, mcp);
+      if (!ref.ok()) return f.fail(ref.error());
+      mcp_out.push_back(std::move(*ref));
+      continue;
+    }
     if (type != "function")
       return f.fail(ApiError::bad_request(
-          at + ".type \"" + type + "\" is not supported: kiln runs function tools only",
+          at + ".type \"" + type + "\" is not supported: kiln runs function and mcp tools",
           at + ".type"));
     if (t.has("function") && !t.has("name"))
       return f.fail(ApiError::bad_request(
@@ -101,9 +108,11 @@ void read_tool_list(FieldReader& f, const Json& tools, Json& template_tools,
   }
 }
 
-// "none" | "auto" | "required" | {"type": "function", "name"}; nullopt for "none" (and for
-// the default without tools).
-std::optional<ToolChoice> read_tool_choice(FieldReader& f, bool have_tools, Json& echo) {
+// "none" | "auto" | "required" | {"type": "function", "name"} | {"type": "mcp",
+// "server_label", "name"} (`choice_server` gets the label); nullopt for "none" (and for the
+// default without tools).
+std::optional<ToolChoice> read_tool_choice(FieldReader& f, bool have_tools, Json& echo,
+                                           std::optional<std::string>& choice_server) {
   const Json* choice = f.any("tool_choice");
   echo = choice ? *choice : Json("auto");
   ToolChoice c;
@@ -127,8 +136,12 @@ std::optional<ToolChoice> read_tool_choice(FieldReader& f, bool have_tools, Json
   FieldReader o(*choice, "tool_choice.");
   o.require("type");
   const std::string type = o.string("type").value_or("");
-  if (o.ok() && type != "function")
-    o.fail("type", "\"" + type + "\" is not supported: kiln runs function tools only");
+  if (o.ok() && type != "function" && type != "mcp")
+    o.fail("type", "\"" + type + "\" is not supported: kiln runs function and mcp tools");
+  if (type == "mcp") {
+    o.require("server_label");
+    choice_server = o.string("server_label").value_or("");
+  }
   o.require("name");
   c.mode = ToolChoice::Mode::kNamed;
   c.name = o.string("name").value_or("");
@@ -139,22 +152,80 @@ std::optional<ToolChoice> read_tool_choice(FieldReader& f, bool have_tools, Json
   return c;
 }
 
+// MCP servers offered: the plan the tool loop builds each turn from (mcp_tools.h says when
+// the configured servers join in). False when no server is offered.
+bool plan_tool_loop(FieldReader& f, ResponsesRequest& r, const McpOptions& mcp,
+                    std::vector<McpServerRef> requested, const tool_calls::ToolCallGrammarRequest& g,
+                    const std::optional<ToolChoice>& choice,
+                    const std::optional<std::string>& choice_server, const Json& template_tools) {
+  if (!requested.empty()) {
+    if (!choice) return false;  // "none": the servers are not even asked for their tools
+    if (r.stream)
+      return f.fail("stream", "true is not supported with mcp tools: kiln answers responses "
+                              "that call MCP tools whole (stream: false)"),
+             false;
+    if (r.generation.grammar)
+      return f.fail("tools", "mcp tools cannot be combined with a text.format constraint"),
+             false;
+  }
+  const bool configured = mcp.pool && choice && !r.stream && !r.generation.grammar;
+  if (configured)
+    for (const auto& server : mcp.pool->servers()) {
+      bool named = false;
+      for (const McpServerRef& ref : requested) named |= !ref.own && ref.label == server.name;
+      if (!named) requested.push_back(McpServerRef{server.name, std::nullopt, std::nullopt});
+    }
+  if (requested.empty()) {
+    if (choice_server)
+      f.fail("tool_choice", "names the mcp server \"" + *choice_server +
+                                "\", but no mcp tool of that server_label is offered");
+    return false;
+  }
+  if (choice_server) {
+    bool found = false;
+    for (const McpServerRef& ref : requested) found |= ref.label == *choice_server;
+    if (!found)
+      return f.fail("tool_choice", "names the mcp server \"" + *choice_server +
+                                       "\", which no mcp tool names"),
+             false;
+  }
+  ToolLoopPlan plan;
+  plan.servers = std::move(requested);
+  plan.function_tools = g.tools;
+  plan.function_template_tools = template_tools.is_array() ? template_tools : Json::array();
+  plan.first_choice = choice ? *choice : ToolChoice{};
+  plan.choice_server = choice_server;
+  plan.parallel_tool_calls = g.parallel_tool_calls;
+  plan.format = g.format;
+  r.tool_loop = std::move(plan);
+  return true;
+}
+
 // Tools and tool_choice into the tool-call constraint (tool_request.h), as chat does.
 void read_tools(FieldReader& f, const ModelContext& model, ResponsesRequest& r,
-                Json& template_tools) {
+                Json& template_tools, const McpOptions& mcp) {
   tool_calls::ToolCallGrammarRequest g;
   g.format = model.tool_call_format;
   const Json* tools = f.array("tools");
   r.echo["tools"] = tools ? *tools : Json::array();
+  std::vector<McpServerRef> requested;
   if (tools && !tools->empty()) {
     template_tools = Json::array();
-    read_tool_list(f, *tools, template_tools, g.tools);
+    read_tool_list(f, *tools, template_tools, g.tools, mcp, requested);
   }
   Json choice_echo;
-  std::optional<ToolChoice> choice = read_tool_choice(f, !g.tools.empty(), choice_echo);
+  std::optional<std::string> choice_server;
+  std::optional<ToolChoice> choice =
+      read_tool_choice(f,
+                       !g.tools.empty() || !requested.empty() ||
+                           (mcp.pool && !r.stream && !r.generation.grammar),
+                       choice_echo, choice_server);
   r.echo["tool_choice"] = std::move(choice_echo);
   g.parallel_tool_calls = f.boolean("parallel_tool_calls").value_or(true);
   r.echo["parallel_tool_calls"] = g.parallel_tool_calls;
+  if (!f.ok()) return;
+  if (plan_tool_loop(f, r, mcp, std::move(requested), g, choice, choice_server, template_tools))
+    return;
   if (!f.ok()) return;
   if (!choice) {
     // "none": the tools are only shown, but a broken definition is still a mistake.
@@ -188,7 +259,8 @@ void read_sampling(FieldReader& f, ResponsesRequest& r) {
 }  // namespace
 
 ApiResult<ResponsesRequest> parse_responses_request(const Json& body, const ModelContext& model,
-                                                    ResponseStore& store) {
+                                                    ResponseStore& store,
+                                                    const McpOptions& mcp) {
   FieldReader f(body);
   ResponsesRequest r;
   f.require("model");
@@ -228,7 +300,7 @@ ApiResult<ResponsesRequest> parse_responses_request(const Json& body, const Mode
   Json text_echo;
   read_text_format(f, model, r.generation, text_echo);
   Json template_tools;
-  read_tools(f, model, r, template_tools);
+  read_tools(f, model, r, template_tools, mcp);
   if (!f.ok()) return f.error();
 
   r.echo["instructions"] = instructions ? Json(*instructions) : Json();
@@ -240,6 +312,11 @@ ApiResult<ResponsesRequest> parse_responses_request(const Json& body, const Mode
 
   Json conversation = conversation_items(r.previous);
   for (const Json& item : r.input_items) conversation.push_back(item);
+  if (r.tool_loop) {
+    r.tool_loop->instructions = instructions;
+    r.tool_loop->conversation = std::move(conversation);
+    return r;
+  }
   auto prompt = render_responses_prompt(model, instructions, conversation, template_tools);
   if (!prompt.ok()) return prompt.error();
   r.generation.prompt = std::move(*prompt);

@@ -11,7 +11,8 @@
 // the same structured-output core as chat's response_format; store; stream; metadata;
 // user. As on the other routes, a field kiln does not know is ignored, and one that asks
 // for something kiln does not do is a 400 naming it: background mode, a stored prompt
-// template (`prompt`), a server-side `conversation`, tool types other than function.
+// template (`prompt`), a server-side `conversation`, tool types other than function and
+// mcp (mcp_tools.h).
 #pragma once
 
 #include <optional>
@@ -21,6 +22,7 @@
 #include "server/errors.h"
 #include "server/json_util.h"
 #include "server/model_context.h"
+#include "server/responses/mcp_tools.h"
 #include "server/responses/store.h"
 #include "tool_calls/tool_call_format.h"
 
@@ -41,11 +43,15 @@ struct ResponsesRequest {
   // together the conversation the prompt was rendered from.
   ConversationPtr previous;
   Json input_items = Json::array();
+  // Set when MCP servers' tools are offered: the tool loop (tool_loop.h) lists them, then
+  // builds each turn's prompt and constraint; `generation` then has neither yet.
+  std::optional<ToolLoopPlan> tool_loop;
 };
 
 // 400 for a malformed or unsupported request, 404 for a model not served or a
 // previous_response_id not (or no longer) stored.
 ApiResult<ResponsesRequest> parse_responses_request(const Json& body, const ModelContext& model,
-                                                    ResponseStore& store);
+                                                    ResponseStore& store,
+                                                    const McpOptions& mcp = {});
 
 }  // namespace kiln::server

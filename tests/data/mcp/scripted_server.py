@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A raw MCP stdio server whose tools/call misbehaves on purpose, for kiln's MCP client tests.
 
-usage: scripted_server.py MODE [--version V] [--pages N]
+usage: scripted_server.py MODE [--version V] [--pages N] [--prefix P]
 MODE decides how tools/call is answered:
   echo       a text result: "echo: " + the arguments as JSON
   error      a result with isError true
@@ -13,6 +13,7 @@ MODE decides how tools/call is answered:
   sse_noise  a notification before the answer (stdio servers may log progress)
 --version: the protocolVersion initialize answers (default: the client's).
 --pages: tools/list in N pages joined by nextCursor (default 1), one tool a page.
+--prefix: put before the tools' names (tool0, tool1, ...), so several servers differ.
 Written with the standard library only: no SDK in the way of the faults.
 """
 import json
@@ -30,6 +31,7 @@ def main():
     mode = args[0]
     version = args[args.index("--version") + 1] if "--version" in args else None
     pages = int(args[args.index("--pages") + 1]) if "--pages" in args else 1
+    prefix = args[args.index("--prefix") + 1] if "--prefix" in args else ""
     for line in sys.stdin:
         msg = json.loads(line)
         method, mid = msg.get("method"), msg.get("id")
@@ -43,7 +45,7 @@ def main():
                 "serverInfo": {"name": "scripted", "version": "1"}}})
         elif method == "tools/list":
             page = int(params.get("cursor", "0"))
-            result = {"tools": [{"name": f"tool{page}", "description": f"Tool number {page}.",
+            result = {"tools": [{"name": f"{prefix}tool{page}", "description": f"Tool number {page}.",
                                  "inputSchema": {"type": "object",
                                                  "properties": {"x": {"type": "string"}}}}]}
             if page + 1 < pages:
