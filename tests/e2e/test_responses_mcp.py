@@ -136,6 +136,35 @@ def test_stdio_server_from_config_runs_the_tool(tools_server):
     idle_and_clean(tools_server, max_children=1)
 
 
+def test_streamed_call_events(tools_server):
+    only_secret = [{"type": "mcp", "server_label": "tools", "allowed_tools": ["get_secret"],
+                    "require_approval": "never"}]
+    stream = tools_server.openai().responses.create(
+        model="qwen", input=QUESTION, tools=only_secret, temperature=0, max_output_tokens=80,
+        tool_choice={"type": "mcp", "server_label": "tools", "name": "get_secret"}, stream=True)
+    events = list(stream)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    types = [e.type for e in events]
+    assert types[:4] == ["response.created", "response.in_progress",
+                         "response.output_item.added", "response.mcp_list_tools.in_progress"]
+    order = ["response.mcp_list_tools.completed", "response.mcp_call_arguments.done",
+             "response.mcp_call.in_progress", "response.mcp_call.completed",
+             "response.output_text.delta"]
+    assert [types.index(t) for t in order] == sorted(types.index(t) for t in order), types
+    assert types[-1] in ("response.completed", "response.incomplete")
+    final = events[-1].response
+    call = [o for o in final.output if o.type == "mcp_call"][0]
+    assert call.output == f"The secret code word is {SECRET}."
+    # Every item announced at its index ends done with what the final response holds.
+    done = {e.output_index: e.item for e in events if e.type == "response.output_item.done"}
+    assert sorted(done) == list(range(len(final.output)))
+    for i, item in done.items():
+        assert item.id == final.output[i].id and item.type == final.output[i].type
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == final.output_text and SECRET in text
+    idle_and_clean(tools_server, max_children=1)
+
+
 def test_http_server_named_by_url(tools_server, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -179,7 +208,7 @@ def test_mcp_tool_mistakes_are_400s(tools_server):
         ({"tools": [{"type": "mcp", "server_label": "elsewhere", "require_approval": "never"}]},
          "tools[0].server_url"),
         ({"tools": [{"type": "mcp", "server_label": "tools", "require_approval": "never"}],
-          "stream": True}, "stream"),
+          "text": {"format": {"type": "json_object"}}}, "tools"),
         ({"tool_choice": {"type": "mcp", "server_label": "nowhere", "name": "x"}}, "tool_choice"),
     ]
     for extra, param in cases:

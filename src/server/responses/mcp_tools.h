@@ -8,9 +8,8 @@
 //   - require_approval must be "never": kiln has no approval flow, and OpenAI's default is
 //     "always", so a request that leaves it out is refused rather than run unapproved.
 //   - The configured servers are offered to every request that can take tools: not with
-//     tool_choice "none", not with a text.format constraint (one grammar per sequence), not
-//     to streaming requests (the loop answers whole responses only). A request's own mcp
-//     tool with those is a 400 instead, naming the field.
+//     tool_choice "none", not with a text.format constraint (one grammar per sequence). A
+//     request's own mcp tool with a text.format constraint is a 400 naming "tools".
 //   - A request's mcp tool without server_url names a configured server by its label; its
 //     allowed_tools then filter that server's tools.
 //   - tool_choice {"type": "mcp", "server_label", "name"} forces that tool on the first turn;

@@ -20,7 +20,9 @@ void EventWriter::emit(std::string* body, Json event) {
   append_sse_event(*body, type, event);
 }
 
-OutputBuilder::OutputBuilder(std::optional<tool_calls::ToolCallFormat> format) {
+OutputBuilder::OutputBuilder(std::optional<tool_calls::ToolCallFormat> format,
+                             size_t first_index, ServerToolLookup server_tool)
+    : first_index_(first_index), server_tool_(std::move(server_tool)) {
   if (format) parser_.emplace(*format);
 }
 
@@ -57,20 +59,22 @@ void OutputBuilder::convert(EventWriter& events, std::string* body) {
         open_call_ = e.index;
         break;
       case ToolCallEvent::Kind::kArguments: {
-        if (open_ != Open::kCall || open_call_ != e.index) break;
+        if (!call_open(e.index)) break;
         Json& item = items_.back();
         item["arguments"].get_ref<std::string&>() += e.text;
-        events.emit(body, {{"type", "response.function_call_arguments.delta"},
+        events.emit(body, {{"type", open_ == Open::kCall
+                                        ? "response.function_call_arguments.delta"
+                                        : "response.mcp_call_arguments.delta"},
                            {"item_id", item["id"]},
-                           {"output_index", items_.size() - 1},
+                           {"output_index", index_of_last()},
                            {"delta", e.text}});
         break;
       }
       case ToolCallEvent::Kind::kCallEnd:
-        if (open_ == Open::kCall && open_call_ == e.index) close("completed", events, body);
+        if (call_open(e.index)) close("completed", events, body);
         break;
       case ToolCallEvent::Kind::kCallInvalid:
-        if (open_ == Open::kCall && open_call_ == e.index) close("incomplete", events, body);
+        if (call_open(e.index)) close("incomplete", events, body);
         break;
     }
   }
@@ -90,13 +94,24 @@ void OutputBuilder::text(std::string_view text, EventWriter& events, std::string
   part["text"].get_ref<std::string&>() += text;
   events.emit(body, {{"type", "response.output_text.delta"},
                      {"item_id", item["id"]},
-                     {"output_index", items_.size() - 1},
+                     {"output_index", index_of_last()},
                      {"content_index", 0},
                      {"delta", text},
                      {"logprobs", Json::array()}});
 }
 
 void OutputBuilder::open_call(std::string name, EventWriter& events, std::string* body) {
+  if (server_tool_)
+    if (std::optional<std::string> label = server_tool_(name))
+      return add({{"id", random_id("mcp_")},
+                  {"type", "mcp_call"},
+                  {"status", "in_progress"},
+                  {"server_label", *label},
+                  {"name", std::move(name)},
+                  {"arguments", ""},
+                  {"output", nullptr},
+                  {"error", nullptr}},
+                 Open::kServerCall, events, body);
   add({{"id", random_id("fc_")},
        {"type", "function_call"},
        {"status", "in_progress"},
@@ -109,7 +124,7 @@ void OutputBuilder::open_call(std::string name, EventWriter& events, std::string
 void OutputBuilder::add(Json item, Open kind, EventWriter& events, std::string* body) {
   close("completed", events, body);
   items_.push_back(std::move(item));
-  const size_t index = items_.size() - 1;
+  const size_t index = index_of_last();
   events.emit(body, {{"type", "response.output_item.added"},
                      {"output_index", index},
                      {"item", items_.back()}});
@@ -127,7 +142,20 @@ void OutputBuilder::add(Json item, Open kind, EventWriter& events, std::string* 
 void OutputBuilder::close(const char* status, EventWriter& events, std::string* body) {
   if (open_ == Open::kNone) return;
   Json& item = items_.back();
-  const size_t index = items_.size() - 1;
+  const size_t index = index_of_last();
+  if (open_ == Open::kServerCall) {
+    // The call itself is still to run: its status and output_item.done come from the loop.
+    if (std::string_view(status) == "completed")
+      events.emit(body, {{"type", "response.mcp_call_arguments.done"},
+                         {"item_id", item["id"]},
+                         {"output_index", index},
+                         {"arguments", item["arguments"]}});
+    else
+      item["status"] = status;
+    open_ = Open::kNone;
+    open_call_ = -1;
+    return;
+  }
   item["status"] = status;
   if (open_ == Open::kMessage) {
     const Json& part = item["content"][0];

@@ -12,6 +12,10 @@
 //             content_part.done, output_item.done
 //   call:     output_item.added, function_call_arguments.delta...,
 //             function_call_arguments.done, output_item.done
+// Calls of tools the server runs itself (MCP tools, when a ServerToolLookup names their
+// server) become `mcp_call` items {id "mcp_...", server_label, name, arguments, output null,
+// error null, status "in_progress"} announced with response.mcp_call_arguments.delta and
+// .done; their output_item.done is left to whoever runs the call (tool_loop.h).
 // An item open when generation is cut off (max_output_tokens) ends with status
 // "incomplete". A call the parser finds broken after it was announced (in practice: cut
 // off, since calls are grammar-constrained) cannot be taken back: its item ends
@@ -19,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,9 +47,14 @@ class EventWriter {
   int64_t next_ = 0;
 };
 
+// The server label of a tool the server runs; nullopt for the client's own tools.
+using ServerToolLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
 class OutputBuilder {
  public:
-  explicit OutputBuilder(std::optional<tool_calls::ToolCallFormat> format);
+  // `first_index`: the output_index of the first item (items of earlier turns come before).
+  explicit OutputBuilder(std::optional<tool_calls::ToolCallFormat> format,
+                         size_t first_index = 0, ServerToolLookup server_tool = nullptr);
 
   // `body` null: build items only (buffered responses).
   void feed(std::string_view text, EventWriter& events, std::string* body);
@@ -56,7 +66,7 @@ class OutputBuilder {
   const Json& items() const { return items_; }
 
  private:
-  enum class Open : uint8_t { kNone, kMessage, kCall };
+  enum class Open : uint8_t { kNone, kMessage, kCall, kServerCall };
 
   void convert(EventWriter& events, std::string* body);
   void text(std::string_view text, EventWriter& events, std::string* body);
@@ -64,6 +74,13 @@ class OutputBuilder {
   void close(const char* status, EventWriter& events, std::string* body);
   void add(Json item, Open kind, EventWriter& events, std::string* body);
 
+  size_t index_of_last() const { return first_index_ + items_.size() - 1; }
+  bool call_open(int32_t index) const {
+    return (open_ == Open::kCall || open_ == Open::kServerCall) && open_call_ == index;
+  }
+
+  const size_t first_index_;
+  const ServerToolLookup server_tool_;
   std::optional<tool_calls::ToolCallParser> parser_;
   std::vector<tool_calls::ToolCallEvent> events_;
   Json items_ = Json::array();

@@ -160,15 +160,11 @@ bool plan_tool_loop(FieldReader& f, ResponsesRequest& r, const McpOptions& mcp,
                     const std::optional<std::string>& choice_server, const Json& template_tools) {
   if (!requested.empty()) {
     if (!choice) return false;  // "none": the servers are not even asked for their tools
-    if (r.stream)
-      return f.fail("stream", "true is not supported with mcp tools: kiln answers responses "
-                              "that call MCP tools whole (stream: false)"),
-             false;
     if (r.generation.grammar)
       return f.fail("tools", "mcp tools cannot be combined with a text.format constraint"),
              false;
   }
-  const bool configured = mcp.pool && choice && !r.stream && !r.generation.grammar;
+  const bool configured = mcp.pool && choice && !r.generation.grammar;
   if (configured)
     for (const auto& server : mcp.pool->servers()) {
       bool named = false;
@@ -218,7 +214,7 @@ void read_tools(FieldReader& f, const ModelContext& model, ResponsesRequest& r,
   std::optional<ToolChoice> choice =
       read_tool_choice(f,
                        !g.tools.empty() || !requested.empty() ||
-                           (mcp.pool && !r.stream && !r.generation.grammar),
+                           (mcp.pool && !r.generation.grammar),
                        choice_echo, choice_server);
   r.echo["tool_choice"] = std::move(choice_echo);
   g.parallel_tool_calls = f.boolean("parallel_tool_calls").value_or(true);

@@ -11,7 +11,13 @@
 // the connection, as the engine does.
 //
 // The response: an mcp_list_tools item per server, then each turn's items with its MCP calls
-// as mcp_call items (mcp_items.h); usage summed over the turns. Status "incomplete" with
+// as mcp_call items (mcp_items.h); usage summed over the turns. Streamed (stream: true), the
+// events are the Responses API's: response.created and .in_progress; per server
+// output_item.added, response.mcp_list_tools.in_progress, then .completed or .failed and
+// output_item.done; each turn's items as they are generated (output.h), a server's call as
+// output_item.added, response.mcp_call_arguments.delta and .done; then, around the call,
+// response.mcp_call.in_progress and .completed or .failed, and output_item.done with the
+// output; last response.completed or response.incomplete (response.failed for an error). Status "incomplete" with
 // incomplete_details.reason "max_output_tokens", or "max_tool_turns" when the model asked for
 // more calls after the last round allowed (those calls are listed, not run, with an error
 // saying so). A failed turn (the server draining, at capacity) ends the response with that
@@ -27,6 +33,7 @@
 #include "server/model_context.h"
 #include "server/response_meta.h"
 #include "server/responses/mcp_items.h"
+#include "server/responses/output.h"
 #include "server/responses/request.h"
 
 namespace kiln::server {
@@ -43,7 +50,7 @@ class ToolLoopJob final : public ResponseJob {
               StartTurn start_turn);
   ~ToolLoopJob() override;
 
-  bool streaming() const override { return false; }
+  bool streaming() const override { return streaming_; }
   void start(std::function<void()> wake) override;
   bool poll(std::string& body) override;
   HttpReply reply() override;
@@ -62,6 +69,9 @@ class ToolLoopJob final : public ResponseJob {
   void on_calls_done();
   void finish(const std::string& status, Json incomplete);
   void fail(HttpReply reply);
+  void fail(const ApiError& error) { fail(error_reply(error, ApiFlavor::kOpenAI)); }
+  void end_call(size_t index);  // announces the mcp_call item at output_[index] as done
+  std::string* events() { return streaming_ ? &events_ : nullptr; }
   void run_on_worker(std::function<void(Worker&)> work);
 
   const std::shared_ptr<const void> hold_;  // first, so released last
@@ -72,6 +82,7 @@ class ToolLoopJob final : public ResponseJob {
   const StartTurn start_turn_;
   ResponsesRequest request_;
   const ToolLoopPlan& plan_;
+  const bool streaming_;
 
   // Strand-only state.
   enum class Phase { kListing, kGenerating, kCalling, kDone } phase_ = Phase::kListing;
@@ -79,6 +90,9 @@ class ToolLoopJob final : public ResponseJob {
   std::vector<Server> servers_;
   std::shared_ptr<Worker> worker_;  // the phase's background work, when one runs
   std::shared_ptr<Turn> turn_;      // the running turn's collected output
+  std::optional<OutputBuilder> builder_;  // the running turn's items
+  EventWriter writer_;
+  std::string events_;  // stream events not yet handed to the connection
   std::vector<PendingCall> calls_;  // the round of calls being made
   Json conversation_;               // what the next turn's prompt is rendered from
   Json output_ = Json::array();     // the response's items
