@@ -282,3 +282,21 @@ def test_bad_config_file_is_a_cli_error(kiln_bin, qwen_path, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert f"{bad}: mcpServers.x.args must be an array of strings" in r.stderr
+
+
+def test_client_gone_mid_call_cancels_the_call(start, tmp_path):
+    log = tmp_path / "cancelled.log"
+    hang = {**scripted("hang"), "env": {"KILN_TEST_MCP_LOG": str(log)}}
+    server = start({"hang": hang}, "--mcp-timeout", "60")
+    body = {"model": "qwen", "input": QUESTION, "stream": True, "max_output_tokens": 40,
+            "tool_choice": {"type": "mcp", "server_label": "hang", "name": "hang_tool0"}}
+    with httpx.stream("POST", server.base_url + "/v1/responses", json=body, timeout=60) as r:
+        for line in r.iter_lines():
+            if "response.mcp_call.in_progress" in line:
+                break  # the call is running: leave
+    # kiln tells the server the call is cancelled long before the 60 s timeout.
+    deadline = time.time() + 10
+    while not log.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert json.loads(log.read_text().splitlines()[0])["reason"] == "cancelled"
+    idle_and_clean(server, max_children=1)

@@ -5,7 +5,7 @@ usage: scripted_server.py MODE [--version V] [--pages N] [--prefix P]
 MODE decides how tools/call is answered:
   echo       a text result: "echo: " + the arguments as JSON
   error      a result with isError true
-  hang       never answers
+  hang       never answers (and goes on reading: a cancellation is still seen)
   exit       exits (status 3) without answering
   malformed  a result whose content is not a list
   unknown    a JSON-RPC error -32602, as servers answer an unknown tool
@@ -14,11 +14,12 @@ MODE decides how tools/call is answered:
 --version: the protocolVersion initialize answers (default: the client's).
 --pages: tools/list in N pages joined by nextCursor (default 1), one tool a page.
 --prefix: put before the tools' names (tool0, tool1, ...), so several servers differ.
+Each notifications/cancelled the client sends is appended, as JSON, to $KILN_TEST_MCP_LOG.
 Written with the standard library only: no SDK in the way of the faults.
 """
 import json
+import os
 import sys
-import time
 
 
 def send(message):
@@ -36,6 +37,10 @@ def main():
         msg = json.loads(line)
         method, mid = msg.get("method"), msg.get("id")
         if mid is None:
+            log = os.environ.get("KILN_TEST_MCP_LOG")
+            if method == "notifications/cancelled" and log:
+                with open(log, "a") as f:
+                    f.write(json.dumps(msg.get("params")) + "\n")
             continue  # notifications
         params = msg.get("params") or {}
         if method == "initialize":
@@ -63,7 +68,7 @@ def main():
                 send({"jsonrpc": "2.0", "id": mid, "result": {
                     "content": [{"type": "text", "text": "the tool failed"}], "isError": True}})
             elif mode == "hang":
-                time.sleep(3600)
+                continue
             elif mode == "exit":
                 sys.exit(3)
             elif mode == "malformed":
