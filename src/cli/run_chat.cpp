@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "chat/chat_template.h"
+#include "cli/chat_tools.h"
 #include "cli/generation.h"
+#include "tool_calls/tool_call_parser.h"
 
 namespace kiln::cli {
 namespace {
@@ -58,8 +60,9 @@ std::optional<std::string> read_line(bool interactive) {
 
 class ChatLoop {
  public:
-  ChatLoop(const RunOptions& o, RunningEngine& running, chat::ChatTemplate tmpl)
-      : o_(o), running_(running), template_(std::move(tmpl)) {
+  ChatLoop(const RunOptions& o, RunningEngine& running, chat::ChatTemplate tmpl,
+           std::unique_ptr<ChatTools> tools)
+      : o_(o), running_(running), template_(std::move(tmpl)), tools_(std::move(tools)) {
     reset();
     const Tokenizer& tok = *running.tokenizer;
     if (tok.bos_id() >= 0) bos_ = std::string(tok.token_text(tok.bos_id()));
@@ -74,13 +77,38 @@ class ChatLoop {
 
   // Answers one user message; false on an error that ends the chat. The conversation so
   // far is re-sent every turn; the engine's prefix cache supplies the KV of the part it
-  // has seen, so only the new message is computed.
+  // has seen, so only the new message is computed. With MCP tools, a turn that calls them
+  // has the calls run and shown, their results appended, and the model answers again.
   bool answer(const std::string& user_text) {
+    const size_t before = messages_.size();
     messages_.push_back({{"role", "user"}, {"content", user_text}});
-    auto prompt = chat::apply_chat_template(template_, messages_, nullptr, true, bos_, eos_);
+    for (int round = 0;; ++round) {
+      bool fatal = false;
+      std::optional<GenerationResult> result = generate(round == 0, fatal);
+      if (!result) {
+        if (fatal) return false;
+        // Too long for the context: this exchange is dropped, the chat goes on.
+        messages_.erase(messages_.begin() + (std::ptrdiff_t)before, messages_.end());
+        return true;
+      }
+      std::fputs(result->interrupted ? " [stopped]\n" : "\n", stdout);
+      std::fflush(stdout);
+      if (!tools_ || result->interrupted || !run_tool_calls(result->text, round)) {
+        messages_.push_back({{"role", "assistant"}, {"content", result->text}});
+        return true;
+      }
+    }
+  }
+
+  // One generation over the conversation, streamed to stdout; nullopt when it could not run
+  // (`fatal` set when the chat must end).
+  std::optional<GenerationResult> generate(bool first_turn, bool& fatal) {
+    const nlohmann::json tools = tools_ ? tools_->template_tools() : nlohmann::json();
+    auto prompt = chat::apply_chat_template(template_, messages_, tools, true, bos_, eos_);
     if (!prompt.ok()) {
       print_error("chat template: " + prompt.message());
-      return false;
+      fatal = true;
+      return std::nullopt;
     }
     GenerationRequest request;
     request.prompt = running_.tokenizer->encode(*prompt, /*add_special=*/false,
@@ -90,11 +118,10 @@ class ChatLoop {
       print_error("the conversation has " + std::to_string(request.prompt.size()) +
                   " tokens, more than the context of " + std::to_string(context) +
                   " allows; /reset to start over");
-      messages_.erase(messages_.size() - 1);
-      return true;
+      return std::nullopt;
     }
     request.sampling = o_.sampling;
-    request.grammar = o_.grammar;
+    request.grammar = tools_ ? tools_->grammar(first_turn) : o_.grammar;
     request.sampling.seed = o_.seed + num_answers_++;  // reproducible, different per answer
     request.sampling.max_tokens =
         std::min<int32_t>(o_.num_predict, context - (int32_t)request.prompt.size());
@@ -104,11 +131,51 @@ class ChatLoop {
     g_generating.store(false);
     if (!result.ok()) {
       print_error(result.message());
+      fatal = true;
+      return std::nullopt;
+    }
+    return std::move(*result);
+  }
+
+  // The turn's calls of MCP tools, run and shown as they happen, with their results added
+  // to the conversation; false when the turn called none (it is then the answer).
+  bool run_tool_calls(const std::string& text, int round) {
+    const tool_calls::ParsedToolCalls parsed = tool_calls::parse_tool_calls(tools_->format(), text);
+    bool any = false;
+    for (const auto& call : parsed.calls) any |= tools_->has(call.name);
+    if (!any) return false;
+    if (round >= o_.max_tool_turns) {
+      std::printf("[not calling: the turn limit (--max-tool-turns %d) was reached]\n",
+                  o_.max_tool_turns);
       return false;
     }
-    std::fputs(result->interrupted ? " [stopped]\n" : "\n", stdout);
-    std::fflush(stdout);
-    messages_.push_back({{"role", "assistant"}, {"content", result->text}});
+    nlohmann::json assistant = {{"role", "assistant"}, {"content", parsed.content},
+                                {"tool_calls", nlohmann::json::array()}};
+    std::vector<nlohmann::json> results;
+    for (size_t i = 0; i < parsed.calls.size(); ++i) {
+      const tool_calls::ParsedToolCall& call = parsed.calls[i];
+      const std::string id = "call_" + std::to_string(round) + "_" + std::to_string(i);
+      // Templates render arguments with tojson: they go in as an object.
+      assistant["tool_calls"].push_back(
+          {{"id", id},
+           {"type", "function"},
+           {"function", {{"name", call.name},
+                         {"arguments", nlohmann::json::parse(call.arguments, nullptr, false)}}}});
+      std::string output = "Error: no such tool";
+      if (tools_->has(call.name)) {
+        std::printf("[calling %s %s]\n", call.name.c_str(), call.arguments.c_str());
+        std::fflush(stdout);
+        g_stop.store(false);
+        g_generating.store(true);  // Ctrl-C cancels the call as it stops an answer
+        output = tools_->call(call.name, call.arguments, &g_stop);
+        g_generating.store(false);
+      }
+      std::printf("[%s returned] %s\n", call.name.c_str(), output.c_str());
+      std::fflush(stdout);
+      results.push_back({{"role", "tool"}, {"tool_call_id", id}, {"content", output}});
+    }
+    messages_.push_back(std::move(assistant));
+    for (nlohmann::json& r : results) messages_.push_back(std::move(r));
     return true;
   }
 
@@ -116,6 +183,7 @@ class ChatLoop {
   const RunOptions& o_;
   RunningEngine& running_;
   chat::ChatTemplate template_;
+  std::unique_ptr<ChatTools> tools_;  // --mcp-config's; null: none
   std::string bos_, eos_;
   nlohmann::json messages_;
   uint64_t num_answers_ = 0;
@@ -142,7 +210,22 @@ int run_chat(const RunOptions& o, RunningEngine& running) {
     print_error(o.model + ": " + tmpl.message());
     return 1;
   }
-  ChatLoop chat(o, running, std::move(*tmpl));
+  std::unique_ptr<ChatTools> tools;
+  if (!o.mcp_config.empty()) {
+    if (o.grammar) {
+      print_error("--mcp-config cannot be combined with --json-schema, --regex or --grammar");
+      return 2;
+    }
+    auto opened = ChatTools::open(o.mcp_config, o.mcp_timeout, *running.engine,
+                                  tool_calls::detect_tool_call_format(source),
+                                  o.tool_choice == "required");
+    if (!opened.ok()) {
+      print_error(opened.message());
+      return 2;
+    }
+    tools = std::move(*opened);
+  }
+  ChatLoop chat(o, running, std::move(*tmpl), std::move(tools));
 
   struct sigaction action {};
   action.sa_handler = on_sigint;

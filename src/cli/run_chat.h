@@ -39,6 +39,10 @@ struct RunOptions {
   uint64_t seed = 0;  // fixed by default, so a run is reproducible
   StructuredFlags structured;
   std::shared_ptr<const structured::CompiledGrammar> grammar;  // compiled from `structured`
+  std::string mcp_config;  // --mcp-config: MCP servers whose tools the chat offers
+  double mcp_timeout = 60;
+  int max_tool_turns = 8;
+  std::string tool_choice = "auto";  // "required": each answer's first turn calls a tool
 };
 
 // Interactive (line editing and history through readline when stdin is a terminal) unless

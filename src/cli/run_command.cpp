@@ -127,10 +127,31 @@ void register_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--speculative-config", opts->speculative_config, kSpeculativeConfigHelp);
   cmd->add_option("-c,--ctx-size", opts->context, "context size in tokens")
       ->check(CLI::Range(16, 1 << 22));
+  cmd->add_option("--mcp-config", opts->mcp_config,
+                  "with --chat: MCP servers ({\"mcpServers\": ...}) whose tools the model may "
+                  "call; each call is run and shown as it happens")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--mcp-timeout", opts->mcp_timeout, "seconds an MCP server gets per request")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--tool-choice", opts->tool_choice,
+                  "with --mcp-config: auto (the model decides) or required (each answer starts "
+                  "with a tool call)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "required"}));
+  cmd->add_option("--max-tool-turns", opts->max_tool_turns,
+                  "with --mcp-config: rounds of tool calls per answer")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
   add_kv_cache_dtype_option(cmd, opts->kv_dtype);
   add_structured_options(cmd, opts->structured);
   cmd->callback([opts, &exit_code, cmd] {
     opts->prompt_given = cmd->count("--prompt") > 0;
+    if (!opts->mcp_config.empty() && !opts->chat) {
+      print_error("--mcp-config needs --chat");
+      exit_code = 2;
+      return;
+    }
     if (opts->chat && cmd->count("--n-predict") == 0) opts->num_predict = 1024;
     auto resolved = resolve_model_arg(opts->model);
     if (!resolved) {

@@ -300,3 +300,40 @@ def test_client_gone_mid_call_cancels_the_call(start, tmp_path):
         time.sleep(0.1)
     assert json.loads(log.read_text().splitlines()[0])["reason"] == "cancelled"
     idle_and_clean(server, max_children=1)
+
+
+def chat_with_tools(kiln_bin, qwen_path, tmp_path, *args):
+    log = tmp_path / "calls.log"
+    config = tmp_path / "cli.json"
+    config.write_text(json.dumps({"mcpServers": {"tools": {
+        "command": sys.executable, "args": [TOOL_SERVER, "stdio"],
+        "env": {"KILN_TEST_TOOL_LOG": str(log)}}}}))
+    r = subprocess.run([kiln_bin, "run", qwen_path, "--chat", "--mcp-config", str(config),
+                        "--temp", "0", "-t", "2", "-n", "60", "-p", QUESTION, *args],
+                       capture_output=True, text=True, timeout=120)
+    return r, log
+
+
+def test_chat_cli_runs_and_shows_tool_calls(kiln_bin, qwen_path, tmp_path):
+    r, log = chat_with_tools(kiln_bin, qwen_path, tmp_path, "--tool-choice", "required")
+    assert r.returncode == 0, r.stderr
+    assert "kiln: mcp server 'tools': 2 tools" in r.stderr
+    assert "[calling get_secret {}]\n" in r.stdout, r.stdout
+    assert f"[get_secret returned] The secret code word is {SECRET}.\n" in r.stdout
+    assert log.read_text().splitlines() == ["get_secret"]
+
+
+def test_chat_cli_turn_limit(kiln_bin, qwen_path, tmp_path):
+    r, log = chat_with_tools(kiln_bin, qwen_path, tmp_path, "--tool-choice", "required",
+                             "--max-tool-turns", "0")
+    assert r.returncode == 0, r.stderr
+    assert "[not calling: the turn limit (--max-tool-turns 0) was reached]" in r.stdout
+    assert not log.exists()
+
+
+def test_chat_cli_mcp_config_needs_chat(kiln_bin, qwen_path, tmp_path):
+    config = tmp_path / "cli.json"
+    config.write_text('{"mcpServers": {}}')
+    r = subprocess.run([kiln_bin, "run", qwen_path, "--mcp-config", str(config), "-p", "x"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--mcp-config needs --chat" in r.stderr
