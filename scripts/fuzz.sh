@@ -7,12 +7,15 @@
 # docs/fuzzing.md says more, and how to run one target by hand.
 #
 # Usage: scripts/fuzz.sh [SECONDS]   (env: KILN_FUZZ_JOBS, parallel targets, default 1;
+#        KILN_FUZZ_TARGETS, the targets to run, space-separated names, default all;
+#        KILN_FUZZ_BIN, a folder of targets built earlier, used as they are (a long run
+#        then does not rebuild from a working tree that keeps changing);
 #        KILN_FUZZ_TOKENIZER_GGUFS, model files whose vocabularies tokenizer_fuzz adds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
-scripts/build.sh fuzz
-bin=build/fuzz/fuzz
+bin="${KILN_FUZZ_BIN:-build/fuzz/fuzz}"
+[ -n "${KILN_FUZZ_BIN:-}" ] || scripts/build.sh fuzz
 work="$(mktemp -d "${TMPDIR:-/tmp}/kiln-fuzz.XXXXXX")"
 python3 fuzz/make_corpus.py "$work/seeds"
 
@@ -59,6 +62,9 @@ failed=0
 pids=()
 jobs="${KILN_FUZZ_JOBS:-1}"
 for target in "$bin"/*_fuzz; do
+  if [ -n "${KILN_FUZZ_TARGETS:-}" ] && [[ " $KILN_FUZZ_TARGETS " != *" $(basename "$target") "* ]]; then
+    continue
+  fi
   if [ "$jobs" -gt 1 ]; then
     run_target "$target" &
     pids+=($!)
