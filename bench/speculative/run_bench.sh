@@ -4,17 +4,27 @@
 # rename) and an open-chat prompt, with and without n-gram speculation, alternating; then
 # serving throughput at 1, 4, 16 and 64 concurrent requests with speculation configured
 # (it turns itself off from disable_by_batch_size up) against none.
-#   bench/speculative/run_bench.sh MODEL [ROUNDS]
+# With DRAFT=DRAFT.gguf, the draft model instead of n-gram lookup (k = 2, 4, 6), and a
+# code-completion prompt (write a module from a description) beside the two others.
+#   [DRAFT=DRAFT.gguf] bench/speculative/run_bench.sh MODEL [ROUNDS]
 set -euo pipefail
 model=$1
 rounds=${2:-2}
 here=$(cd "$(dirname "$0")" && pwd)
 kiln=${KILN_BIN:-$here/../../build/release/kiln}
 configs=("" '{"method":"ngram","num_speculative_tokens":2}' '{"method":"ngram","num_speculative_tokens":4}' '{"method":"ngram","num_speculative_tokens":6}')
+prompts=(code_edit open_chat)
+spec='{"method":"ngram","num_speculative_tokens":4}'
+if [ -n "${DRAFT:-}" ]; then
+  draft() { echo "{\"method\":\"draft_model\",\"model\":\"$DRAFT\",\"num_speculative_tokens\":$1}"; }
+  configs=("" "$(draft 2)" "$(draft 4)" "$(draft 6)")
+  prompts=(code_complete code_edit open_chat)
+  spec=$(draft 4)
+fi
 
 if [ "${SKIP_SINGLE:-0}" != 1 ]; then
 echo "## single stream (kiln run, greedy, 256 tokens): generation tokens/s"
-for prompt in code_edit open_chat; do
+for prompt in "${prompts[@]}"; do
   for round in $(seq "$rounds"); do
     for cfg in "${configs[@]}"; do
       line=$("$kiln" run "$model" -p "$(cat "$here/${prompt}_prompt.txt")" -n 256 --temp 0 -t 2 \
@@ -27,7 +37,6 @@ done
 fi
 
 echo "## serving (kiln bench offline --requests, random 128-token prompts, 64 tokens)"
-spec='{"method":"ngram","num_speculative_tokens":4}'
 for c in 1 4 16 64; do
   requests=$(( c < 8 ? 8 : c ))
   for round in $(seq "$rounds"); do

@@ -7,6 +7,8 @@
 
 #include "cli/commands.h"
 #include "cli/speculative_config.h"
+#include "engine/draft_model_proposer.h"
+#include "store/resolver.h"
 #include "server/router/kv_events_publisher.h"
 
 namespace kiln::cli {
@@ -42,6 +44,34 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_flag("--no-jump-forward", f.no_jump_forward,
                 "structured output: run a forward pass even for tokens the grammar forces");
 }
+
+namespace {
+
+// The draft model of --speculative-config (a file or a store name), refused unless its
+// vocabulary is the target's token for token: its guesses are token ids of the target.
+StatusOr<LoadedModel> open_draft_model(const std::string& arg, int num_threads,
+                                       const Tokenizer& target) {
+  store::ModelStore models(store::ModelStore::default_root());
+  auto resolved = store::resolve_model(arg, models);
+  if (!resolved.ok()) return Status::Error("--speculative-config: model: " + resolved.message());
+  auto loaded = open_model(resolved->gguf_path, num_threads);
+  if (!loaded.ok()) return Status::Error("--speculative-config: model: " + loaded.message());
+  auto tokenizer = Tokenizer::from_gguf(*loaded->file);
+  if (!tokenizer.ok())
+    return Status::Error("--speculative-config: model: " + resolved->gguf_path + ": " +
+                         tokenizer.message());
+  const std::string refused = "--speculative-config: model: " + resolved->gguf_path +
+                              " has another vocabulary than the target model";
+  if (tokenizer->vocab_size() != target.vocab_size())
+    return Status::Error(refused + " (" + std::to_string(tokenizer->vocab_size()) + " tokens, not " +
+                         std::to_string(target.vocab_size()) + ")");
+  for (int32_t id = 0; id < target.vocab_size(); ++id)
+    if (tokenizer->token_text(id) != target.token_text(id))
+      return Status::Error(refused + " (token " + std::to_string(id) + " differs)");
+  return loaded;
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<RunningEngine>> create_engine(const std::string& model_path,
                                                        int num_threads, const EngineFlags& f,
@@ -89,6 +119,16 @@ StatusOr<std::unique_ptr<RunningEngine>> create_engine(const std::string& model_
         (long long)max_model_len);
   r->backend = std::make_unique<ModelBackend>(*r->loaded.model, budget->num_blocks, f.block_size,
                                               f.kv_cache_dtype);
+  std::shared_ptr<TokenProposer> draft_proposer;
+  if (speculative->method == SpeculativeConfig::Method::kDraft) {
+    auto draft = open_draft_model(speculative->draft_model, num_threads, *r->tokenizer);
+    if (!draft.ok()) return draft.status();
+    r->draft = std::move(draft).value();
+    // Slots for every sequence that may speculate at once (fewer than
+    // disable_by_batch_size run then), and one more so a newcomer does not evict them.
+    draft_proposer = std::make_shared<DraftModelProposer>(
+        *r->draft.model, max_model_len, speculative->disable_by_batch_size);
+  }
   EngineConfig ec;
   ec.scheduler.max_num_seqs = f.max_num_seqs;
   ec.scheduler.max_num_batched_tokens = f.max_num_batched_tokens;
@@ -96,6 +136,7 @@ StatusOr<std::unique_ptr<RunningEngine>> create_engine(const std::string& model_
   ec.prefix_caching = !f.no_prefix_caching;
   ec.grammar_jump_forward = !f.no_jump_forward;
   ec.speculative = *speculative;
+  ec.draft_proposer = std::move(draft_proposer);
   ec.kv_event_sink = *kv_event_sink;
   ec.max_model_len = (int32_t)max_model_len;
   r->engine = std::make_unique<Engine>(*r->backend, r->tokenizer.get(), ec);

@@ -35,12 +35,14 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& flags);
 // --speculative-config's help, for `kiln run` too (which takes no other engine flag).
 inline constexpr const char* kSpeculativeConfigHelp =
     "speculative decoding, as vLLM's JSON: {\"method\": \"ngram\", \"num_speculative_tokens\": 4, "
-    "\"prompt_lookup_min\": 2, \"prompt_lookup_max\": 4, \"disable_by_batch_size\": 4}";
+    "\"prompt_lookup_min\": 2, \"prompt_lookup_max\": 4, \"disable_by_batch_size\": 4}, or "
+    "{\"method\": \"draft_model\", \"model\": \"DRAFT.gguf\", \"num_speculative_tokens\": 4}";
 
 // A model behind the engine API. Members are destroyed in reverse order: the engine loop
 // stops before the backend, tokenizer and weights it uses go away.
 struct RunningEngine {
   LoadedModel loaded;
+  LoadedModel draft;  // --speculative-config's draft model, when it names one
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ModelBackend> backend;
   KvBudget kv_budget;

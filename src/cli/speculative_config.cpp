@@ -28,15 +28,15 @@ StatusOr<SpeculativeConfig> parse_speculative_config(const std::string& text) {
       if (value == "ngram") {
         c.method = SpeculativeConfig::Method::kNgram;
       } else if (value == "draft" || value == "draft_model") {
-        return Status::Error("--speculative-config: method \"draft\" (a draft model) is not "
-                             "supported yet; \"ngram\" is");
+        c.method = SpeculativeConfig::Method::kDraft;
       } else {
         return Status::Error("--speculative-config: unknown method " + value.dump() +
-                             " (supported: \"ngram\")");
+                             " (supported: \"ngram\", \"draft_model\")");
       }
     } else if (key == "model") {
-      return Status::Error("--speculative-config: a draft \"model\" is not supported yet; "
-                           "method \"ngram\" is");
+      if (!value.is_string() || value.get<std::string>().empty())
+        return Status::Error("--speculative-config: model must be a model file or store name");
+      c.draft_model = value.get<std::string>();
     } else if (key == "num_speculative_tokens") {
       s = integer(c.num_speculative_tokens);
     } else if (key == "prompt_lookup_min") {
@@ -50,6 +50,9 @@ StatusOr<SpeculativeConfig> parse_speculative_config(const std::string& text) {
     }
     if (!s.ok()) return s;
   }
+  // As in vLLM, a draft "model" alone means method draft_model.
+  if (c.method == SpeculativeConfig::Method::kNone && !c.draft_model.empty())
+    c.method = SpeculativeConfig::Method::kDraft;
   if (c.method == SpeculativeConfig::Method::kNone)
     return Status::Error("--speculative-config: \"method\" is required");
   if (c.num_speculative_tokens == 0)

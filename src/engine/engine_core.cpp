@@ -50,6 +50,8 @@ EngineCore::EngineCore(ExecutionBackend& backend, const Tokenizer* tokenizer,
     eos_ids_ = config.eos_token_ids;
   }
   kv_.set_record_events(config.kv_event_sink != nullptr);
+  KILN_CHECK(config.speculative.method != SpeculativeConfig::Method::kDraft ||
+             config.draft_proposer != nullptr);
   update_gauges();
 }
 
@@ -319,7 +321,16 @@ void EngineCore::propose_drafts() {
     if (p.max_tokens > 0) k = std::min(k, p.max_tokens - s->num_generated() - 1);
     k = std::min(k, max_model_len_ - (int32_t)s->tokens.size() - 1);
     if (k <= 0) continue;
-    propose_ngram(s->tokens, k, sc.prompt_lookup_min, sc.prompt_lookup_max, s->draft);
+    if (sc.method == SpeculativeConfig::Method::kDraft) {
+      config_.draft_proposer->propose(s->seq_id, s->tokens, k, s->draft);
+      // A guess outside the target's vocabulary (a draft with a longer padded one) ends the
+      // draft there: the target has no logit row entry to check it against.
+      auto bad = std::find_if(s->draft.begin(), s->draft.end(),
+                              [&](int32_t t) { return t < 0 || t >= vocab_size_; });
+      s->draft.erase(bad, s->draft.end());
+    } else {
+      propose_ngram(s->tokens, k, sc.prompt_lookup_min, sc.prompt_lookup_max, s->draft);
+    }
   }
 }
 

@@ -28,6 +28,8 @@ struct EngineConfig {
   // from one allowed token gives that token with probability 1.
   bool grammar_jump_forward = true;
   SpeculativeConfig speculative;  // off by default
+  // Method kDraft's proposer (a draft model); the engine loop is its only caller.
+  std::shared_ptr<TokenProposer> draft_proposer;
   int32_t max_model_len = 0;  // prompt + output limit; 0: what the KV pool holds
   // End-of-generation ids when there is no tokenizer (tests); with one, its own.
   std::vector<int32_t> eos_token_ids;

@@ -15,6 +15,10 @@ Status SpeculativeConfig::validate() const {
   if (prompt_lookup_max < prompt_lookup_min || prompt_lookup_max > 64)
     return Status::Error("prompt_lookup_max: " + std::to_string(prompt_lookup_max) +
                          " must be between prompt_lookup_min and 64");
+  if (method == Method::kDraft && draft_model.empty())
+    return Status::Error("model: a draft model is required for method \"draft\"");
+  if (method != Method::kDraft && !draft_model.empty())
+    return Status::Error("model: a draft model is only used by method \"draft\"");
   if (disable_by_batch_size < 1)
     return Status::Error("disable_by_batch_size: " + std::to_string(disable_by_batch_size) +
                          " must be at least 1");

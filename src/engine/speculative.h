@@ -19,8 +19,12 @@ namespace kiln {
 inline constexpr int32_t kMaxSpeculativeTokens = 16;
 
 struct SpeculativeConfig {
-  enum class Method { kNone, kNgram };
+  // ngram: prompt lookup (below). draft: a smaller model with the same vocabulary guesses
+  // greedily (engine/draft_model_proposer.h), handed to the engine as EngineConfig's
+  // draft_proposer.
+  enum class Method { kNone, kNgram, kDraft };
   Method method = Method::kNone;
+  std::string draft_model;  // kDraft: the draft model's file, as given
   int32_t num_speculative_tokens = 0;  // k: tokens proposed per step at most
   // ngram (prompt lookup): the longest n-gram of this range ending the sequence that
   // occurred before in its prompt or output proposes what followed it there.
@@ -32,6 +36,18 @@ struct SpeculativeConfig {
 
   bool enabled() const { return method != Method::kNone && num_speculative_tokens > 0; }
   Status validate() const;
+};
+
+// A proposer that keeps state of its own per sequence (a draft model's KV). The engine
+// loop calls it, one sequence at a time, for each decoding sequence that may speculate.
+class TokenProposer {
+ public:
+  virtual ~TokenProposer() = default;
+  // Writes up to k guesses for the tokens that follow `tokens` (the sequence so far) into
+  // `out` (cleared first; empty when it has none). `seq_id` names the sequence, so state
+  // kept from its previous call can be reused.
+  virtual void propose(int64_t seq_id, std::span<const int32_t> tokens, int32_t k,
+                       std::vector<int32_t>& out) = 0;
 };
 
 // Prompt lookup: finds the most recent earlier occurrence of the sequence's last n tokens,

@@ -7,6 +7,7 @@ be within the other side's top-5 at that position (vLLM's check_logprobs_close);
 divergence the continuations differ by construction and are not compared. Each test
 prints how many requests matched exactly."""
 import json
+import os
 import subprocess
 
 import pytest
@@ -160,11 +161,17 @@ NGRAM = '{"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 2
         '"prompt_lookup_max": 4, "disable_by_batch_size": 64}'
 
 
+@pytest.fixture(scope="module")
+def plain_repeating(kiln_bin, model_path, tmp_path_factory):
+    """repeating_prompts() decoded one at a time without speculation: (outputs, stats)."""
+    return run_batch(kiln_bin, model_path, tmp_path_factory.mktemp("plain"), repeating_prompts(),
+                     "--max-num-seqs", "1", name="plain")
+
+
 def test_ngram_speculation_equals_plain_decoding_alone_and_in_batches(kiln_bin, model_path,
-                                                                      tmp_path):
+                                                                      tmp_path, plain_repeating):
     prompts = repeating_prompts()
-    plain, plain_stats = run_batch(kiln_bin, model_path, tmp_path, prompts, "--max-num-seqs", "1",
-                                   name="plain")
+    plain, plain_stats = plain_repeating
     spec, spec_stats = run_batch(kiln_bin, model_path, tmp_path, prompts, "--max-num-seqs", "1",
                                  "--speculative-config", NGRAM, name="spec")
     assert plain_stats["spec_drafts"] == 0
@@ -182,6 +189,47 @@ def test_ngram_speculation_equals_plain_decoding_alone_and_in_batches(kiln_bin, 
     assert_close(plain[:48], batch[:48], "ngram speculation in batches of 16 vs plain, alone")
 
 
+def draft_config(draft, k=4):
+    return json.dumps({"method": "draft_model", "model": draft, "num_speculative_tokens": k,
+                       "disable_by_batch_size": 64})
+
+
+def test_draft_model_speculation_equals_plain_decoding_alone_and_in_batches(
+        kiln_bin, model_path, tmp_path, plain_repeating):
+    # SmolLM2 drafting for itself, the one pair with one vocabulary among the models CI
+    # fetches: its guesses are what the target would pick, save near-ties from batched
+    # rounding, so nearly all are accepted, and the whole path runs (the draft's KV kept,
+    # extended and cut back to the accepted tokens; guesses checked; rejected rows dropped).
+    # docs/benchmarks.md has the real pair, Qwen2.5-Coder-0.5B drafting for the 1.5B.
+    prompts = repeating_prompts()
+    plain, plain_stats = plain_repeating
+    spec, spec_stats = run_batch(kiln_bin, model_path, tmp_path, prompts, "--max-num-seqs", "1",
+                                 "--speculative-config", draft_config(model_path), name="draft")
+    assert spec_stats["spec_draft_tokens"] > 1000
+    assert spec_stats["spec_accepted_tokens"] > 0.9 * spec_stats["spec_draft_tokens"]
+    assert spec_stats["num_steps"] < plain_stats["num_steps"] / 2
+    assert spec_stats["kv_blocks_used"] == 0
+    assert_close(plain, spec, "draft-model speculation vs plain, alone")
+    # 16 at a time, among requests whose prompts never repeat (the draft guesses for all).
+    mixed = prompts[:48] + sixteen_prompts()
+    batch, batch_stats = run_batch(kiln_bin, model_path, tmp_path, mixed, "--max-num-seqs", "16",
+                                   "--speculative-config", draft_config(model_path), name="dbatch")
+    assert batch_stats["spec_accepted_tokens"] > 0
+    assert_close(plain[:48], batch[:48], "draft-model speculation in batches of 16 vs plain, alone")
+
+
+def test_a_draft_model_with_another_vocabulary_is_refused(kiln_bin, model_path):
+    other = os.environ.get("KILN_MODEL_QWEN2")
+    if not other or not os.path.exists(other):
+        pytest.skip("KILN_MODEL_QWEN2 is not set (scripts/fetch_models_extra.sh qwen)")
+    out = subprocess.run([kiln_bin, "batch", model_path, "-i", "/dev/null",
+                          "--speculative-config", draft_config(other)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "--speculative-config: model:" in out.stderr and "another vocabulary" in out.stderr, \
+        out.stderr
+
+
 def test_bad_speculative_config_is_refused_naming_the_field(kiln_bin, model_path, tmp_path):
     for config, field in [('{"method": "ngram", "num_speculative_tokens": 99}',
                            "num_speculative_tokens"),
@@ -190,6 +238,11 @@ def test_bad_speculative_config_is_refused_naming_the_field(kiln_bin, model_path
                           ('{"method": "ngram", "num_speculative_tokens": 2, "k": 1}', '"k"'),
                           ('{"method": "ngram", "num_speculative_tokens": 2, '
                            '"prompt_lookup_min": 5, "prompt_lookup_max": 3}', "prompt_lookup_max"),
+                          ('{"method": "draft_model", "num_speculative_tokens": 2}', "model"),
+                          ('{"method": "ngram", "model": "x.gguf", "num_speculative_tokens": 2}',
+                           "model"),
+                          ('{"method": "draft_model", "model": "/no/such.gguf", '
+                           '"num_speculative_tokens": 2}', "model"),
                           ("{not json", "not a JSON object")]:
         out = subprocess.run([kiln_bin, "batch", model_path, "-i", "/dev/null",
                               "--speculative-config", config],
