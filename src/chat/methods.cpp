@@ -96,6 +96,32 @@ Value pad(const Value& self, CallArgs& args, std::string_view fn, int align) {
 
 // --- str.format ---
 
+// The largest width or precision a format spec takes. Python takes any and then runs out
+// of memory; a template gets an error (jinja_fuzz found the digits overflowing an int).
+constexpr int64_t kMaxFormatField = 1 << 20;
+
+// The decimal digits at text[i...], if any (0 if none), advancing i past them.
+int64_t read_format_field(std::string_view text, size_t& i) {
+  int64_t value = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    value = value * 10 + (text[i++] - '0');
+    if (value > kMaxFormatField)
+      throw TemplateError("format width or precision over " + std::to_string(kMaxFormatField));
+  }
+  return value;
+}
+
+// printf's %.*f (e, g, ...) of x, however long ("%.300f" of 1e300 fills any fixed buffer).
+std::string printf_float(char type, int64_t precision, double x) {
+  const char f[] = {'%', '.', '*', type, 0};
+  const int digits = precision < 0 ? 6 : (int)precision;
+  const int n = std::max(std::snprintf(nullptr, 0, f, digits, x), 0);
+  std::string out((size_t)n + 1, '\0');
+  std::snprintf(out.data(), out.size(), f, digits, x);
+  out.resize((size_t)n);
+  return out;
+}
+
 std::string format_with_spec(const Value& v, std::string_view spec) {
   if (spec.empty()) return to_str(v);
   // [[fill]align][sign][0][width][.precision][type]
@@ -120,15 +146,11 @@ std::string format_with_spec(const Value& v, std::string_view spec) {
     }
     ++i;
   }
-  int64_t width = 0;
-  while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9')
-    width = width * 10 + (spec[i++] - '0');
-  int precision = -1;
+  const int64_t width = read_format_field(spec, i);
+  int64_t precision = -1;
   if (i < spec.size() && spec[i] == '.') {
     ++i;
-    precision = 0;
-    while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9')
-      precision = precision * 10 + (spec[i++] - '0');
+    precision = read_format_field(spec, i);
   }
   char type = 0;
   if (i < spec.size()) type = spec[i++];
@@ -160,10 +182,7 @@ std::string format_with_spec(const Value& v, std::string_view spec) {
       throw TemplateError(std::string("Unknown format code '") + type + "' for object of type '" +
                           v.type_name() + "'");
     numeric = true;
-    char buf[512];
-    const double x = type == '%' ? v.to_double() * 100 : v.to_double();
-    std::snprintf(buf, sizeof(buf), "%.*f", precision < 0 ? 6 : precision, x);
-    body = buf;
+    body = printf_float('f', precision, type == '%' ? v.to_double() * 100 : v.to_double());
     if (type == '%') body += '%';
   } else {
     throw TemplateError(std::string("format code '") + type + "' is not supported by kiln");
@@ -690,7 +709,7 @@ Value unsafe(std::string_view name, const std::string& type) {
 // --- printf-style formatting ---
 
 std::string percent_one(char type, const Value& v, std::string_view flags, int64_t width,
-                        int precision, bool markup) {
+                        int64_t precision, bool markup) {
   std::string body;
   const bool left = flags.find('-') != std::string_view::npos;
   const bool zero = flags.find('0') != std::string_view::npos && !left;
@@ -742,9 +761,7 @@ std::string percent_one(char type, const Value& v, std::string_view flags, int64
       if (!v.is_number())
         throw TemplateError(std::string("must be real number, not ") + v.type_name());
       numeric = true;
-      const char f[] = {'%', '.', '*', type, 0};
-      std::snprintf(buf, sizeof(buf), f, precision < 0 ? 6 : precision, v.to_double());
-      body = buf;
+      body = printf_float(type, precision, v.to_double());
       break;
     }
     case 'c':
@@ -830,15 +847,11 @@ Value percent_format(const std::string& format, const Value& args, bool markup) 
     while (i < format.size() && std::string_view("-+ #0").find(format[i]) != std::string_view::npos)
       ++i;
     const std::string_view flags = std::string_view(format).substr(flags_start, i - flags_start);
-    int64_t width = 0;
-    while (i < format.size() && format[i] >= '0' && format[i] <= '9')
-      width = width * 10 + (format[i++] - '0');
-    int precision = -1;
+    const int64_t width = read_format_field(format, i);
+    int64_t precision = -1;
     if (i < format.size() && format[i] == '.') {
       ++i;
-      precision = 0;
-      while (i < format.size() && format[i] >= '0' && format[i] <= '9')
-        precision = precision * 10 + (format[i++] - '0');
+      precision = read_format_field(format, i);
     }
     if (i >= format.size()) throw TemplateError("incomplete format");
     const char type = format[i++];

@@ -329,6 +329,13 @@ TEST(ChatTemplate, HostileTemplatesFailCleanly) {
   std::string long_chain = "{{ 1";
   for (int i = 0; i < 1000; ++i) long_chain += " + 1";
   EXPECT_TRUE(fails_with(long_chain + " }}", "expression is too long"));
+  // Format widths and precisions past 2^20 (jinja_fuzz: the digits overflowed an int),
+  // through % and str.format; below it, floats of any length print in full, as Python's.
+  EXPECT_TRUE(fails_with("{{ '%.1999999999999f' % 1.5 }}", "format width or precision"));
+  EXPECT_TRUE(fails_with("{{ '%99999999999999999999d' % 1 }}", "format width or precision"));
+  EXPECT_TRUE(fails_with("{{ '{:.99999999999f}'.format(1.5) }}", "format width or precision"));
+  EXPECT_EQ(render("{{ ('%.300f' % 1e300) | length }}"), "602");  // 301 digits, '.', 300 zeros
+  EXPECT_EQ(render("{{ '{:.3f}'.format(2.5) }}|{{ '%10.2e' % 12345.678 }}"), "2.500|  1.23e+04");
 }
 
 TEST(ChatTemplate, StrftimeNowUsesTheFixedTime) {
