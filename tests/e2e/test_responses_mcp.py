@@ -285,20 +285,29 @@ def test_bad_config_file_is_a_cli_error(kiln_bin, qwen_path, tmp_path):
 
 
 def test_client_gone_mid_call_cancels_the_call(start, tmp_path):
-    log = tmp_path / "cancelled.log"
+    log = tmp_path / "server.log"
     hang = {**scripted("hang"), "env": {"KILN_TEST_MCP_LOG": str(log)}}
     server = start({"hang": hang}, "--mcp-timeout", "60")
     body = {"model": "qwen", "input": QUESTION, "stream": True, "max_output_tokens": 40,
             "tool_choice": {"type": "mcp", "server_label": "hang", "name": "hang_tool0"}}
+
+    def entries():
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    def wait_for(key):
+        deadline = time.time() + 10
+        while not any(key in e for e in entries()) and time.time() < deadline:
+            time.sleep(0.05)
+        return [e[key] for e in entries() if key in e]
+
     with httpx.stream("POST", server.base_url + "/v1/responses", json=body, timeout=60) as r:
         for line in r.iter_lines():
             if "response.mcp_call.in_progress" in line:
-                break  # the call is running: leave
+                break
+        assert wait_for("call") == ["hang_tool0"]  # the server has the call: now leave
     # kiln tells the server the call is cancelled long before the 60 s timeout.
-    deadline = time.time() + 10
-    while not log.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    assert json.loads(log.read_text().splitlines()[0])["reason"] == "cancelled"
+    cancelled = wait_for("cancelled")
+    assert len(cancelled) == 1 and cancelled[0]["reason"] == "cancelled", entries()
     idle_and_clean(server, max_children=1)
 
 

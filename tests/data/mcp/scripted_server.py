@@ -14,7 +14,8 @@ MODE decides how tools/call is answered:
 --version: the protocolVersion initialize answers (default: the client's).
 --pages: tools/list in N pages joined by nextCursor (default 1), one tool a page.
 --prefix: put before the tools' names (tool0, tool1, ...), so several servers differ.
-Each notifications/cancelled the client sends is appended, as JSON, to $KILN_TEST_MCP_LOG.
+With $KILN_TEST_MCP_LOG set, each tools/call received and each notifications/cancelled is
+appended to that file as a JSON line: {"call": NAME} or {"cancelled": PARAMS}.
 Written with the standard library only: no SDK in the way of the faults.
 """
 import json
@@ -27,6 +28,13 @@ def send(message):
     sys.stdout.flush()
 
 
+def note(entry):
+    log = os.environ.get("KILN_TEST_MCP_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
 def main():
     args = sys.argv[1:]
     mode = args[0]
@@ -37,10 +45,8 @@ def main():
         msg = json.loads(line)
         method, mid = msg.get("method"), msg.get("id")
         if mid is None:
-            log = os.environ.get("KILN_TEST_MCP_LOG")
-            if method == "notifications/cancelled" and log:
-                with open(log, "a") as f:
-                    f.write(json.dumps(msg.get("params")) + "\n")
+            if method == "notifications/cancelled":
+                note({"cancelled": msg.get("params")})
             continue  # notifications
         params = msg.get("params") or {}
         if method == "initialize":
@@ -57,6 +63,7 @@ def main():
                 result["nextCursor"] = str(page + 1)
             send({"jsonrpc": "2.0", "id": mid, "result": result})
         elif method == "tools/call":
+            note({"call": params.get("name")})
             if mode == "echo" or mode == "sse_noise":
                 if mode == "sse_noise":
                     send({"jsonrpc": "2.0", "method": "notifications/message",
