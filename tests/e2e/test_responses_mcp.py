@@ -303,8 +303,10 @@ def test_client_gone_mid_call_cancels_the_call(start, tmp_path):
     with httpx.stream("POST", server.base_url + "/v1/responses", json=body, timeout=60) as r:
         for line in r.iter_lines():
             if "response.mcp_call.in_progress" in line:
+                # Still reading (leaving the loop can close the connection): once the server
+                # has the call, leave.
+                assert wait_for("call") == ["hang_tool0"]
                 break
-        assert wait_for("call") == ["hang_tool0"]  # the server has the call: now leave
     # kiln tells the server the call is cancelled long before the 60 s timeout.
     cancelled = wait_for("cancelled")
     assert len(cancelled) == 1 and cancelled[0]["reason"] == "cancelled", entries()
