@@ -288,7 +288,8 @@ def test_client_gone_mid_call_cancels_the_call(start, tmp_path):
     log = tmp_path / "server.log"
     hang = {**scripted("hang"), "env": {"KILN_TEST_MCP_LOG": str(log)}}
     server = start({"hang": hang}, "--mcp-timeout", "60")
-    body = {"model": "qwen", "input": QUESTION, "stream": True, "max_output_tokens": 40,
+    body = {"model": "qwen", "input": QUESTION, "stream": True, "max_output_tokens": 80,
+            "temperature": 0,
             "tool_choice": {"type": "mcp", "server_label": "hang", "name": "hang_tool0"}}
 
     def entries():
@@ -300,13 +301,16 @@ def test_client_gone_mid_call_cancels_the_call(start, tmp_path):
             time.sleep(0.05)
         return [e[key] for e in entries() if key in e]
 
+    lines = []
     with httpx.stream("POST", server.base_url + "/v1/responses", json=body, timeout=60) as r:
         for line in r.iter_lines():
+            lines.append(line)
             if "response.mcp_call.in_progress" in line:
                 # Still reading (leaving the loop can close the connection): once the server
                 # has the call, leave.
                 assert wait_for("call") == ["hang_tool0"]
                 break
+    assert "response.mcp_call.in_progress" in lines[-1], (lines, server.log())
     # kiln tells the server the call is cancelled long before the 60 s timeout.
     cancelled = wait_for("cancelled")
     assert len(cancelled) == 1 and cancelled[0]["reason"] == "cancelled", entries()
