@@ -6,6 +6,8 @@
 # (it turns itself off from disable_by_batch_size up) against none.
 # With DRAFT=DRAFT.gguf, the draft model instead of n-gram lookup (k = 2, 4, 6), and a
 # code-completion prompt (write a module from a description) beside the two others.
+# THREADS (default 2) and TOKENS (default 256) set the single-stream runs; SKIP_SINGLE=1 and
+# SKIP_SERVING=1 leave a part out.
 #   [DRAFT=DRAFT.gguf] bench/speculative/run_bench.sh MODEL [ROUNDS]
 set -euo pipefail
 model=$1
@@ -27,7 +29,7 @@ echo "## single stream (kiln run, greedy, 256 tokens): generation tokens/s"
 for prompt in "${prompts[@]}"; do
   for round in $(seq "$rounds"); do
     for cfg in "${configs[@]}"; do
-      line=$("$kiln" run "$model" -p "$(cat "$here/${prompt}_prompt.txt")" -n 256 --temp 0 -t 2 \
+      line=$("$kiln" run "$model" -p "$(cat "$here/${prompt}_prompt.txt")" -n "${TOKENS:-256}" --temp 0 -t "${THREADS:-2}" \
              ${cfg:+--speculative-config "$cfg"} 2>&1 >/dev/null | tail -1)
       echo "$prompt round $round ${cfg:-off}: $line"
     done
@@ -36,6 +38,7 @@ done
 
 fi
 
+[ "${SKIP_SERVING:-0}" = 1 ] && exit 0
 echo "## serving (kiln bench offline --requests, random 128-token prompts, 64 tokens)"
 for c in 1 4 16 64; do
   requests=$(( c < 8 ? 8 : c ))
