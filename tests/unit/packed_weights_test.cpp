@@ -66,7 +66,7 @@ TEST_P(PackedWeightsTest, AgreesWithThePlainScalarKernel) {
   for (int64_t cols : {256, 768}) {
     for (int64_t rows : {16, 48}) {
       const Packed w = make(type, rows, cols, (uint32_t)(rows + cols));
-      for (int64_t tokens : {1, 3, 4, 5, 13}) {
+      for (int64_t tokens : {1, 3, 4, 5, 6, 8, 13, 15}) {
         // Large, uneven activations push every integer sum towards its bound.
         const auto x = random_floats(tokens * cols, (uint32_t)tokens, 40.0f);
         std::vector<float> ref(tokens * rows), got(tokens * rows, NAN);
@@ -133,7 +133,8 @@ TEST(PackedWeights, OnlySupportedTypesInWholeRecordsArePackable) {
   EXPECT_TRUE(weights_packable(DType::Q4_K, 32, 512));
   EXPECT_TRUE(weights_packable(DType::Q6_K, 16, 256));
   EXPECT_FALSE(weights_packable(DType::Q4_K, 24, 512));  // not whole 16-row groups
-  EXPECT_FALSE(weights_packable(DType::Q5_K, 32, 512));
+  EXPECT_TRUE(weights_packable(DType::Q5_K, 32, 512));
+  EXPECT_FALSE(weights_packable(DType::Q3_K, 32, 512));
   EXPECT_TRUE(weights_packable(DType::Q4_0, 32, 576));
   EXPECT_FALSE(weights_packable(DType::Q4_0, 32, 96));  // not whole two-block records
   EXPECT_FALSE(weights_packable(DType::Q5_1, 32, 512));
@@ -141,7 +142,7 @@ TEST(PackedWeights, OnlySupportedTypesInWholeRecordsArePackable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedWeightsTest,
-                         testing::Values(DType::Q4_K, DType::Q6_K, DType::Q4_0, DType::Q4_1,
+                         testing::Values(DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_0, DType::Q4_1,
                                          DType::Q5_0, DType::Q8_0),
                          [](const testing::TestParamInfo<DType>& info) {
                            return std::string(dtype_name(info.param));

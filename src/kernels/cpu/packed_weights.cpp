@@ -21,8 +21,10 @@ void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
 constexpr uint32_t kLow4 = 0x0F0F0F0F;
 
-// Lane r of one Q4_K record from one GGUF block.
-void pack_q4_k_lane(const BlockQ4_K& x, int r, uint8_t* rec) {
+// Lane r of one Q4_K or Q5_K record from one GGUF block: all but Q5_K's fifth bits.
+// Sub-block j's nibbles start at kQ4KQuants + sub_bytes * j.
+template <class Block>
+void pack_k4_lane(const Block& x, int r, uint8_t* rec, int64_t sub_bytes) {
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
     k4_scale_min(j, x.scales, &sc, &m);
@@ -34,11 +36,27 @@ void pack_q4_k_lane(const BlockQ4_K& x, int r, uint8_t* rec) {
     for (int c = 0; c < 4; ++c) {
       const uint32_t lo = (load_u32(q + 4 * c) >> shift) & kLow4;
       const uint32_t hi = (load_u32(q + 16 + 4 * c) >> shift) & kLow4;
-      store_u32(rec + kQ4KQuants + 64 * (4 * j + c) + 4 * r, lo | hi << 4);
+      store_u32(rec + kQ4KQuants + sub_bytes * j + 64 * c + 4 * r, lo | hi << 4);
     }
   }
   std::memcpy(rec + 2 * r, &x.d, 2);
   std::memcpy(rec + 32 + 2 * r, &x.dmin, 2);
+}
+
+// Lane r of one Q5_K record: Q4_K's part, then the fifth bits. In GGUF, bit j of qh[i] is
+// that of element 32j + i.
+void pack_q5_k_lane(const BlockQ5_K& x, int r, uint8_t* rec) {
+  pack_k4_lane(x, r, rec, kQ5KSubBlockBytes);
+  for (int j = 0; j < 8; ++j) {
+    for (int b = 0; b < 4; ++b) {
+      uint8_t bits = 0;
+      for (int c = 0; c < 4; ++c) {
+        bits |= static_cast<uint8_t>(((x.qh[4 * c + b] >> j) & 1) << c);
+        bits |= static_cast<uint8_t>(((x.qh[16 + 4 * c + b] >> j) & 1) << (4 + c));
+      }
+      rec[kQ4KQuants + kQ5KSubBlockBytes * j + 256 + 4 * r + b] = bits;
+    }
+  }
 }
 
 // Lane r of one Q6_K record from one GGUF block.
@@ -117,6 +135,8 @@ int64_t packed_record_bytes(DType type) {
   switch (type) {
     case DType::Q4_K:
       return kQ4KPackedBytes;
+    case DType::Q5_K:
+      return kQ5KPackedBytes;
     case DType::Q6_K:
       return kQ6KPackedBytes;
     case DType::Q4_0:
@@ -133,7 +153,7 @@ int64_t packed_record_bytes(DType type) {
 }
 
 int64_t packed_record_elements(DType type) {
-  return type == DType::Q4_K || type == DType::Q6_K ? kQK_K : 2 * kQK;
+  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K ? kQK_K : 2 * kQK;
 }
 
 bool weights_packable(DType type, int64_t rows, int64_t cols) {
@@ -158,7 +178,10 @@ void pack_weight_groups(DType type, const void* src, int64_t cols, int64_t first
       const uint8_t* row = static_cast<const uint8_t*>(src) + (g * kPackRows + r) * row_bytes;
       for (int64_t i = 0; i < nrec; ++i) {
         if (type == DType::Q4_K)
-          pack_q4_k_lane(reinterpret_cast<const BlockQ4_K*>(row)[i], r, out + i * rec);
+          pack_k4_lane(reinterpret_cast<const BlockQ4_K*>(row)[i], r, out + i * rec,
+                       kQ4KSubBlockBytes);
+        else if (type == DType::Q5_K)
+          pack_q5_k_lane(reinterpret_cast<const BlockQ5_K*>(row)[i], r, out + i * rec);
         else if (type == DType::Q6_K)
           pack_q6_k_lane(reinterpret_cast<const BlockQ6_K*>(row)[i], r, out + i * rec);
         else

@@ -1,5 +1,5 @@
 // Quantized weights repacked at load for the AVX-512 VNNI kernels ("x16" layouts: Q4_K,
-// Q6_K, Q4_0, Q4_1, Q5_0, Q8_0), and the activation rows those kernels read.
+// Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q8_0), and the activation rows those kernels read.
 //
 // Why: in GGUF order each row is stored alone, so a kernel that wants one row per 32-bit
 // lane (vpdpbusd advancing 16 rows by 4 elements against one broadcast activation word,
@@ -23,6 +23,10 @@
 //   [192, 320)    mins, u8 [p][r][2]: the mins of sub-blocks 2p and 2p + 1
 //   [320, 2368)   nibbles: 64 bytes per (sub-block j, chunk c), c < 4; lane r's byte b has
 //                 element 32j + 4c + b in its low nibble and 32j + 16 + 4c + b in its high
+// Q5_K record, 2880 bytes (16 x 176 + 64): Q4_K's first 320 bytes, then per sub-block j < 8
+//   320 bytes at 320 + 320j: the nibbles as Q4_K's (64 bytes per chunk c < 4), then 64 bytes
+//   of fifth bits, lane r's byte b holding that of element 32j + 4c + b in bit c and that
+//   of 32j + 16 + 4c + b in bit 4 + c (Q5_0's arrangement below, per sub-block)
 // Q6_K record, 3392 bytes (16 x 210 + 32: d stored as float):
 //   [0, 64)       d, float [r]
 //   [64, 320)     scales, i8 [p][r][2]: sub-blocks 2p and 2p + 1
@@ -45,11 +49,13 @@ namespace kiln::cpu {
 
 constexpr int64_t kPackRows = 16;
 constexpr int64_t kQ4KPackedBytes = 2368;
+constexpr int64_t kQ5KPackedBytes = 2880;
 constexpr int64_t kQ6KPackedBytes = 3392;
 constexpr int64_t kPackedActBytes = 320;  // per 256 activations
 constexpr int64_t kPackedActD = 256, kPackedActBsum16 = 260, kPackedActBsum32 = 292;
 // Offsets inside the weight records.
 constexpr int64_t kQ4KScales = 64, kQ4KMins = 192, kQ4KQuants = 320;
+constexpr int64_t kQ4KSubBlockBytes = 256, kQ5KSubBlockBytes = 320;  // Q5_K: the same offsets
 constexpr int64_t kQ6KScales = 64, kQ6KQuants = 320, kQ6KSubBlockBytes = 192;
 
 // The legacy types (blocks of 32) in the same 16-row interleave, two blocks per record so
@@ -68,7 +74,7 @@ constexpr int64_t kQ6KScales = 64, kQ6KQuants = 320, kQ6KSubBlockBytes = 192;
 constexpr int64_t kQ4_0PackedBytes = 576, kQ4_1PackedBytes = 640, kQ5_0PackedBytes = 704,
                   kQ8_0PackedBytes = 1088;
 
-// Whether matmul has a packed kernel for this type and shape (Q4_K / Q6_K with cols a
+// Whether matmul has a packed kernel for this type and shape (Q4_K / Q5_K / Q6_K with cols a
 // multiple of 256; Q4_0, Q4_1, Q5_0, Q8_0 with cols a multiple of 64; rows a multiple of
 // 16). The kernels need AVX-512 with VNNI; callers check that separately.
 bool weights_packable(DType type, int64_t rows, int64_t cols);
