@@ -111,7 +111,7 @@ const bool registered = [] {
   // Qwen2.5-1.5B's shapes (q/o, k/v, gate/up, down) for its k-quant types, in the GGUF
   // layout (plain) and the x16 packed one.
   constexpr Shape kQwen15[] = {{1536, 1536}, {256, 1536}, {8960, 1536}, {1536, 8960}, {65536, 1536}};
-  for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+  for (DType type : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     for (bool packed : {false, true}) {
       for (int64_t tokens : {1, 4, 5, 8, 16, 512}) {
         for (Shape s : kQwen15) {

@@ -134,7 +134,9 @@ TEST(PackedWeights, OnlySupportedTypesInWholeRecordsArePackable) {
   EXPECT_TRUE(weights_packable(DType::Q6_K, 16, 256));
   EXPECT_FALSE(weights_packable(DType::Q4_K, 24, 512));  // not whole 16-row groups
   EXPECT_TRUE(weights_packable(DType::Q5_K, 32, 512));
-  EXPECT_FALSE(weights_packable(DType::Q3_K, 32, 512));
+  EXPECT_TRUE(weights_packable(DType::Q3_K, 32, 512));
+  EXPECT_TRUE(weights_packable(DType::Q2_K, 32, 512));
+  EXPECT_FALSE(weights_packable(DType::F16, 32, 512));
   EXPECT_TRUE(weights_packable(DType::Q4_0, 32, 576));
   EXPECT_FALSE(weights_packable(DType::Q4_0, 32, 96));  // not whole two-block records
   EXPECT_FALSE(weights_packable(DType::Q5_1, 32, 512));
@@ -142,7 +144,7 @@ TEST(PackedWeights, OnlySupportedTypesInWholeRecordsArePackable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedWeightsTest,
-                         testing::Values(DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_0, DType::Q4_1,
+                         testing::Values(DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_0, DType::Q4_1,
                                          DType::Q5_0, DType::Q8_0),
                          [](const testing::TestParamInfo<DType>& info) {
                            return std::string(dtype_name(info.param));

@@ -157,7 +157,7 @@ ActFormat act_format(const WeightMatrix& w, const VecDotKernel* k, bool packed) 
   if (packed) {
     // The k-quants read panel records of their own; the legacy types the Q8 panel of the
     // plain AVX-512 gemm, whose zero-point bias is per type.
-    if (w.type == DType::Q4_K || w.type == DType::Q5_K || w.type == DType::Q6_K)
+    if (packed_record_elements(w.type) == kQK_K)
       return {quantize_packed_act_avx512, w.cols / kQK_K * kPackedActBytes};
     return {k->gemm_quantize_act, k->gemm_act_row_bytes(w.cols)};
   }

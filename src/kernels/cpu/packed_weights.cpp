@@ -59,6 +59,62 @@ void pack_q5_k_lane(const BlockQ5_K& x, int r, uint8_t* rec) {
   }
 }
 
+// Lane r of one Q2_K record from one GGUF block. Element e = 128 half + 32 k2 + l is
+// (qs[32 half + l] >> 2 k2) & 3; sub-block j = e / 16.
+void pack_q2_k_lane(const BlockQ2_K& x, int r, uint8_t* rec) {
+  for (int j = 0; j < 16; ++j) {
+    rec[kQ2KScales + 32 * (j / 2) + 2 * r + j % 2] = x.scales[j];
+    for (int b = 0; b < 4; ++b) {
+      uint8_t low = 0;
+      for (int k = 0; k < 4; ++k) {
+        const int e = 16 * j + 4 * k + b, half = e / 128, k2 = e % 128 / 32, l = e % 32;
+        low |= static_cast<uint8_t>(((x.qs[32 * half + l] >> (2 * k2)) & 3) << (2 * k));
+      }
+      rec[kQ2KQuants + kQ2KPairBytes * (j / 2) + 64 * (j % 2) + 4 * r + b] = low;
+    }
+  }
+  const float d = fp16_to_fp32(x.d), dmin = fp16_to_fp32(x.dmin);
+  std::memcpy(rec + 4 * r, &d, 4);
+  std::memcpy(rec + kQ2KDmin + 4 * r, &dmin, 4);
+}
+
+// Lane r of one Q3_K record from one GGUF block.
+void pack_q3_k_lane(const BlockQ3_K& x, int r, uint8_t* rec) {
+  // Element e = 128 half + 32 k2 + l: low bits (qs[32 half + l] >> 2 k2) & 3, and q = low - 4
+  // unless bit 4 half + k2 of hmask[l] is set; u = q + 4 = low + 4 * that bit.
+  uint8_t u[kQK_K];
+  for (int e = 0; e < kQK_K; ++e) {
+    const int half = e / 128, k2 = e % 128 / 32, l = e % 32;
+    const int low = (x.qs[32 * half + l] >> (2 * k2)) & 3;
+    u[e] = static_cast<uint8_t>(low | ((x.hmask[l] >> (4 * half + k2)) & 1) << 2);
+  }
+  for (int p = 0; p < 8; ++p) {
+    uint8_t* pair = rec + kQ6KQuants + kQ3KPairBytes * p;
+    for (int b = 0; b < 4; ++b) {
+      uint8_t third = 0;
+      for (int s = 0; s < 2; ++s) {
+        const uint8_t* sub = u + 16 * (2 * p + s);
+        uint8_t low = 0;
+        for (int k = 0; k < 4; ++k) {
+          low |= static_cast<uint8_t>((sub[4 * k + b] & 3) << (2 * k));
+          third |= static_cast<uint8_t>((sub[4 * k + b] >> 2) << (4 * s + k));
+        }
+        pair[64 * s + 4 * r + b] = low;
+      }
+      pair[128 + 4 * r + b] = third;
+    }
+  }
+  // 16 6-bit scales: the low 4 bits in bytes 0..7 (low nibbles: scales 0..7, high: 8..15),
+  // the high 2 bits of scale j at bits 2 (j / 4) of byte 8 + j % 4; stored less 32.
+  for (int j = 0; j < 16; ++j) {
+    const int low = j < 8 ? (x.scales[j] & 0xF) : (x.scales[j - 8] >> 4);
+    const int high = (x.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+    rec[kQ6KScales + 32 * (j / 2) + 2 * r + j % 2] = static_cast<uint8_t>((low | high << 4) - 32);
+  }
+  const float d = fp16_to_fp32(x.d);
+  std::memcpy(rec + 4 * r, &d, 4);
+}
+
 // Lane r of one Q6_K record from one GGUF block.
 void pack_q6_k_lane(const BlockQ6_K& x, int r, uint8_t* rec) {
   // The 6-bit quants in element order, 4 at a time.
@@ -133,6 +189,10 @@ void pack_legacy_lane(DType type, const uint8_t* blocks, int r, uint8_t* rec) {
 
 int64_t packed_record_bytes(DType type) {
   switch (type) {
+    case DType::Q2_K:
+      return kQ2KPackedBytes;
+    case DType::Q3_K:
+      return kQ3KPackedBytes;
     case DType::Q4_K:
       return kQ4KPackedBytes;
     case DType::Q5_K:
@@ -153,7 +213,16 @@ int64_t packed_record_bytes(DType type) {
 }
 
 int64_t packed_record_elements(DType type) {
-  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K ? kQK_K : 2 * kQK;
+  switch (type) {
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+      return kQK_K;
+    default:
+      return 2 * kQK;
+  }
 }
 
 bool weights_packable(DType type, int64_t rows, int64_t cols) {
@@ -184,6 +253,10 @@ void pack_weight_groups(DType type, const void* src, int64_t cols, int64_t first
           pack_q5_k_lane(reinterpret_cast<const BlockQ5_K*>(row)[i], r, out + i * rec);
         else if (type == DType::Q6_K)
           pack_q6_k_lane(reinterpret_cast<const BlockQ6_K*>(row)[i], r, out + i * rec);
+        else if (type == DType::Q3_K)
+          pack_q3_k_lane(reinterpret_cast<const BlockQ3_K*>(row)[i], r, out + i * rec);
+        else if (type == DType::Q2_K)
+          pack_q2_k_lane(reinterpret_cast<const BlockQ2_K*>(row)[i], r, out + i * rec);
         else
           pack_legacy_lane(type, row + i * src_rec, r, out + i * rec);
       }

@@ -1,5 +1,5 @@
-// Quantized weights repacked at load for the AVX-512 VNNI kernels ("x16" layouts: Q4_K,
-// Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q8_0), and the activation rows those kernels read.
+// Quantized weights repacked at load for the AVX-512 VNNI kernels ("x16" layouts: Q2_K,
+// Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q8_0), and the activation rows those kernels read.
 //
 // Why: in GGUF order each row is stored alone, so a kernel that wants one row per 32-bit
 // lane (vpdpbusd advancing 16 rows by 4 elements against one broadcast activation word,
@@ -35,6 +35,17 @@
 //                 16j + 4 + b (high nibble), then 16j + 8 + b and 16j + 12 + b; then 64
 //                 bytes of high 2 bits, lane r's byte b holding those of elements 16j + b,
 //                 +4, +8, +12 in bits 0-1, 2-3, 4-5, 6-7
+// Q3_K record, 1856 bytes (16 x 110 + 96: d stored as float): Q6_K's first 320 bytes (d,
+//   then the scales less 32 as i8 [p][r][2]), then 192 bytes per sub-block pair p < 8 at
+//   320 + 192p, the quants u = q + 4 in [0, 8): 64 bytes for sub-block 2p, lane r's byte b
+//   holding the low 2 bits of element 16j + 4k + b in bits 2k, 2k + 1 (k < 4); the same for
+//   sub-block 2p + 1; then 64 bytes of third bits, lane r's byte b holding that of element
+//   32p + 4k + b in bit k and that of 32p + 16 + 4k + b in bit 4 + k
+// Q2_K record, 1408 bytes (16 x 84 + 64: d and dmin stored as float):
+//   [0, 64) d, float [r];  [64, 128) dmin, float [r]
+//   [128, 384) scale and min bytes as GGUF has them (scale low nibble, min high), [p][r][2]
+//   [384, 1408) 128 bytes per sub-block pair p: sub-block 2p, then 2p + 1, each 64 bytes,
+//   lane r's byte b holding the 2-bit quant of element 16j + 4k + b in bits 2k, 2k + 1
 // Activations ("Q8_K panel"): per super-block a 320-byte record of the Q8_K quants the
 // plain kernels use (same quantizer, so the integer sums are the plain path's exactly):
 //   int8 qs[256], float d at 256, int16 bsum16[16] at 260 (sums of 16 quants),
@@ -50,6 +61,8 @@ namespace kiln::cpu {
 constexpr int64_t kPackRows = 16;
 constexpr int64_t kQ4KPackedBytes = 2368;
 constexpr int64_t kQ5KPackedBytes = 2880;
+constexpr int64_t kQ3KPackedBytes = 1856;
+constexpr int64_t kQ2KPackedBytes = 1408;
 constexpr int64_t kQ6KPackedBytes = 3392;
 constexpr int64_t kPackedActBytes = 320;  // per 256 activations
 constexpr int64_t kPackedActD = 256, kPackedActBsum16 = 260, kPackedActBsum32 = 292;
@@ -57,6 +70,8 @@ constexpr int64_t kPackedActD = 256, kPackedActBsum16 = 260, kPackedActBsum32 = 
 constexpr int64_t kQ4KScales = 64, kQ4KMins = 192, kQ4KQuants = 320;
 constexpr int64_t kQ4KSubBlockBytes = 256, kQ5KSubBlockBytes = 320;  // Q5_K: the same offsets
 constexpr int64_t kQ6KScales = 64, kQ6KQuants = 320, kQ6KSubBlockBytes = 192;
+constexpr int64_t kQ3KPairBytes = 192;  // Q3_K: scales and quants at Q6_K's offsets
+constexpr int64_t kQ2KDmin = 64, kQ2KScales = 128, kQ2KQuants = 384, kQ2KPairBytes = 128;
 
 // The legacy types (blocks of 32) in the same 16-row interleave, two blocks per record so
 // that records stay 64-byte aligned (cols a multiple of 64). Nibbles as in Q4_K's
@@ -74,7 +89,7 @@ constexpr int64_t kQ6KScales = 64, kQ6KQuants = 320, kQ6KSubBlockBytes = 192;
 constexpr int64_t kQ4_0PackedBytes = 576, kQ4_1PackedBytes = 640, kQ5_0PackedBytes = 704,
                   kQ8_0PackedBytes = 1088;
 
-// Whether matmul has a packed kernel for this type and shape (Q4_K / Q5_K / Q6_K with cols a
+// Whether matmul has a packed kernel for this type and shape (Q2_K-Q6_K with cols a
 // multiple of 256; Q4_0, Q4_1, Q5_0, Q8_0 with cols a multiple of 64; rows a multiple of
 // 16). The kernels need AVX-512 with VNNI; callers check that separately.
 bool weights_packable(DType type, int64_t rows, int64_t cols);

@@ -1,4 +1,4 @@
-// AVX-512 VNNI kernels over the x16 packed layouts (packed_weights.h): Q4_K, Q5_K and Q6_K, and
+// AVX-512 VNNI kernels over the x16 packed layouts (packed_weights.h): the k-quants Q2_K-Q6_K, and
 // the legacy Q4_0, Q4_1, Q5_0 and Q8_0.
 //
 // Each 32-bit lane is one weight row. The k-quants: Per sub-block a lane accumulates its exact
@@ -108,41 +108,85 @@ void k4_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, float*
   for (int t = 0; t < N; ++t) _mm512_storeu_ps(out + t * out_stride, acc[t]);
 }
 
-template <int N>
-void q6_k_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, float* out,
-               int64_t out_stride) {
+// The k-quants of 16 sub-blocks of 16: Q6_K and Q3_K have signed 8-bit scales and unsigned
+// quants stored with an offset (32 for Q6_K's 6 bits, 4 for Q3_K's 3), taken back out with
+// the activations' 16-element sums; Q2_K has 4-bit scales and mins, as Q4_K's.
+enum class Sub16 { kQ6, kQ3, kQ2 };
+
+template <int N, Sub16 kKind>
+void sub16_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, float* out,
+                int64_t out_stride) {
+  constexpr bool kQ3 = kKind == Sub16::kQ3, kQ2 = kKind == Sub16::kQ2;
+  constexpr int64_t kRecordBytes =
+      kQ2 ? kQ2KPackedBytes : kQ3 ? kQ3KPackedBytes : kQ6KPackedBytes;
+  constexpr int64_t kScales = kQ2 ? kQ2KScales : kQ6KScales;
+  constexpr int kOffsetShift = kQ3 ? 2 : 5;  // log2 of the offset (Q6_K, Q3_K)
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i m30 = _mm512_set1_epi8(0x30);
+  const __m512i m3 = _mm512_set1_epi8(0x03);
+  const __m512i bit2 = _mm512_set1_epi8(0x04);
   __m512 acc[N];
   for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t sb = 0; sb < nb; ++sb) {
-    const uint8_t* w = group + sb * kQ6KPackedBytes;
+    const uint8_t* w = group + sb * kRecordBytes;
     const uint8_t* a[N];
     for (int t = 0; t < N; ++t) a[t] = act[t] + sb * kPackedActBytes;
     __m512i isum[N], off[N];
     for (int t = 0; t < N; ++t) isum[t] = off[t] = _mm512_setzero_si512();
     for (int p = 0; p < 8; ++p) {
       // i16 lanes (scale 2p, scale 2p + 1) per row; as i32: the low and the high half.
-      const __m512i sc_pair = _mm512_cvtepi8_epi16(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kQ6KScales + 32 * p)));
+      // off sums (scale or, for Q2_K, min) x the activations' 16-element sums.
+      const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kScales + 32 * p));
+      __m512i sc_pair, off_pair;
+      if constexpr (kQ2) {
+        const __m512i both = _mm512_cvtepu8_epi16(bytes);
+        sc_pair = _mm512_and_si512(both, _mm512_set1_epi16(0x0F));
+        off_pair = _mm512_srli_epi16(both, 4);
+      } else {
+        sc_pair = off_pair = _mm512_cvtepi8_epi16(bytes);
+      }
       const __m512i sc_even = _mm512_srai_epi32(_mm512_slli_epi32(sc_pair, 16), 16);
       const __m512i sc_odd = _mm512_srai_epi32(sc_pair, 16);
       for (int t = 0; t < N; ++t)
-        off[t] = _mm512_dpwssd_epi32(off[t], sc_pair, bcast32(a[t] + kPackedActBsum16 + 4 * p));
+        off[t] = _mm512_dpwssd_epi32(off[t], off_pair, bcast32(a[t] + kPackedActBsum16 + 4 * p));
+      const __m512i third = kQ3 ? load64(w + kQ6KQuants + kQ3KPairBytes * p + 128)
+                                : _mm512_setzero_si512();
       for (int k = 0; k < 2; ++k) {
         const int j = 2 * p + k;
-        const uint8_t* sub = w + kQ6KQuants + kQ6KSubBlockBytes * j;
-        const __m512i w0 = load64(sub);
-        const __m512i w1 = load64(sub + 64);
-        const __m512i h = load64(sub + 128);
-        // 0xCA: bitwise m4 ? nibble : high bits.
-        const __m512i v0 =
-            _mm512_ternarylogic_epi32(m4, w0, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30), 0xCA);
-        const __m512i v1 = _mm512_ternarylogic_epi32(
-            m4, _mm512_srli_epi16(w0, 4), _mm512_and_si512(_mm512_slli_epi16(h, 2), m30), 0xCA);
-        const __m512i v2 = _mm512_ternarylogic_epi32(m4, w1, _mm512_and_si512(h, m30), 0xCA);
-        const __m512i v3 = _mm512_ternarylogic_epi32(
-            m4, _mm512_srli_epi16(w1, 4), _mm512_and_si512(_mm512_srli_epi16(h, 2), m30), 0xCA);
+        __m512i v0, v1, v2, v3;
+        if constexpr (kQ2) {
+          const __m512i lo = load64(w + kQ2KQuants + kQ2KPairBytes * p + 64 * k);
+          v0 = _mm512_and_si512(lo, m3);
+          v1 = _mm512_and_si512(_mm512_srli_epi16(lo, 2), m3);
+          v2 = _mm512_and_si512(_mm512_srli_epi16(lo, 4), m3);
+          v3 = _mm512_and_si512(_mm512_srli_epi16(lo, 6), m3);
+        } else if constexpr (kQ3) {
+          // Vector i: bits 2i, 2i + 1 of the low plane, and bit 4k + i of the third-bit plane
+          // moved to bit 2 (0xCA: bitwise m3 ? low bits : third bit).
+          const __m512i lo = load64(w + kQ6KQuants + kQ3KPairBytes * p + 64 * k);
+          const __m512i h = k == 0 ? third : _mm512_srli_epi16(third, 4);
+          v0 = _mm512_ternarylogic_epi32(m3, lo, _mm512_and_si512(_mm512_slli_epi16(h, 2), bit2),
+                                         0xCA);
+          v1 = _mm512_ternarylogic_epi32(m3, _mm512_srli_epi16(lo, 2),
+                                         _mm512_and_si512(_mm512_slli_epi16(h, 1), bit2), 0xCA);
+          v2 = _mm512_ternarylogic_epi32(m3, _mm512_srli_epi16(lo, 4), _mm512_and_si512(h, bit2),
+                                         0xCA);
+          v3 = _mm512_ternarylogic_epi32(m3, _mm512_srli_epi16(lo, 6),
+                                         _mm512_and_si512(_mm512_srli_epi16(h, 1), bit2), 0xCA);
+        } else {
+          const uint8_t* sub = w + kQ6KQuants + kQ6KSubBlockBytes * j;
+          const __m512i w0 = load64(sub);
+          const __m512i w1 = load64(sub + 64);
+          const __m512i h = load64(sub + 128);
+          // 0xCA: bitwise m4 ? nibble : high bits.
+          v0 = _mm512_ternarylogic_epi32(m4, w0, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30),
+                                         0xCA);
+          v1 = _mm512_ternarylogic_epi32(m4, _mm512_srli_epi16(w0, 4),
+                                         _mm512_and_si512(_mm512_slli_epi16(h, 2), m30), 0xCA);
+          v2 = _mm512_ternarylogic_epi32(m4, w1, _mm512_and_si512(h, m30), 0xCA);
+          v3 = _mm512_ternarylogic_epi32(m4, _mm512_srli_epi16(w1, 4),
+                                         _mm512_and_si512(_mm512_srli_epi16(h, 2), m30), 0xCA);
+        }
         const __m512i sc = k == 0 ? sc_even : sc_odd;
         for (int t = 0; t < N; ++t) {
           const uint8_t* x = a[t] + 16 * j;
@@ -156,10 +200,16 @@ void q6_k_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, floa
     }
     const __m512 d = _mm512_loadu_ps(w);
     for (int t = 0; t < N; ++t) {
-      // The quants are stored + 32: subtract 32 * sum_j scale_j * bsum16_j.
-      const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(off[t], 5));
       const __m512 da = _mm512_set1_ps(load_f32(a[t] + kPackedActD));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, da), acc[t]);
+      if constexpr (kQ2) {
+        const __m512 dmin = _mm512_loadu_ps(w + kQ2KDmin);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, da), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(off[t]), _mm512_mul_ps(dmin, da), acc[t]);
+      } else {
+        // The quants are stored + 32 (+ 4): subtract 32 (4) * sum_j scale_j * bsum16_j.
+        const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(off[t], kOffsetShift));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, da), acc[t]);
+      }
     }
   }
   for (int t = 0; t < N; ++t) _mm512_storeu_ps(out + t * out_stride, acc[t]);
@@ -285,7 +335,19 @@ struct Q5KTile {
 template <int N>
 struct Q6KTile {
   static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
-    q6_k_tile<N>(records, g, a, o, s);
+    sub16_tile<N, Sub16::kQ6>(records, g, a, o, s);
+  }
+};
+template <int N>
+struct Q3KTile {
+  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
+    sub16_tile<N, Sub16::kQ3>(records, g, a, o, s);
+  }
+};
+template <int N>
+struct Q2KTile {
+  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
+    sub16_tile<N, Sub16::kQ2>(records, g, a, o, s);
   }
 };
 template <DType kType>
@@ -386,6 +448,10 @@ PackedGemmFn packed_gemm_avx512(DType type) {
       return gemm<Q5KTile, 8, kQ5KPackedBytes, kQK_K>;
     case DType::Q6_K:
       return gemm<Q6KTile, 8, kQ6KPackedBytes, kQK_K>;
+    case DType::Q2_K:
+      return gemm<Q2KTile, 8, kQ2KPackedBytes, kQK_K>;
+    case DType::Q3_K:
+      return gemm<Q3KTile, 8, kQ3KPackedBytes, kQK_K>;
     case DType::Q4_0:
       return gemm<LegacyTile<DType::Q4_0>::Of, 8, kQ4_0PackedBytes, 2 * kQK>;
     case DType::Q4_1:
