@@ -4,8 +4,9 @@
 // Each 32-bit lane is one weight row. The k-quants: Per sub-block a lane accumulates its exact
 // integer dot product with vpdpbusd (u8 weights x s8 activations, 4 elements per instruction,
 // against an activation word broadcast to all 16 rows), multiplies it by its scale
-// (vpmulld) and adds it to the super-block's integer sum. The offsets (Q4_K's mins, Q6_K's
-// +32) come from the activations' 16- and 32-element sums with vpdpwssd. Floats enter once
+// (vpmulld) and adds it to the super-block's integer sum. The offsets (the mins of Q2_K,
+// Q4_K and Q5_K; the +32 and +4 Q6_K and Q3_K quants are stored with) come from the
+// activations' 16- and 32-element sums with vpdpwssd. Floats enter once
 // per super-block and token:  acc += float(isum) * (d * d_act)  [- float(msum) * (dmin *
 // d_act)]. A token's instruction sequence is the same whichever tile it is computed in, so
 // one token alone and the same token among 100 give the same bits.
