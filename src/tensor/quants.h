@@ -23,6 +23,8 @@ const QuantOps* quant_ops(DType type);
 // The 6-bit scale and min of sub-block j (0..7) from the 12 packed scale bytes of a Q4_K or
 // Q5_K block (the GGUF format).
 void k4_scale_min(int j, const uint8_t* packed, uint8_t* scale, uint8_t* min);
+// The 16 signed scales (less 32, in [-32, 31]) from the 12 packed scale bytes of a Q3_K block.
+void unpack_q3_k_scales(const uint8_t* packed, int8_t* scales);
 
 // Per-family tables, defined in quants_float.cpp, quants_legacy.cpp and quants_k.cpp.
 const QuantOps* float_quant_ops(DType type);

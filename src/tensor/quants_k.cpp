@@ -224,20 +224,6 @@ void quantize_q2_k(const float* x, void* dst, int64_t n) {
 // values are 2 low bits in qs (as Q2_K) plus hmask, whose bit b of byte l belongs to
 // element 32b + l. q = low | (high << 2), value = d * (scale - 32) * (q - 4).
 
-void unpack_q3_k_scales(const uint8_t* packed, int8_t* scales) {
-  constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-  uint32_t aux[4];
-  std::memcpy(aux, packed, 12);
-  const uint32_t tmp = aux[2];
-  aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-  aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-  aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-  aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
-  uint8_t u[16];
-  std::memcpy(u, aux, 16);
-  for (int j = 0; j < 16; ++j) scales[j] = static_cast<int8_t>(u[j] - 32);
-}
-
 void dequantize_q3_k(const void* src, float* y, int64_t n) {
   KILN_DCHECK(n % kQK_K == 0);
   const auto* x = static_cast<const BlockQ3_K*>(src);
@@ -544,6 +530,20 @@ void k4_scale_min(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
     *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
     *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
   }
+}
+
+void unpack_q3_k_scales(const uint8_t* packed, int8_t* scales) {
+  constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+  uint32_t aux[4];
+  std::memcpy(aux, packed, 12);
+  const uint32_t tmp = aux[2];
+  aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+  aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+  aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+  aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+  uint8_t u[16];
+  std::memcpy(u, aux, 16);
+  for (int j = 0; j < 16; ++j) scales[j] = static_cast<int8_t>(u[j] - 32);
 }
 
 const QuantOps* kquant_quant_ops(DType type) {

@@ -104,13 +104,10 @@ void pack_q3_k_lane(const BlockQ3_K& x, int r, uint8_t* rec) {
       pair[128 + 4 * r + b] = third;
     }
   }
-  // 16 6-bit scales: the low 4 bits in bytes 0..7 (low nibbles: scales 0..7, high: 8..15),
-  // the high 2 bits of scale j at bits 2 (j / 4) of byte 8 + j % 4; stored less 32.
-  for (int j = 0; j < 16; ++j) {
-    const int low = j < 8 ? (x.scales[j] & 0xF) : (x.scales[j - 8] >> 4);
-    const int high = (x.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-    rec[kQ6KScales + 32 * (j / 2) + 2 * r + j % 2] = static_cast<uint8_t>((low | high << 4) - 32);
-  }
+  int8_t scales[16];
+  unpack_q3_k_scales(x.scales, scales);
+  for (int j = 0; j < 16; ++j)
+    rec[kQ6KScales + 32 * (j / 2) + 2 * r + j % 2] = static_cast<uint8_t>(scales[j]);
   const float d = fp16_to_fp32(x.d);
   std::memcpy(rec + 4 * r, &d, 4);
 }
