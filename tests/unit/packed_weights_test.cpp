@@ -1,4 +1,4 @@
-// The x16 packed Q4_K / Q6_K path (kernels/cpu/packed_weights.h) against the plain scalar
+// The x16 packed path (every packed type) (kernels/cpu/packed_weights.h) against the plain scalar
 // kernels on the same GGUF rows: the integer sums are the same, so only float rounding may
 // differ; and a token's row is the same bits alone or inside any batch, on any thread
 // count. Skipped where the CPU lacks AVX-512 VNNI.
@@ -144,8 +144,9 @@ TEST(PackedWeights, OnlySupportedTypesInWholeRecordsArePackable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedWeightsTest,
-                         testing::Values(DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_0, DType::Q4_1,
-                                         DType::Q5_0, DType::Q8_0),
+                         testing::Values(DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                                         DType::Q6_K, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                                         DType::Q8_0),
                          [](const testing::TestParamInfo<DType>& info) {
                            return std::string(dtype_name(info.param));
                          });

@@ -137,7 +137,8 @@ void sub16_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, flo
     for (int p = 0; p < 8; ++p) {
       // i16 lanes (scale 2p, scale 2p + 1) per row; as i32: the low and the high half.
       // off sums (scale or, for Q2_K, min) x the activations' 16-element sums.
-      const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kScales + 32 * p));
+      const __m256i bytes =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kScales + 32 * p));
       __m512i sc_pair, off_pair;
       if constexpr (kQ2) {
         const __m512i both = _mm512_cvtepu8_epi16(bytes);
