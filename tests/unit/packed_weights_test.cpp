@@ -1,4 +1,4 @@
-// The x16 packed path (every packed type) (kernels/cpu/packed_weights.h) against the plain scalar
+// Every x16 packed type (kernels/cpu/packed_weights.h) against the plain scalar
 // kernels on the same GGUF rows: the integer sums are the same, so only float rounding may
 // differ; and a token's row is the same bits alone or inside any batch, on any thread
 // count. Skipped where the CPU lacks AVX-512 VNNI.
