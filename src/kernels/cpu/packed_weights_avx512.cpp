@@ -44,11 +44,19 @@ inline float load_f32(const uint8_t* p) {
   return v;
 }
 
+// Slice i of 8 of a record's cache lines, into L2.
+template <int64_t kRecordBytes>
+inline void prefetch_slice(const uint8_t* record, int i) {
+  constexpr int64_t kLines = (kRecordBytes + 63) / 64;
+  for (int64_t l = i * kLines / 8; l < (i + 1) * kLines / 8; ++l)
+    _mm_prefetch(reinterpret_cast<const char*>(record + 64 * l), _MM_HINT_T1);
+}
+
 // Q4_K, and Q5_K (kFifthBit): the same scales, mins and nibbles, Q5_K's sub-blocks followed
 // by their fifth bits.
 template <int N, bool kFifthBit>
 void k4_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, float* out,
-             int64_t out_stride) {
+             int64_t out_stride, const uint8_t* next) {
   constexpr int64_t kRecordBytes = kFifthBit ? kQ5KPackedBytes : kQ4KPackedBytes;
   constexpr int64_t kSubBytes = kFifthBit ? kQ5KSubBlockBytes : kQ4KSubBlockBytes;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -62,6 +70,7 @@ void k4_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, float*
     __m512i isum[N], msum[N];
     for (int t = 0; t < N; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
+      if (next != nullptr) prefetch_slice<kRecordBytes>(next + sb * kRecordBytes, j);
       __m512i dot[N];
       for (int t = 0; t < N; ++t) dot[t] = _mm512_setzero_si512();
       const uint8_t* sub = w + kQ4KQuants + kSubBytes * j;
@@ -116,7 +125,7 @@ enum class Sub16 { kQ6, kQ3, kQ2 };
 
 template <int N, Sub16 kKind>
 void sub16_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, float* out,
-                int64_t out_stride) {
+                int64_t out_stride, const uint8_t* next) {
   constexpr bool kQ3 = kKind == Sub16::kQ3, kQ2 = kKind == Sub16::kQ2;
   constexpr int64_t kRecordBytes =
       kQ2 ? kQ2KPackedBytes : kQ3 ? kQ3KPackedBytes : kQ6KPackedBytes;
@@ -135,6 +144,7 @@ void sub16_tile(int64_t nb, const uint8_t* group, const uint8_t* const* act, flo
     __m512i isum[N], off[N];
     for (int t = 0; t < N; ++t) isum[t] = off[t] = _mm512_setzero_si512();
     for (int p = 0; p < 8; ++p) {
+      if (next != nullptr) prefetch_slice<kRecordBytes>(next + sb * kRecordBytes, p);
       // i16 lanes (scale 2p, scale 2p + 1) per row; as i32: the low and the high half.
       // off sums (scale or, for Q2_K, min) x the activations' 16-element sums.
       const __m256i bytes =
@@ -292,7 +302,7 @@ constexpr int64_t kPanelD = 32, kPanelS = 36, kPanelBias = 40;
 
 template <DType kType, int N>
 void legacy_tile(int64_t nrec, const uint8_t* group, const uint8_t* const* act, float* out,
-                 int64_t out_stride) {
+                 int64_t out_stride, const uint8_t* /*next*/) {
   using L = Legacy<kType>;
   __m512 acc[N];
   for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
@@ -324,32 +334,37 @@ void legacy_tile(int64_t nrec, const uint8_t* group, const uint8_t* const* act, 
 // Tile<N>::run computes 16 rows x N tokens over `records` records of one group.
 template <int N>
 struct Q4KTile {
-  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
-    k4_tile<N, false>(records, g, a, o, s);
+  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s,
+                  const uint8_t* next) {
+    k4_tile<N, false>(records, g, a, o, s, next);
   }
 };
 template <int N>
 struct Q5KTile {
-  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
-    k4_tile<N, true>(records, g, a, o, s);
+  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s,
+                  const uint8_t* next) {
+    k4_tile<N, true>(records, g, a, o, s, next);
   }
 };
 template <int N>
 struct Q6KTile {
-  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
-    sub16_tile<N, Sub16::kQ6>(records, g, a, o, s);
+  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s,
+                  const uint8_t* next) {
+    sub16_tile<N, Sub16::kQ6>(records, g, a, o, s, next);
   }
 };
 template <int N>
 struct Q3KTile {
-  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
-    sub16_tile<N, Sub16::kQ3>(records, g, a, o, s);
+  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s,
+                  const uint8_t* next) {
+    sub16_tile<N, Sub16::kQ3>(records, g, a, o, s, next);
   }
 };
 template <int N>
 struct Q2KTile {
-  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s) {
-    sub16_tile<N, Sub16::kQ2>(records, g, a, o, s);
+  static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o, int64_t s,
+                  const uint8_t* next) {
+    sub16_tile<N, Sub16::kQ2>(records, g, a, o, s, next);
   }
 };
 template <DType kType>
@@ -357,8 +372,8 @@ struct LegacyTile {
   template <int N>
   struct Of {
     static void run(int64_t records, const uint8_t* g, const uint8_t* const* a, float* o,
-                    int64_t s) {
-      legacy_tile<kType, N>(records, g, a, o, s);
+                    int64_t s, const uint8_t* next) {
+      legacy_tile<kType, N>(records, g, a, o, s, next);
     }
   };
 };
@@ -366,11 +381,11 @@ struct LegacyTile {
 // Runs Tile<n>::run for a run-time n in [1, kMax].
 template <template <int> class Tile, int kMax>
 void run_tile(int n, int64_t records, const uint8_t* g, const uint8_t* const* a, float* o,
-              int64_t s) {
+              int64_t s, const uint8_t* next) {
   if constexpr (kMax > 1) {
-    if (n < kMax) return run_tile<Tile, kMax - 1>(n, records, g, a, o, s);
+    if (n < kMax) return run_tile<Tile, kMax - 1>(n, records, g, a, o, s, next);
   }
-  Tile<kMax>::run(records, g, a, o, s);
+  Tile<kMax>::run(records, g, a, o, s, next);
 }
 
 // Records per group and tokens per tile: each unpacked weight vector serves every token
@@ -384,12 +399,20 @@ void gemm(int64_t n, const void* groups, int64_t num_groups, const void* act, in
   const auto* a0 = static_cast<const uint8_t*>(act);
   for (int64_t g = 0; g < num_groups; ++g) {
     const uint8_t* group = g0 + g * records * kRecordBytes;
+    // Two tiles (batched decode): the first tile's pass over the group is the one that
+    // misses, and the hardware prefetcher, which stops at every 4 KiB page, leaves it
+    // waiting on DRAM; prefetch the next group meanwhile. With more tiles (prompts) the
+    // group's reuse hides the misses and the extra requests measured 3-6% slower.
+    const uint8_t* next = num_tokens > kMaxTokens && num_tokens <= 2 * kMaxTokens &&
+                                  g + 1 < num_groups
+                              ? group + records * kRecordBytes
+                              : nullptr;
     for (int64_t t = 0; t < num_tokens; t += kMaxTokens) {
       const int nt = (int)(num_tokens - t < kMaxTokens ? num_tokens - t : kMaxTokens);
       const uint8_t* a[kMaxTokens];
       for (int i = 0; i < nt; ++i) a[i] = a0 + (t + i) * act_stride;
       run_tile<Tile, kMaxTokens>(nt, records, group, a, out + t * out_stride + g * kPackRows,
-                                 out_stride);
+                                 out_stride, t == 0 ? next : nullptr);
     }
   }
 }
