@@ -140,7 +140,8 @@ json build_report(const gguf::File& f, const InfoOptions& o) {
   json r;
   r["file"] = f.path();
   r["gguf_version"] = f.version();
-  r["file_size_bytes"] = f.file_size();
+  r["file_size_bytes"] = f.total_size();  // every part of a split GGUF
+  r["parts"] = f.num_parts();
   r["alignment"] = f.alignment();
   const std::string arch(f.get_string("general.architecture").value_or(""));
   r["architecture"] = arch.empty() ? json(nullptr) : json(arch);
@@ -214,6 +215,7 @@ json build_report(const gguf::File& f, const InfoOptions& o) {
                       {"type", std::string(dtype_name(t.type))},
                       {"shape", t.shape},
                       {"offset", t.offset},
+                      {"part", t.split_part + 1},
                       {"bytes", t.num_bytes}});
     }
   }
@@ -299,9 +301,11 @@ void print_row(const char* label, const std::string& value) {
 
 void print_text(const gguf::File& f, const json& r, const InfoOptions& o) {
   std::printf("file          %s\n", r["file"].get<std::string>().c_str());
-  std::printf("format        GGUF v%d, %s (%" PRIu64 " bytes), alignment %u\n",
-              r["gguf_version"].get<int>(), human_bytes(f.file_size()).c_str(), f.file_size(),
+  std::printf("format        GGUF v%d, %s (%" PRIu64 " bytes), alignment %u",
+              r["gguf_version"].get<int>(), human_bytes(f.total_size()).c_str(), f.total_size(),
               f.alignment());
+  if (f.num_parts() > 1) std::printf(", split in %d parts", f.num_parts());
+  std::printf("\n");
   std::printf("architecture  %s\n",
               r["architecture"].is_null() ? "(none)" : scalar_text(r["architecture"]).c_str());
   if (r.contains("name")) std::printf("name          %s\n", scalar_text(r["name"]).c_str());

@@ -105,7 +105,7 @@ int show(ShowOptions o) {
     std::printf("    %-20s %lld\n", "embedding length", (long long)*emb);
   if (auto ft = file->get_int("general.file_type"))
     std::printf("    %-20s %s\n", "quantization", gguf::file_type_name(*ft).c_str());
-  std::printf("    %-20s %s\n", "size", human_bytes(file->file_size()).c_str());
+  std::printf("    %-20s %s\n", "size", human_bytes(file->total_size()).c_str());
   if (!d.parameters.empty())
     std::printf("\n  Parameters\n%s", parameter_lines(d.parameters, "    ").c_str());
   if (d.system) std::printf("\n  System\n    %s\n", d.system->c_str());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -705,13 +706,91 @@ Status Parser::parse(File* file) {
 // ---------------------------------------------------------------------------------------
 // File
 
-StatusOr<File> File::open(const std::string& path) {
+StatusOr<File> File::open_one(const std::string& path) {
   StatusOr<MappedFile> map = MappedFile::open(path);
   if (!map.ok()) return map.status();
   File file(std::move(map).value());
   Parser parser(file.map_.path(), file.map_.data(), file.map_.size());
   KILN_RETURN_IF_ERROR(parser.parse(&file));
   return file;
+}
+
+StatusOr<File> File::open(const std::string& path) {
+  StatusOr<File> file = open_one(path);
+  if (!file.ok()) return file.status();
+  KILN_RETURN_IF_ERROR(file->open_split_parts());
+  return file;
+}
+
+namespace {
+
+// gguf-split's name for part `no` (0-based) of `count`: "-00002-of-00003.gguf".
+std::string split_suffix(uint64_t no, uint64_t count) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "-%05llu-of-%05llu.gguf", (unsigned long long)(no + 1),
+                (unsigned long long)count);
+  return buf;
+}
+
+}  // namespace
+
+Status File::open_split_parts() {
+  const Value* count_value = find("split.count");
+  if (count_value == nullptr) return Status::Ok();
+  const std::string& first = path();
+  const std::optional<uint64_t> count = count_value->as_uint();
+  const std::optional<uint64_t> no = get_uint("split.no");
+  // gguf-split writes both as UINT16.
+  if (!count || *count == 0 || *count > 65535 || !no || *no >= *count)
+    return Status::Error(first + ": split.count and split.no do not describe a part of a split "
+                                 "GGUF (split.count " +
+                         count_value->to_display_string() + ", split.no " +
+                         (find("split.no") ? find("split.no")->to_display_string() : "missing") +
+                         ")");
+  if (*count == 1) return Status::Ok();
+  if (*no != 0)
+    return Status::Error(first + ": part " + std::to_string(*no + 1) + " of a split GGUF of " +
+                         std::to_string(*count) + " parts; open the first part (the file whose " +
+                         "name ends in " + split_suffix(0, *count) + ")");
+  const std::string suffix = split_suffix(0, *count);
+  if (first.size() <= suffix.size() ||
+      first.compare(first.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return Status::Error(first + ": the first part of a split GGUF of " + std::to_string(*count) +
+                         " parts, but its name does not end in " + suffix +
+                         ", so the other parts cannot be found");
+  const std::string stem = first.substr(0, first.size() - suffix.size());
+  for (uint64_t i = 1; i < *count; ++i) {
+    const std::string where = first + ": part " + std::to_string(i + 1) + " of " +
+                              std::to_string(*count) + ": ";
+    StatusOr<File> part = open_one(stem + split_suffix(i, *count));
+    if (!part.ok()) return Status::Error(where + part.status().message());
+    if (part->get_uint("split.no") != i || part->get_uint("split.count") != *count)
+      return Status::Error(where + part->path() + " does not say it is part " +
+                           std::to_string(i + 1) + " of " + std::to_string(*count) +
+                           " (its split.no and split.count)");
+    // The index's keys are views into the part's map, which moves into part_maps_ intact.
+    std::vector<std::string_view> names(part->tensors_.size());
+    for (const auto& [name, index] : part->tensor_index_) names[index] = name;
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (!tensor_index_.emplace(names[k], tensors_.size()).second)
+        return Status::Error(where + "tensor '" + std::string(names[k]) +
+                             "' is also in an earlier part");
+      tensors_.push_back(std::move(part->tensors_[k]));
+      tensors_.back().split_part = static_cast<int>(i);
+    }
+    part_maps_.push_back(std::move(part->map_));
+  }
+  if (auto total = get_uint("split.tensors.count"); total && *total != tensors_.size())
+    return Status::Error(first + ": split.tensors.count says " + std::to_string(*total) +
+                         " tensors, but the " + std::to_string(*count) + " parts hold " +
+                         std::to_string(tensors_.size()));
+  return Status::Ok();
+}
+
+uint64_t File::total_size() const {
+  uint64_t total = map_.size();
+  for (const MappedFile& m : part_maps_) total += m.size();
+  return total;
 }
 
 const Value* File::find(std::string_view key) const {

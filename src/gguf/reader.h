@@ -132,8 +132,9 @@ struct TensorInfo {
   std::string name;
   DType type = DType::F32;
   std::vector<int64_t> shape;     // GGUF ne order: shape[0] is the contiguous (row) dimension
-  uint64_t offset = 0;            // relative to the start of the tensor data section
-  const uint8_t* data = nullptr;  // in the File's map
+  uint64_t offset = 0;            // relative to the start of its part's tensor data section
+  const uint8_t* data = nullptr;  // in the File's map (its part's, for a split GGUF)
+  int split_part = 0;             // the part of a split GGUF holding the data: 0 = the first
   uint64_t num_bytes = 0;
   int64_t num_elements = 0;
 
@@ -144,6 +145,9 @@ struct TensorInfo {
 class File {
  public:
   // Maps and validates `path`. Rejects GGUF v1, big-endian files and anything malformed.
+  // A split GGUF (metadata split.count > 1, as llama.cpp's gguf-split writes it: parts named
+  // NAME-00001-of-0000N.gguf, the metadata in the first): opening the first part opens and
+  // validates the others beside it and adds their tensors, so the File reads as one model.
   static StatusOr<File> open(const std::string& path);
 
   File(File&&) noexcept = default;
@@ -153,7 +157,9 @@ class File {
 
   const std::string& path() const { return map_.path(); }
   uint32_t version() const { return version_; }
-  uint64_t file_size() const { return map_.size(); }
+  uint64_t file_size() const { return map_.size(); }  // this file (the first part) only
+  int num_parts() const { return 1 + static_cast<int>(part_maps_.size()); }
+  uint64_t total_size() const;  // every part
   uint32_t alignment() const { return alignment_; }
   // Absolute file offset of the tensor data section (aligned).
   uint64_t data_offset() const { return data_offset_; }
@@ -187,8 +193,11 @@ class File {
  private:
   explicit File(MappedFile map) : map_(std::move(map)) {}
   friend class Parser;
+  static StatusOr<File> open_one(const std::string& path);
+  Status open_split_parts();
 
   MappedFile map_;
+  std::vector<MappedFile> part_maps_;  // a split GGUF's other parts, in order
   uint32_t version_ = 0;
   uint32_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;

@@ -65,7 +65,9 @@ StatusOr<PullSource> parse_pull_source(std::string_view source, bool file_exists
   if (file_exists) {
     out.kind = SourceKind::kLocalFile;
     out.path = text;
-    out.default_name = sanitize(stem_of(text)) + ":latest";
+    // A split GGUF's first part names the model without its -00001-of-0000N.
+    const auto split = split_part_of(base_name(text));
+    out.default_name = sanitize(stem_of(split ? split->group + ".gguf" : text)) + ":latest";
     return out;
   }
   const std::string low = lower(text);

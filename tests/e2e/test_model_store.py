@@ -39,6 +39,22 @@ def tiny_gguf(path, arch="llama"):
     return path
 
 
+def split_gguf(directory, stem, parts=2):
+    """A metadata-only GGUF in `parts` parts, as gguf-py splits one (gguf-split's names and
+    split.* keys): STEM-00001-of-0000N.gguf, ... in order."""
+    w = gguf.GGUFWriter(str(directory / f"{stem}.gguf"), "llama", split_max_tensors=1)
+    w.add_file_type(3)
+    for i in range(parts):
+        w.add_tensor(f"t{i}", np.full(32 * (i + 1), i, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    found = sorted(directory.glob(f"{stem}-*-of-*.gguf"))
+    assert len(found) == parts
+    return found
+
+
 def store_names(kiln_bin, home):
     r = kiln(kiln_bin, home, "list")
     assert r.returncode == 0, r.stderr
@@ -62,11 +78,9 @@ def hub(model_path, tmp_path_factory):
     notgguf = files / "notes.gguf"
     notgguf.write_bytes(b"# just some text, not a model\n" * 100)
     h.add("test/text", "notes.gguf", notgguf)
-    split1 = tiny_gguf(files / "s1.gguf")
-    split2 = files / "s2.gguf"
-    split2.write_bytes(os.urandom(5000))
-    h.add("test/split", "big-Q4_1-00001-of-00002.gguf", split1)
-    h.add("test/split", "big-Q4_1-00002-of-00002.gguf", split2)
+    split1, split2 = split_gguf(files, "big-Q4_1")
+    h.add("test/split", split1.name, split1)
+    h.add("test/split", split2.name, split2)
     yield h
     h.close()
 
@@ -246,6 +260,27 @@ def test_url_and_split_sources(kiln_bin, hub, tmp_path):
     for p, local in files.items():
         assert sha256_of(d / p) == sha256_of(local)
     assert store_names(kiln_bin, tmp_path) == ["hf.co/test/split:Q4_1", "tiny-Q4_1:latest"]
+    # The store's copy opens as one model, every part's tensors in it.
+    info = kiln(kiln_bin, tmp_path, "info", "hf.co/test/split:Q4_1", "--json")
+    assert info.returncode == 0, info.stderr
+    assert '"parts": 2' in info.stdout and '"count": 2' in info.stdout
+
+
+def test_import_of_a_split_gguf_takes_every_part(kiln_bin, tmp_path):
+    parts = split_gguf(tmp_path, "local-Q4_1", parts=3)
+    home = tmp_path / "home"
+    r = kiln(kiln_bin, home, "pull", str(parts[0]))
+    assert r.returncode == 0, r.stderr
+    assert store_names(kiln_bin, home) == ["local-Q4_1:latest"]
+    d = home / "models" / "local-Q4_1%3Alatest"
+    for p in parts:
+        assert sha256_of(d / p.name) == sha256_of(p)
+    show = kiln(kiln_bin, home, "show", "local-Q4_1")
+    assert show.returncode == 0, show.stderr
+    # A later part is not a model of its own.
+    r = kiln(kiln_bin, home, "pull", str(parts[1]))
+    assert r.returncode != 0
+    assert "part 2 of a split GGUF of 3 parts; open the first part" in r.stderr
 
 
 def test_create_and_run_with_its_defaults(kiln_bin, pulled, model_path, tmp_path):

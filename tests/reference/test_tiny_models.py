@@ -19,6 +19,7 @@ logits_check.KV_ROUNDING_TOLERANCES["bf16"]. Skips when KILN_BIN is unset.
 from __future__ import annotations
 
 import math
+import subprocess
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,13 +76,15 @@ PROMPTS = {
 }
 
 
-def write_tiny(path: str, m: Tiny, seed: int) -> None:
+def write_tiny(path: str, m: Tiny, seed: int, split_max_tensors: int = 0) -> None:
+    """split_max_tensors > 0: gguf-py writes parts PATH-00001-of-0000N.gguf instead, at most
+    that many tensors each (the split.* keys and names of llama.cpp's gguf-split)."""
     import gguf
 
     rng = np.random.default_rng(seed)
     hd = m.head_dim or m.n_embd // m.n_head
     q_dim, kv_dim = m.n_head * hd, m.n_head_kv * hd
-    w = gguf.GGUFWriter(path, m.arch)
+    w = gguf.GGUFWriter(path, m.arch, split_max_tensors=split_max_tensors)
     p = m.arch + "."
     w.add_uint32(p + "block_count", m.n_layer)
     w.add_uint32(p + "context_length", 256)
@@ -195,3 +198,36 @@ def test_tiny_model_departs_when_the_convention_is_wrong(name, tiny):
     for r in wrong:
         x = r.forward(ids, last_rows=1, kv_dtype="f32")[-1]
         assert np.linalg.norm(k - x) / np.linalg.norm(x) > 100 * REL_TOL
+
+
+def test_split_gguf_runs_as_the_whole_file(tmp_path, tiny):
+    """A model in parts (gguf-py's writer with split_max_tensors: gguf-split's file names and
+    split.* keys) runs from its first part bit for bit as the whole file does, which matches
+    the reference; a later part, or a first part with a part missing, is refused by name."""
+    whole, ref = tiny("qwen2")
+    write_tiny(str(tmp_path / "qwen2.gguf"), MODELS["qwen2"], seed=sorted(MODELS).index("qwen2"),
+               split_max_tensors=12)
+    parts = sorted(tmp_path.glob("qwen2-*-of-*.gguf"))
+    assert len(parts) >= 3 and parts[0].name.endswith(f"-00001-of-{len(parts):05d}.gguf")
+    ids = PROMPTS["a"]
+    split_out = kiln_cli.kiln_logits(str(parts[0]), ids, n=N_GREEDY, kv_dtype="f32")
+    whole_out = kiln_cli.kiln_logits(whole, ids, n=N_GREEDY, kv_dtype="f32")
+    assert split_out["generated"] == whole_out["generated"]
+    assert split_out["logits"] == whole_out["logits"]
+    ref_logits = ref.forward(ids, last_rows=1, kv_dtype="f32")[-1]
+    logits_check.check_final_logits("split qwen2", len(ids), split_out, ref_logits, REL_TOL)
+
+    def info(path) -> subprocess.CompletedProcess:
+        return subprocess.run([kiln_cli.kiln_bin(), "info", str(path)], capture_output=True,
+                              text=True, timeout=60)
+
+    whole_info = info(parts[0])
+    assert whole_info.returncode == 0, whole_info.stderr
+    assert f"split in {len(parts)} parts" in whole_info.stdout
+    later = info(parts[1])
+    assert later.returncode != 0
+    assert f"part 2 of a split GGUF of {len(parts)} parts; open the first part" in later.stderr
+    parts[-1].unlink()
+    missing = info(parts[0])
+    assert missing.returncode != 0
+    assert f"part {len(parts)} of {len(parts)}: " in missing.stderr and parts[-1].name in missing.stderr
