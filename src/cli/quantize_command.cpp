@@ -177,7 +177,12 @@ int run_quantize(const QuantizeOptions& o) {
   const gguf::File& file = *in;
 
   gguf::Writer writer;
-  for (const gguf::MetadataEntry& e : file.metadata()) writer.set(e.key, e.value.clone());
+  for (const gguf::MetadataEntry& e : file.metadata()) {
+    // The output is one file: a split input's split.* keys would send readers looking for
+    // parts that do not exist.
+    if (e.key.starts_with("split.")) continue;
+    writer.set(e.key, e.value.clone());
+  }
   if (const std::optional<uint32_t> ft = gguf::file_type_for(*target)) {
     writer.set_uint32("general.file_type", *ft);
   }

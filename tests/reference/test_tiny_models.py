@@ -221,6 +221,13 @@ def test_split_gguf_runs_as_the_whole_file(tmp_path, tiny):
         return subprocess.run([kiln_cli.kiln_bin(), "info", str(path)], capture_output=True,
                               text=True, timeout=60)
 
+    # Quantizing it gives one file, which reads as one (no split.* keys copied over).
+    kiln_cli.kiln_quantize(str(parts[0]), str(tmp_path / "one.gguf"), "F16")
+    one = info(tmp_path / "one.gguf")
+    assert one.returncode == 0, one.stderr
+    import gguf
+    assert not [k for k in gguf.GGUFReader(str(tmp_path / "one.gguf")).fields if k.startswith("split.")]
+
     whole_info = info(parts[0])
     assert whole_info.returncode == 0, whole_info.stderr
     assert f"split in {len(parts)} parts" in whole_info.stdout
