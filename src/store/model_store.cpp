@@ -17,6 +17,7 @@
 #include "gguf/file_type.h"
 #include "gguf/reader.h"
 #include "model/model.h"
+#include "store/hub.h"
 #include "store/modelfile.h"
 #include "store/sha256.h"
 
@@ -70,6 +71,37 @@ Status link_or_copy(const std::string& src, const std::string& dst) {
   }
   return Status::Ok();
 }
+
+}  // namespace
+
+Status ModelStore::stage_local_gguf(const std::string& path, const std::string& staging_dir,
+                                    Manifest& m) {
+  std::vector<std::string> sources{path};
+  if (auto split = split_part_of(path); split && split->index == 1) {
+    sources.clear();
+    for (int i = 1; i <= split->count; ++i) {
+      char suffix[32];
+      std::snprintf(suffix, sizeof suffix, "-%05d-of-%05d.gguf", i, split->count);
+      sources.push_back(split->group + suffix);
+    }
+  }
+  m.parts.clear();
+  m.size_bytes = 0;
+  for (const std::string& src : sources) {
+    const std::string name = fs::path(src).filename().string();
+    KILN_RETURN_IF_ERROR(link_or_copy(src, staging_dir + "/" + name));
+    std::error_code ec;
+    m.parts.push_back(name);
+    m.size_bytes += fs::file_size(staging_dir + "/" + name, ec);
+  }
+  m.file = m.parts.front();
+  auto sha = sha256_file(staging_dir + "/" + m.file);
+  if (!sha.ok()) return sha.status();
+  m.sha256 = *sha;
+  return Status::Ok();
+}
+
+namespace {
 
 std::string random_suffix() {
   static thread_local std::mt19937_64 rng(std::random_device{}());
@@ -311,14 +343,7 @@ StatusOr<Manifest> ModelStore::create(std::string_view name_text, std::string_vi
   if (from_file) {
     auto facts = inspect_gguf(from_path.string());
     if (!facts.ok()) return fail(facts.status());
-    const std::string file = from_path.filename().string();
-    if (Status s = link_or_copy(from_path.string(), *staging + "/" + file); !s.ok()) return fail(s);
-    auto sha = sha256_file(*staging + "/" + file);
-    if (!sha.ok()) return fail(sha.status());
-    m.file = file;
-    m.parts = {file};
-    m.sha256 = *sha;
-    m.size_bytes = fs::file_size(*staging + "/" + file, ec);
+    if (Status s = stage_local_gguf(from_path.string(), *staging, m); !s.ok()) return fail(s);
     m.architecture = facts->architecture;
     m.quantization = facts->quantization;
     m.source = fs::absolute(from_path).string();

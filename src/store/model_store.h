@@ -103,6 +103,11 @@ class ModelStore {
   std::string tmp_dir() const { return root_ + "/.tmp"; }
   // A fresh empty directory under .tmp/ to assemble a model in.
   StatusOr<std::string> make_staging_dir() const;
+  // Links (else copies) the local GGUF `path` into `staging_dir`, every part of a split one
+  // (named NAME-00001-of-0000N.gguf; the reader has opened them all), and fills the
+  // manifest's file, parts, size_bytes and sha256 (of the first part). Also for create().
+  static Status stage_local_gguf(const std::string& path, const std::string& staging_dir,
+                                 Manifest& m);
   // Writes the manifest into `staging_dir` and renames it to the model's directory,
   // replacing a model of the same name (exchanged in one rename, then deleted).
   Status install(const std::string& staging_dir, const Manifest& manifest);

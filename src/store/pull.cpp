@@ -115,43 +115,12 @@ StatusOr<Manifest> ModelStore::pull(std::string_view source_text, const PullProg
     if (!facts.ok()) return facts.status();
     auto staging = make_staging_dir();
     if (!staging.ok()) return staging.status();
-    // A split GGUF comes with every part (inspect_gguf opened them all, so they exist).
-    std::vector<std::string> sources{source->path};
-    if (auto split = split_part_of(source->path); split && split->index == 1) {
-      sources.clear();
-      for (int i = 1; i <= split->count; ++i) {
-        char suffix[32];
-        std::snprintf(suffix, sizeof suffix, "-%05d-of-%05d.gguf", i, split->count);
-        sources.push_back(split->group + suffix);
-      }
-    }
-    m.parts.clear();
-    m.size_bytes = 0;
-    for (const std::string& src : sources) {
-      const std::string dest = *staging + "/" + file_name_of(src);
-      fs::create_hard_link(src, dest, ec);
-      if (ec) {
-        ec.clear();
-        fs::copy_file(src, dest, ec);
-      }
-      if (ec) {
-        fs::remove_all(*staging, ec);
-        return Status::Error("importing " + src + ": " + ec.message());
-      }
-      m.parts.push_back(file_name_of(src));
-      m.size_bytes += fs::file_size(dest, ec);
-    }
-    const std::string file = m.parts.front();
-    const std::string dest = *staging + "/" + file;
     report("verifying sha256 digest");
-    auto sha = sha256_file(dest);
-    if (!sha.ok()) {
+    if (Status s = stage_local_gguf(source->path, *staging, m); !s.ok()) {
       fs::remove_all(*staging, ec);
-      return sha.status();
+      return s;
     }
     m.source = fs::absolute(source->path).string();
-    m.file = file;
-    m.sha256 = *sha;
     m.architecture = facts->architecture;
     m.quantization = facts->quantization;
     report("writing manifest");

@@ -277,6 +277,13 @@ def test_import_of_a_split_gguf_takes_every_part(kiln_bin, tmp_path):
         assert sha256_of(d / p.name) == sha256_of(p)
     show = kiln(kiln_bin, home, "show", "local-Q4_1")
     assert show.returncode == 0, show.stderr
+    # A Modelfile FROM the first part takes every part too.
+    (tmp_path / "Modelfile").write_text(f"FROM {parts[0]}\nPARAMETER temperature 0.5\n")
+    r = kiln(kiln_bin, home, "create", "variant", "-f", str(tmp_path / "Modelfile"))
+    assert r.returncode == 0, r.stderr
+    for p in parts:
+        assert sha256_of(home / "models" / "variant%3Alatest" / p.name) == sha256_of(p)
+    assert kiln(kiln_bin, home, "show", "variant").returncode == 0
     # A later part is not a model of its own.
     r = kiln(kiln_bin, home, "pull", str(parts[1]))
     assert r.returncode != 0
