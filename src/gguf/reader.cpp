@@ -879,7 +879,9 @@ StatusOr<std::vector<float>> File::get_float_array(std::string_view key) const {
     return wrong_type(path(), key, *v, "an array of numbers");
   }
   std::vector<float> out(v->count);
-  if (v->elem_type == ValueType::FLOAT32) {
+  // NOTE: an empty array has no bytes (raw and out.data() may be null, which memcpy may
+  // not be given even for 0 bytes).
+  if (v->elem_type == ValueType::FLOAT32 && v->count > 0) {
     std::memcpy(out.data(), v->raw, v->count * sizeof(float));
   } else {
     for (uint64_t i = 0; i < v->count; ++i) out[i] = static_cast<float>(*v->float_at(i));

@@ -238,6 +238,25 @@ TEST(GgufTest, RoundTripEveryValueType) {
   std::remove(path2.c_str());
 }
 
+// Found by gguf_model_fuzz: an empty FLOAT32 array (a tokenizer's scores) was read with a
+// memcpy from and to null pointers, undefined even for 0 bytes (UBSan's nonnull-attribute).
+TEST(GgufTest, EmptyNumberArraysRead) {
+  Writer w;
+  w.set("t.f32s", Value::make_array(ValueType::FLOAT32, nullptr, 0));
+  w.set("t.i32s", Value::make_array(ValueType::INT32, nullptr, 0));
+  const std::string path = temp_path("_empty");
+  ASSERT_TRUE(w.write(path).ok());
+  StatusOr<File> f = File::open(path);
+  ASSERT_TRUE(f.ok()) << f.message();
+  auto floats = f->get_float_array("t.f32s");
+  ASSERT_TRUE(floats.ok()) << floats.message();
+  EXPECT_TRUE(floats->empty());
+  auto ints = f->get_int_array("t.i32s");
+  ASSERT_TRUE(ints.ok()) << ints.message();
+  EXPECT_TRUE(ints->empty());
+  std::remove(path.c_str());
+}
+
 TEST(GgufTest, RoundTripTensors) {
   Writer w;
   ASSERT_TRUE(w.set_alignment(64).ok());
