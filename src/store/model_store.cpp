@@ -78,12 +78,18 @@ Status ModelStore::stage_local_gguf(const std::string& path, const std::string& 
                                     Manifest& m) {
   std::vector<std::string> sources{path};
   if (auto split = split_part_of(path); split && split->index == 1) {
-    sources.clear();
+    std::vector<std::string> parts;
     for (int i = 1; i <= split->count; ++i) {
       char suffix[32];
       std::snprintf(suffix, sizeof suffix, "-%05d-of-%05d.gguf", i, split->count);
-      sources.push_back(split->group + suffix);
+      parts.push_back(split->group + suffix);
     }
+    // A real split's parts all exist (the reader opened them); a single file that is only
+    // named like a first part has none beside it.
+    std::error_code ec;
+    if (std::all_of(parts.begin(), parts.end(),
+                    [&](const std::string& p) { return fs::exists(p, ec); }))
+      sources = std::move(parts);
   }
   m.parts.clear();
   m.size_bytes = 0;
