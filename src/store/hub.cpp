@@ -1,6 +1,7 @@
 #include "store/hub.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -144,6 +145,12 @@ StatusOr<std::vector<HubFile>> parse_hub_tree(std::string_view json_text) {
     out.push_back(std::move(f));
   }
   return out;
+}
+
+std::string split_part_path(const SplitPart& p, int index) {
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, "-%05d-of-%05d.gguf", index, p.count);
+  return p.group + suffix;
 }
 
 std::optional<SplitPart> split_part_of(std::string_view path) {

@@ -55,6 +55,8 @@ struct SplitPart {
   std::string group;  // the path without the -NNNNN-of-NNNNN suffix
 };
 std::optional<SplitPart> split_part_of(std::string_view path);
+// The path of part `index` (1-based) of the split that `p` belongs to: GROUP-0000I-of-0000N.gguf.
+std::string split_part_path(const SplitPart& p, int index);
 
 // The file(s) of one model: a single GGUF, or every part of a split one, in order.
 // `quant` empty: the only GGUF, else the Q4_K_M one. Errors list the quantizations there.

@@ -79,11 +79,7 @@ Status ModelStore::stage_local_gguf(const std::string& path, const std::string& 
   std::vector<std::string> sources{path};
   if (auto split = split_part_of(path); split && split->index == 1) {
     std::vector<std::string> parts;
-    for (int i = 1; i <= split->count; ++i) {
-      char suffix[32];
-      std::snprintf(suffix, sizeof suffix, "-%05d-of-%05d.gguf", i, split->count);
-      parts.push_back(split->group + suffix);
-    }
+    for (int i = 1; i <= split->count; ++i) parts.push_back(split_part_path(*split, i));
     // A real split's parts all exist (the reader opened them); a single file that is only
     // named like a first part has none beside it.
     std::error_code ec;
