@@ -145,7 +145,8 @@ const bool registered = [] {
   };
   const Shape shapes[] = {{"prefill512", 0, 512, 1},   {"prefill32_at1k", 1024, 32, 1},
                           {"decode_at1k", 1024, 1, 1}, {"decode_at4k", 4096, 1, 1},
-                          {"decode_at8k", 8192, 1, 1}, {"decode32seqs_at1k", 1024, 1, 32}};
+                          {"decode_at8k", 8192, 1, 1}, {"decode32seqs_at1k", 1024, 1, 32},
+                          {"decode16seqs_at128", 128, 1, 16}, {"decode480seqs_at128", 128, 1, 480}};
   for (const Shape& s : shapes) {
     for (const char* kind : {"old", "flash", "flash_f16"}) {
       const bool old = kind[0] == 'o';
