@@ -1,7 +1,9 @@
 // CPU attention at SmolLM2-135M's shapes (9 query heads, 3 KV heads, head_dim 64, blocks of
 // 16 rows as Session uses): a 512-token prompt at an empty cache, a 32-token prompt chunk
-// at 1k cached tokens, one decode token at 1k, 4k and 8k cached tokens, and a ragged batch
-// of 32 sequences decoding one token each at 1k; 1 and 2 threads; KV stored as F32 and F16.
+// at 1k cached tokens, one decode token at 1k, 4k and 8k cached tokens, a ragged batch
+// of 32 sequences decoding one token each at 1k, 16 sequences (batched decode) at 128, and
+// 480 at 128 (16 sequences' step over 30 layers' worth of KV, so the KV comes from DRAM as
+// in the model); 1 and 2 threads; KV stored as F32 and F16.
 // "old" is the kernel flash tiling replaced (one task per query token and head: scores for
 // every key, a full softmax, then the weighted sum of V; F32 KV, one sequence), kept here as
 // the baseline. One layer's KV is timed, so it is cache-warm; the model's 30 layers at 8k

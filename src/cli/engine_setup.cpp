@@ -126,8 +126,10 @@ StatusOr<std::unique_ptr<RunningEngine>> create_engine(const std::string& model_
     r->draft = std::move(draft).value();
     // Slots for every sequence that may speculate at once (fewer than
     // disable_by_batch_size run then), and one more so a newcomer does not evict them.
-    draft_proposer = std::make_shared<DraftModelProposer>(
-        *r->draft.model, max_model_len, speculative->disable_by_batch_size);
+    auto proposer = std::make_shared<DraftModelProposer>(*r->draft.model, max_model_len,
+                                                         speculative->disable_by_batch_size);
+    r->draft_memory_bytes = (int64_t)r->draft.file->total_size() + proposer->max_kv_bytes();
+    draft_proposer = std::move(proposer);
   }
   EngineConfig ec;
   ec.scheduler.max_num_seqs = f.max_num_seqs;

@@ -43,6 +43,7 @@ inline constexpr const char* kSpeculativeConfigHelp =
 struct RunningEngine {
   LoadedModel loaded;
   LoadedModel draft;  // --speculative-config's draft model, when it names one
+  int64_t draft_memory_bytes = 0;  // its weights and the most KV its sessions hold
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ModelBackend> backend;
   KvBudget kv_budget;

@@ -125,7 +125,8 @@ server::ModelLoader model_loader(const ServeOptions& o) {
       ctx->chat_template = std::move(tmpl).value();
     }
     server::LoadedModel loaded;
-    loaded.memory_bytes = spec.file_bytes + (*engine)->kv_budget.bytes;
+    loaded.memory_bytes =
+        spec.file_bytes + (*engine)->kv_budget.bytes + (*engine)->draft_memory_bytes;
     loaded.context = std::move(ctx).value();
     loaded.owner = std::shared_ptr<RunningEngine>(std::move(engine).value());
     return loaded;

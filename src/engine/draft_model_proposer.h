@@ -31,6 +31,12 @@ class DraftModelProposer final : public TokenProposer {
   void propose(int64_t seq_id, std::span<const int32_t> tokens, int32_t k,
                std::vector<int32_t>& out) override;
 
+  // The KV memory of every slot once full (sessions are made on first use, and their
+  // pages taken as they fill): what the draft adds to the model's memory besides weights.
+  int64_t max_kv_bytes() const {
+    return (int64_t)slots_.size() * Session::kv_bytes(draft_, max_tokens_);
+  }
+
   // Tokens the draft model has run, prompts included (for tests and the log).
   int64_t tokens_computed() const { return tokens_computed_; }
 

@@ -13,6 +13,11 @@ int64_t clamp_context(const Model& model, int64_t max_tokens) {
 }
 }  // namespace
 
+int64_t Session::kv_bytes(const Model& model, int64_t max_tokens, KvDType kv_dtype) {
+  const int64_t blocks = (clamp_context(model, max_tokens) + kBlockSize - 1) / kBlockSize;
+  return blocks * kBlockSize * KvStorage::bytes_per_token(model.config(), kv_dtype);
+}
+
 Session::Session(Model& model, int64_t max_tokens, KvDType kv_dtype)
     : model_(model),
       max_tokens_(clamp_context(model, max_tokens)),

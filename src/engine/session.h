@@ -19,6 +19,8 @@ class Session {
   // KV for up to max_tokens tokens (clamped to the model's trained context), stored as
   // kv_dtype.
   Session(Model& model, int64_t max_tokens, KvDType kv_dtype = KvDType::kF16);
+  // The KV memory such a session holds once full.
+  static int64_t kv_bytes(const Model& model, int64_t max_tokens, KvDType kv_dtype = KvDType::kF16);
 
   int64_t num_tokens() const { return num_tokens_; }
   int64_t max_tokens() const { return max_tokens_; }

@@ -1,6 +1,9 @@
 # `kiln serve`'s operational endpoints: /health, /metrics (vLLM's names with the kiln:
 # prefix, parsed by prometheus_client, counters moving), /tokenize, /detokenize and
 # /openapi.json.
+import json
+import os
+
 import httpx
 
 from kiln_server import metric, metric_values
@@ -69,6 +72,23 @@ def test_metrics_under_vllm_names(start_server):
     assert metric(metric_values(text), "vllm:generation_tokens_total") == \
         out.usage.completion_tokens
     assert not any(name.startswith("kiln:") for name in families)
+
+
+def test_model_memory_counts_a_draft_model(start_server, model_path):
+    # Weights and KV pool; with --speculative-config's draft model, its weights and its
+    # sessions' KV too (SmolLM2 drafting for itself: 2 slots of 512 tokens, 23,040 bytes of
+    # F16 K and V per token: 30 layers x 3 KV heads x 64 x 2 bytes x 2).
+    size, per_token = os.path.getsize(model_path), 23040
+    kv = 64 * 2 ** 20 // (16 * per_token) * 16 * per_token  # whole blocks of 16 tokens
+    base = ["--kv-cache-memory", "64MiB", "--max-model-len", "512"]
+    plain = start_server(*base)
+    assert metric(metric_values(plain.get("/metrics").text), "kiln:model_memory_bytes",
+                  model_name="smollm2") == size + kv
+    draft = json.dumps({"model": model_path, "num_speculative_tokens": 2,
+                        "disable_by_batch_size": 2})
+    spec = start_server(*base, "--speculative-config", draft)
+    assert metric(metric_values(spec.get("/metrics").text), "kiln:model_memory_bytes",
+                  model_name="smollm2") == size + kv + size + 2 * 512 * per_token
 
 
 def test_tokenize_detokenize_round_trip(server):

@@ -323,7 +323,9 @@ TEST(EngineSpeculative, TinyPoolPreemptsAndStillMatches) {
 TEST(EngineSpeculative, SampledDistributionIsUnchanged) {
   const int64_t vocab = 4;
   const std::vector<int32_t> prompt = {1, 2, 3, 1, 2, 3, 1, 2, 0, 3, 1, 2};
-  for (const auto& [temperature, top_p] : {std::pair{1.0f, 0.9f}, std::pair{0.7f, 1.0f}}) {
+  for (const auto& setting : {std::pair{1.0f, 0.9f}, std::pair{0.7f, 1.0f}}) {
+    // Named copies: clang before 16 cannot capture structured bindings in a lambda.
+    const float temperature = setting.first, top_p = setting.second;
     auto histogram = [&](bool spec, uint64_t seed_base, int64_t& drafts) {
       std::vector<GenerationRequest> requests;
       for (int i = 0; i < 3000; ++i) {

@@ -410,7 +410,7 @@ std::string ModelRegistry::render_metrics() const {
       append_metric_sample(registry, "kiln:model_load_seconds_total",
                            "model_name=\"" + escape_label_value(slot->spec.name) + "\"",
                            slot->load_seconds_total);
-    gauge("kiln:model_memory_bytes", "Memory the loaded model holds: weights and KV cache.");
+    gauge("kiln:model_memory_bytes", "Memory the loaded model holds: weights and KV cache (a draft model's included).");
     for (const auto& slot : state_->slots)
       if (slot->phase == Slot::Phase::kLoaded)
         append_metric_sample(registry, "kiln:model_memory_bytes",

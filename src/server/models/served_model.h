@@ -42,7 +42,7 @@ struct ModelSpec {
 struct LoadedModel {
   std::shared_ptr<void> owner;  // the engine, its tokenizer and weights; released last
   ModelContext context;
-  int64_t memory_bytes = 0;  // weights and KV pool, as /api/ps reports them
+  int64_t memory_bytes = 0;  // weights and KV pool (a draft's too), as /api/ps reports them
 };
 
 // Loads a spec (on the registry's loader thread). Failures are messages a client may read.
