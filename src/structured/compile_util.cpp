@@ -1,7 +1,6 @@
 #include "structured/compile_util.h"
 
 #include <algorithm>
-#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -71,20 +70,7 @@ bool has_rule(const Expr& e) {
 }
 
 // Whether e matches "" (e has no rule references).
-bool nullable(const Expr& e) {
-  switch (e.kind) {
-    case Expr::Kind::kEmpty:
-      return true;
-    case Expr::Kind::kSeq:
-      return std::all_of(e.children.begin(), e.children.end(), nullable);
-    case Expr::Kind::kAlt:
-      return std::any_of(e.children.begin(), e.children.end(), nullable);
-    case Expr::Kind::kRepeat:
-      return e.min == 0 || nullable(e.children[0]);
-    default:
-      return false;
-  }
-}
+bool nullable(const Expr& e) { return expr_nullable(e); }
 
 // An expression E' that matches no "" and has E'* = E* (e matches "" and has no rule
 // references). Inside a star, a piece that can match "" may as well be any one of its
@@ -112,56 +98,12 @@ Expr star_body(const Expr& e) {
   }
 }
 
-// The number of nodes in e, for bounding a rewrite.
-size_t expr_size(const Expr& e) {
-  size_t n = 1;
-  for (const Expr& c : e.children) n += expr_size(c);
-  return n;
-}
-
-// L(e) without "" (e matches "" and has no rule references), exactly, unlike star_body: a
-// bounded repeat keeps its count, B{m,n} = (B'){0,n}. A non-empty match of a sequence whose
-// parts all match "" starts with a non-empty match of one part after empty ones, so a
-// sequence of k parts becomes k alternatives (quadratic in k; the caller bounds the size).
-Expr nonempty(const Expr& e) {
-  switch (e.kind) {
-    case Expr::Kind::kSeq: {
-      std::vector<Expr> options;
-      for (size_t i = 0; i < e.children.size(); ++i) {
-        std::vector<Expr> parts = {nonempty(e.children[i])};
-        parts.insert(parts.end(), e.children.begin() + (std::ptrdiff_t)i + 1, e.children.end());
-        options.push_back(Expr::seq(std::move(parts)));
-      }
-      return Expr::alt(std::move(options));
-    }
-    case Expr::Kind::kAlt: {
-      std::vector<Expr> options;
-      for (const Expr& c : e.children) options.push_back(nullable(c) ? nonempty(c) : c);
-      return Expr::alt(std::move(options));
-    }
-    case Expr::Kind::kRepeat: {
-      // At least one copy, and that one non-empty: the others may as well be non-empty too.
-      const Expr& body = e.children[0];
-      return Expr::repeat(nullable(body) ? nonempty(body) : body, 1, e.max);
-    }
-    default:  // kEmpty
-      return Expr::nothing();
-  }
-}
-
 }  // namespace
 
 Expr repeat_expr(Expr body, int32_t min, int32_t max) {
-  if (has_rule(body) || !nullable(body)) return Expr::repeat(std::move(body), min, max);
+  if (max >= 0 || has_rule(body) || !nullable(body)) return Expr::repeat(std::move(body), min, max);
   // body{min,} = body* when body matches "" (pad the count with empty matches).
-  if (max < 0) return Expr::repeat(star_body(body), 0, -1);
-  // body{min,max} = body'{0,max}, body' its non-empty matches (pad with empty ones).
-  // NOTE: lowered as written, every optional copy could be skipped without a byte, so a
-  // matcher in the middle of a long run would hold a path for nearly every copy and walk
-  // all the later ones at each byte: "(a|b*){0,400}" took seconds per token mask.
-  Expr rest = nonempty(body);  // nothing (so the repeat matches "") when body matches only ""
-  if (expr_size(rest) > 8 * expr_size(body) + 64) return Expr::repeat(std::move(body), min, max);
-  return Expr::repeat(std::move(rest), 0, max);
+  return Expr::repeat(star_body(body), 0, -1);
 }
 
 int64_t repeat_cost(const Expr& e) {

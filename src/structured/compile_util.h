@@ -34,10 +34,10 @@ CodepointRanges complement(CodepointRanges ranges);
 Expr codepoint_literal(uint32_t cp);
 
 // Expr::repeat, except that an unbounded repeat of a body that can match "" (like (a?)*)
-// is rewritten to an equal star of a body that cannot: lowered as written, its rule would
-// reach itself without consuming a byte, which GrammarBuilder::build refuses as left
-// recursion. Bodies that refer to rules are left alone (whether a rule can match "" is
-// only known once the grammar is built), so those still get the builder's error.
+// is rewritten to an equal star of a body that cannot, and that takes away the ambiguity of
+// splitting a run between its pieces: (a?a?a?)* becomes (a|a|a)*. Bodies that refer to
+// rules, and bounded repeats, are left to GrammarBuilder::build, which knows which rules
+// can match "" and rewrites every repeat of such a body over its non-empty matches.
 Expr repeat_expr(Expr body, int32_t min, int32_t max);
 
 // What the repetitions in e cost once lowered: the sum of their counts (the larger one, or

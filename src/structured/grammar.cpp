@@ -85,6 +85,63 @@ Expr Expr::repeat(Expr body, int32_t min, int32_t max) {
   return e;
 }
 
+bool expr_nullable(const Expr& e, const std::function<bool(uint32_t)>& rule_nullable) {
+  auto nullable = [&](const Expr& c) { return expr_nullable(c, rule_nullable); };
+  switch (e.kind) {
+    case Expr::Kind::kEmpty:
+      return true;
+    case Expr::Kind::kRule:
+      return rule_nullable && rule_nullable(e.rule);
+    case Expr::Kind::kSeq:
+      return std::all_of(e.children.begin(), e.children.end(), nullable);
+    case Expr::Kind::kAlt:
+      return std::any_of(e.children.begin(), e.children.end(), nullable);
+    case Expr::Kind::kRepeat:
+      return e.min == 0 || nullable(e.children[0]);
+    default:  // kBytes (never empty), kNothing
+      return false;
+  }
+}
+
+Expr expr_nonempty(const Expr& e, const std::function<bool(uint32_t)>& rule_nullable,
+                   const std::function<uint32_t(uint32_t)>& rule_nonempty) {
+  auto nonempty = [&](const Expr& c) { return expr_nonempty(c, rule_nullable, rule_nonempty); };
+  auto nullable = [&](const Expr& c) { return expr_nullable(c, rule_nullable); };
+  switch (e.kind) {
+    case Expr::Kind::kSeq: {
+      // Every part matches "": a non-empty match starts with a non-empty match of one part,
+      // after empty matches of the parts before it.
+      std::vector<Expr> options;
+      for (size_t i = 0; i < e.children.size(); ++i) {
+        std::vector<Expr> parts = {nonempty(e.children[i])};
+        parts.insert(parts.end(), e.children.begin() + (std::ptrdiff_t)i + 1, e.children.end());
+        options.push_back(Expr::seq(std::move(parts)));
+      }
+      return Expr::alt(std::move(options));
+    }
+    case Expr::Kind::kAlt: {
+      std::vector<Expr> options;
+      for (const Expr& c : e.children) options.push_back(nullable(c) ? nonempty(c) : c);
+      return Expr::alt(std::move(options));
+    }
+    case Expr::Kind::kRepeat: {
+      // At least one copy, and that one non-empty: the others may as well be non-empty too.
+      const Expr& body = e.children[0];
+      return Expr::repeat(nullable(body) ? nonempty(body) : body, 1, e.max);
+    }
+    case Expr::Kind::kRule:
+      return Expr::ref(rule_nonempty(e.rule));
+    default:  // kEmpty
+      return Expr::nothing();
+  }
+}
+
+size_t expr_size(const Expr& e) {
+  size_t n = 1;
+  for (const Expr& c : e.children) n += expr_size(c);
+  return n;
+}
+
 // ---- UTF-8 ----
 
 void append_utf8(uint32_t cp, std::string& out) {
@@ -570,18 +627,86 @@ std::string find_left_recursion(const Grammar& g) {
   return "";
 }
 
+// Rewrites every repeat whose body can match "" to a repeat of the body's non-empty
+// matches, B{m,n} = (B'){0,n} and B{m,} = (B')*, where B refers to rules (the text
+// compilers already rewrite bodies without references: detail::repeat_expr). Lowered as
+// written, each copy could be skipped without a byte, so a parse inside a long repeat held
+// a path for nearly every copy and walked the later copies at every byte ("x{0,400}" with
+// x ::= "a"? "b"* took 5 s to compile over 266 tokens), and an unbounded one reached itself
+// without a byte (refused as left recursion). A rule R that matches "" gets a companion
+// "R-nonempty" of its non-empty matches, made when a rewrite first needs it.
+class NullableRepeats {
+ public:
+  NullableRepeats(std::vector<Expr>& bodies, std::vector<std::string>& names)
+      : bodies_(bodies), names_(names), nullable_(bodies.size(), false) {
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t r = 0; r < bodies_.size(); ++r)
+        if (!nullable_[r] && expr_nullable(bodies_[r], is_nullable())) nullable_[r] = changed = true;
+    }
+  }
+
+  void run() {
+    // Companion rules are appended as they are made, and rewritten in turn.
+    for (size_t r = 0; r < bodies_.size(); ++r) {
+      Expr body = bodies_[r];  // a copy: a companion made meanwhile may read the original
+      rewrite(body);
+      bodies_[r] = std::move(body);
+    }
+  }
+
+ private:
+  std::function<bool(uint32_t)> is_nullable() const {
+    return [this](uint32_t r) { return r < nullable_.size() && nullable_[r]; };
+  }
+
+  uint32_t nonempty_rule(uint32_t r) {
+    auto it = companion_.find(r);
+    if (it != companion_.end()) return it->second;
+    const auto id = (uint32_t)bodies_.size();
+    companion_[r] = id;
+    names_.push_back(names_[r] + "-nonempty");
+    bodies_.emplace_back();
+    nullable_.push_back(false);
+    // Read the body before emplacing more: the vector may move.
+    Expr made = expr_nonempty(Expr(bodies_[r]), is_nullable(),
+                              [this](uint32_t q) { return nonempty_rule(q); });
+    bodies_[id] = std::move(made);
+    return id;
+  }
+
+  void rewrite(Expr& e) {
+    for (Expr& c : e.children) rewrite(c);
+    if (e.kind != Expr::Kind::kRepeat || !expr_nullable(e.children[0], is_nullable())) return;
+    const Expr& body = e.children[0];
+    Expr rest = expr_nonempty(body, is_nullable(), [this](uint32_t q) { return nonempty_rule(q); });
+    // NOTE: a sequence of many parts that all match "" grows quadratically; past this size
+    // the repeat is left as written (slow to match, but the same language).
+    if (expr_size(rest) > 8 * expr_size(body) + 64) return;
+    e = Expr::repeat(std::move(rest), 0, e.max);
+  }
+
+  std::vector<Expr>& bodies_;
+  std::vector<std::string>& names_;
+  std::vector<bool> nullable_;  // per rule; companions never match ""
+  std::unordered_map<uint32_t, uint32_t> companion_;
+};
+
 }  // namespace
 
 StatusOr<Grammar> GrammarBuilder::build(uint32_t root) const {
   if (root >= bodies_.size()) return Status::Error("grammar: root rule out of range");
   for (size_t r = 0; r < bodies_.size(); ++r)
     if (!defined_[r]) return Status::Error("grammar: rule '" + names_[r] + "' is never defined");
+  std::vector<Expr> bodies = bodies_;
+  std::vector<std::string> names = names_;
+  NullableRepeats(bodies, names).run();
   Grammar g;
   g.root = root;
-  g.rules.resize(bodies_.size());
-  for (size_t r = 0; r < bodies_.size(); ++r) g.rules[r].name = names_[r];
+  g.rules.resize(bodies.size());
+  for (size_t r = 0; r < bodies.size(); ++r) g.rules[r].name = names[r];
   Lowering lowering(g);
-  for (size_t r = 0; r < bodies_.size(); ++r) lowering.lower_rule((uint32_t)r, bodies_[r]);
+  for (size_t r = 0; r < bodies.size(); ++r) lowering.lower_rule((uint32_t)r, bodies[r]);
   inline_small_rules(g);
   for (const Rule& rule : g.rules)
     for (const auto& alt : rule.alternatives)

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -119,6 +120,20 @@ struct Expr {
   static Expr plus(Expr body) { return repeat(std::move(body), 1, -1); }
   static Expr optional(Expr body) { return repeat(std::move(body), 0, 1); }
 };
+
+// Whether e matches "". A reference asks rule_nullable (without one, it is taken as not
+// matching "").
+bool expr_nullable(const Expr& e, const std::function<bool(uint32_t)>& rule_nullable = {});
+
+// Exactly e's non-empty matches, for an e that matches "" (so that a repeat of e can count
+// only copies that consume a byte). A reference to a rule that matches "" becomes a
+// reference to rule_nonempty(rule), a rule of that rule's non-empty matches. A sequence of
+// k parts that all match "" becomes k alternatives: quadratic in k (callers bound the size).
+Expr expr_nonempty(const Expr& e, const std::function<bool(uint32_t)>& rule_nullable = {},
+                   const std::function<uint32_t(uint32_t)>& rule_nonempty = {});
+
+// The number of nodes in e.
+size_t expr_size(const Expr& e);
 
 // A set of Unicode code points as inclusive ranges.
 using CodepointRanges = std::vector<std::pair<uint32_t, uint32_t>>;
