@@ -108,6 +108,24 @@ const bool registered = [] {
       }
     }
   }
+  // The legacy types in the x16 packed layout the AVX-512 tier reads (SmolLM2's shapes),
+  // with 16 tokens: a batched decode step of 16 sequences.
+  for (DType type : {DType::Q4_1, DType::Q8_0, DType::Q4_0}) {
+    for (int64_t tokens : {1, 16, 512}) {
+      for (Shape s : kShapes) {
+        for (int threads : {1, 2}) {
+          const std::string name = "matmul/" + std::string(dtype_name(type)) + "x16/" +
+                                   std::to_string(s.rows) + "x" + std::to_string(s.cols) +
+                                   "/tokens:" + std::to_string(tokens) +
+                                   "/threads:" + std::to_string(threads);
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, tokens, threads,
+                                                 true)
+                        ->Unit(benchmark::kMicrosecond);
+          if (threads > 1) b->UseRealTime();
+        }
+      }
+    }
+  }
   // Qwen2.5-1.5B's shapes (q/o, k/v, gate/up, down) for its k-quant types, in the GGUF
   // layout (plain) and the x16 packed one.
   constexpr Shape kQwen15[] = {{1536, 1536}, {256, 1536}, {8960, 1536}, {1536, 8960}, {65536, 1536}};
