@@ -627,69 +627,131 @@ std::string find_left_recursion(const Grammar& g) {
   return "";
 }
 
+// The size expr_nonempty(e) would have (before Expr's flattening), without building it.
+size_t nonempty_size(const Expr& e, const std::function<bool(uint32_t)>& rule_nullable) {
+  auto nullable = [&](const Expr& c) { return expr_nullable(c, rule_nullable); };
+  switch (e.kind) {
+    case Expr::Kind::kSeq: {
+      size_t total = 1, suffix = 0;  // suffix: the parts after the one made non-empty
+      for (size_t i = e.children.size(); i-- > 0;) {
+        total += 1 + nonempty_size(e.children[i], rule_nullable) + suffix;
+        suffix += expr_size(e.children[i]);
+      }
+      return total;
+    }
+    case Expr::Kind::kAlt: {
+      size_t total = 1;
+      for (const Expr& c : e.children)
+        total += nullable(c) ? nonempty_size(c, rule_nullable) : expr_size(c);
+      return total;
+    }
+    case Expr::Kind::kRepeat:
+      return 1 + (nullable(e.children[0]) ? nonempty_size(e.children[0], rule_nullable)
+                                          : expr_size(e.children[0]));
+    default:
+      return 1;
+  }
+}
+
 // Rewrites every repeat whose body can match "" to a repeat of the body's non-empty
-// matches, B{m,n} = (B'){0,n} and B{m,} = (B')*, where B refers to rules (the text
-// compilers already rewrite bodies without references: detail::repeat_expr). Lowered as
-// written, each copy could be skipped without a byte, so a parse inside a long repeat held
-// a path for nearly every copy and walked the later copies at every byte ("x{0,400}" with
-// x ::= "a"? "b"* took 5 s to compile over 266 tokens), and an unbounded one reached itself
-// without a byte (refused as left recursion). A rule R that matches "" gets a companion
-// "R-nonempty" of its non-empty matches, made when a rewrite first needs it.
+// matches, B{m,n} = (B'){0,n} and B{m,} = (B')* (detail::repeat_expr has already rewritten
+// the unbounded ones without references, more compactly). Lowered as written, each copy
+// could be skipped without a byte, so a parse inside a long repeat held a path for nearly
+// every copy and walked the later copies at every byte ("x{0,400}" with x ::= "a"? "b"*
+// took 5 s to compile over 266 tokens), and an unbounded one reached itself without a byte
+// (refused as left recursion). A rule R that matches "" gets a companion "R-nonempty" of
+// its non-empty matches, made when a rewrite first needs it.
 class NullableRepeats {
  public:
   NullableRepeats(std::vector<Expr>& bodies, std::vector<std::string>& names)
       : bodies_(bodies), names_(names), nullable_(bodies.size(), false) {
-    for (bool changed = true; changed;) {
-      changed = false;
-      for (size_t r = 0; r < bodies_.size(); ++r)
-        if (!nullable_[r] && expr_nullable(bodies_[r], is_nullable())) nullable_[r] = changed = true;
+    // Which rules match "": a worklist over the rules that refer to each one, so that a
+    // chain of thousands is settled in one pass rather than one pass per link.
+    std::vector<std::vector<uint32_t>> referrers(bodies_.size());
+    std::function<void(const Expr&, uint32_t)> note = [&](const Expr& e, uint32_t in) {
+      if (e.kind == Expr::Kind::kRule && e.rule < referrers.size()) referrers[e.rule].push_back(in);
+      for (const Expr& c : e.children) note(c, in);
+    };
+    std::vector<uint32_t> work;
+    for (uint32_t r = 0; r < bodies_.size(); ++r) {
+      note(bodies_[r], r);
+      if (expr_nullable(bodies_[r])) nullable_[r] = true, work.push_back(r);  // without references
+    }
+    while (!work.empty()) {
+      const uint32_t r = work.back();
+      work.pop_back();
+      for (uint32_t q : referrers[r])
+        if (!nullable_[q] && expr_nullable(bodies_[q], is_nullable()))
+          nullable_[q] = true, work.push_back(q);
     }
   }
 
   void run() {
     // Companion rules are appended as they are made, and rewritten in turn.
     for (size_t r = 0; r < bodies_.size(); ++r) {
-      Expr body = bodies_[r];  // a copy: a companion made meanwhile may read the original
+      Expr body = bodies_[r];  // a copy: making a companion reads the original
       rewrite(body);
       bodies_[r] = std::move(body);
+      make_companions();
     }
   }
 
  private:
+  // NOTE: a sequence of k parts that all match "" has a non-empty form of ~k^2/2 parts
+  // (k = 600 is ~180,000 nodes, ~15 MB); past this size a repeat (or a companion) is left
+  // as written: slower to match, the same language.
+  static bool too_large(size_t made, size_t original) {
+    return made > std::max<size_t>(8 * original + 64, 200000);
+  }
+
   std::function<bool(uint32_t)> is_nullable() const {
     return [this](uint32_t r) { return r < nullable_.size() && nullable_[r]; };
   }
 
-  uint32_t nonempty_rule(uint32_t r) {
-    auto it = companion_.find(r);
-    if (it != companion_.end()) return it->second;
-    const auto id = (uint32_t)bodies_.size();
-    companion_[r] = id;
-    names_.push_back(names_[r] + "-nonempty");
-    bodies_.emplace_back();
-    nullable_.push_back(false);
-    // Read the body before emplacing more: the vector may move.
-    Expr made = expr_nonempty(Expr(bodies_[r]), is_nullable(),
-                              [this](uint32_t q) { return nonempty_rule(q); });
-    bodies_[id] = std::move(made);
-    return id;
+  // The companion's id; its body is made later, by make_companions, so that a chain of
+  // rules that match "" is walked by a loop rather than by recursion.
+  uint32_t companion(uint32_t r) {
+    // Past this many, a rule stands for itself: a long chain of rules that match "" would
+    // otherwise get as long a chain of companions (20,000 took the compile from 1.3 to 6.7 s).
+    constexpr size_t kMaxCompanions = 256;
+    if (companion_.size() >= kMaxCompanions && !companion_.count(r)) return r;
+    auto [it, inserted] = companion_.try_emplace(r, (uint32_t)bodies_.size());
+    if (inserted) {
+      names_.push_back(names_[r] + "-nonempty");
+      bodies_.emplace_back();
+      nullable_.push_back(false);
+      pending_.push_back(r);
+    }
+    return it->second;
+  }
+
+  void make_companions() {
+    while (!pending_.empty()) {
+      const uint32_t r = pending_.back();
+      pending_.pop_back();
+      const Expr original = bodies_[r];  // a copy: making it may append rules
+      Expr made = too_large(nonempty_size(original, is_nullable()), expr_size(original))
+                      ? original  // its own matches: the repeats over it stay as slow as written
+                      : expr_nonempty(original, is_nullable(),
+                                      [this](uint32_t q) { return companion(q); });
+      bodies_[companion_.at(r)] = std::move(made);
+    }
   }
 
   void rewrite(Expr& e) {
     for (Expr& c : e.children) rewrite(c);
     if (e.kind != Expr::Kind::kRepeat || !expr_nullable(e.children[0], is_nullable())) return;
     const Expr& body = e.children[0];
-    Expr rest = expr_nonempty(body, is_nullable(), [this](uint32_t q) { return nonempty_rule(q); });
-    // NOTE: a sequence of many parts that all match "" grows quadratically; past this size
-    // the repeat is left as written (slow to match, but the same language).
-    if (expr_size(rest) > 8 * expr_size(body) + 64) return;
+    if (too_large(nonempty_size(body, is_nullable()), expr_size(body))) return;
+    Expr rest = expr_nonempty(body, is_nullable(), [this](uint32_t q) { return companion(q); });
     e = Expr::repeat(std::move(rest), 0, e.max);
   }
 
   std::vector<Expr>& bodies_;
   std::vector<std::string>& names_;
-  std::vector<bool> nullable_;  // per rule; companions never match ""
+  std::vector<bool> nullable_;  // per rule; companions counted as not matching "" (see make_companions)
   std::unordered_map<uint32_t, uint32_t> companion_;
+  std::vector<uint32_t> pending_;  // rules whose companion's body is still to make
 };
 
 }  // namespace
