@@ -17,6 +17,7 @@ namespace kiln::structured::json_schema {
 // grammar checks it on decimals (0.99999999999999999 would parse to 1.0 and break
 // exclusiveMaximum 1).
 constexpr int kNumberDigits = 15;
+
 // A decimal as written in a schema: sign, integer digits ("0" for none, no leading zeros)
 // and fraction digits (no trailing zeros).
 struct Decimal {
