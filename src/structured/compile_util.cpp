@@ -69,9 +69,6 @@ bool has_rule(const Expr& e) {
   return std::any_of(e.children.begin(), e.children.end(), has_rule);
 }
 
-// Whether e matches "" (e has no rule references).
-bool nullable(const Expr& e) { return expr_nullable(e); }
-
 // An expression E' that matches no "" and has E'* = E* (e matches "" and has no rule
 // references). Inside a star, a piece that can match "" may as well be any one of its
 // non-empty parts, since the star supplies the concatenation:
@@ -85,13 +82,13 @@ Expr star_body(const Expr& e) {
       std::vector<Expr> options;
       for (const Expr& c : e.children) {
         // A sequence reaching here has only children that match "".
-        options.push_back(nullable(c) ? star_body(c) : c);
+        options.push_back(expr_nullable(c) ? star_body(c) : c);
       }
       return Expr::alt(std::move(options));
     }
     case Expr::Kind::kRepeat: {
       const Expr& body = e.children[0];
-      return nullable(body) ? star_body(body) : body;
+      return expr_nullable(body) ? star_body(body) : body;
     }
     default:  // kEmpty
       return Expr::nothing();
@@ -101,7 +98,8 @@ Expr star_body(const Expr& e) {
 }  // namespace
 
 Expr repeat_expr(Expr body, int32_t min, int32_t max) {
-  if (max >= 0 || has_rule(body) || !nullable(body)) return Expr::repeat(std::move(body), min, max);
+  if (max >= 0 || has_rule(body) || !expr_nullable(body))
+    return Expr::repeat(std::move(body), min, max);
   // body{min,} = body* when body matches "" (pad the count with empty matches).
   return Expr::repeat(star_body(body), 0, -1);
 }
