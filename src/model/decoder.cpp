@@ -180,16 +180,23 @@ Status DecoderModel::forward(const ForwardBatch& batch, KvStorage& kv, float* lo
                 kv_dim = c.num_kv_heads * c.head_dim;
   const bool adjacent = c.rope_layout == RopeLayout::kAdjacent;
   const float eps = c.rms_norm_eps;
-  auto matmul = [&](const cpu::WeightMatrix& w, const float* in, int64_t rows, float* out) {
-    cpu::matmul(w, in, rows, out, pool_, matmul_scratch_);
-  };
-
   const int64_t num_sequences = (int64_t)batch.sequences.size();
   for (int64_t i = 0; i < num_sequences; ++i) {
     const SequenceSlice& seq = batch.sequences[i];
     attn_sequences_[i] = {seq.first_token, seq.num_tokens, seq.block_table.data()};
   }
 
+  // The row-wise steps between the matmuls run as the next matmul's prologue, on its
+  // threads, one row at a time (so a row's bits do not depend on the ranges the batch is cut
+  // into). The residual add of a layer's FFN is done by the next layer's first prologue.
+  // x_ += xn_ (the block's output, normed first where the model norms it), for rows [t0, t1).
+  auto add_residual = [&](const float* post_norm, int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* y = xn_.data() + t * d;
+      if (post_norm) cpu::rms_norm(y, post_norm, y, 1, d, eps);
+      cpu::add_inplace(x_.data() + t * d, y, d);
+    }
+  };
   embed(batch.token_ids, x_.data());
   for (size_t r = 0; r < spec_.ropes.size(); ++r)
     cpu::rope_angles(batch.positions.data(), n, inv_freq_[r].data(), c.rope_dim,
@@ -197,11 +204,17 @@ Status DecoderModel::forward(const ForwardBatch& batch, KvStorage& kv, float* lo
   for (int64_t il = 0; il < c.num_layers; ++il) {
     const DecoderLayer& l = layers_[il];
     const DecoderLayerSpec& ls = spec_.layers[il];
-    cpu::rms_norm(x_.data(), l.attn_norm, xn_.data(), n, d, eps);
+    const DecoderLayer* prev = il > 0 ? &layers_[il - 1] : nullptr;
+    const auto attn_in = [&](int64_t t0, int64_t t1) {
+      if (prev) add_residual(prev->post_ffn_norm, t0, t1);
+      for (int64_t t = t0; t < t1; ++t)
+        cpu::rms_norm(x_.data() + t * d, l.attn_norm, xn_.data() + t * d, 1, d, eps);
+    };
     {
       const cpu::WeightMatrix ws[] = {l.wq, l.wk, l.wv};
       float* const ys[] = {q_.data(), k_.data(), v_.data()};
-      cpu::matmul_same_input(ws, ys, xn_.data(), n, pool_, matmul_scratch_);
+      cpu::matmul_same_input(ws, ys, xn_.data(), n, pool_, matmul_scratch_,
+                             cpu::ActivationPrologue::of(attn_in));
     }
     if (l.bq) cpu::add_bias(q_.data(), l.bq, n, q_dim);
     if (l.bk) cpu::add_bias(k_.data(), l.bk, n, kv_dim);
@@ -236,29 +249,42 @@ Status DecoderModel::forward(const ForwardBatch& batch, KvStorage& kv, float* lo
     args.sequences = attn_sequences_.data();
     args.num_sequences = num_sequences;
     cpu::attention(args, pool_, attention_scratch_);
-    matmul(l.wo, attn_.data(), n, xn_.data());
-    if (l.post_attn_norm) cpu::rms_norm(xn_.data(), l.post_attn_norm, xn_.data(), n, d, eps);
-    cpu::add_inplace(x_.data(), xn_.data(), n * d);
+    cpu::matmul(l.wo, attn_.data(), n, xn_.data(), pool_, matmul_scratch_);
 
-    cpu::rms_norm(x_.data(), l.ffn_norm, xn_.data(), n, d, eps);
+    const auto ffn_in = [&](int64_t t0, int64_t t1) {
+      add_residual(l.post_attn_norm, t0, t1);
+      for (int64_t t = t0; t < t1; ++t)
+        cpu::rms_norm(x_.data() + t * d, l.ffn_norm, xn_.data() + t * d, 1, d, eps);
+    };
     {
       const cpu::WeightMatrix ws[] = {l.w_gate, l.w_up};
       float* const ys[] = {ffn_gate_.data(), ffn_up_.data()};
-      cpu::matmul_same_input(ws, ys, xn_.data(), n, pool_, matmul_scratch_);
+      cpu::matmul_same_input(ws, ys, xn_.data(), n, pool_, matmul_scratch_,
+                             cpu::ActivationPrologue::of(ffn_in));
     }
-    if (spec_.ffn_activation == FfnActivation::kSilu)
-      cpu::silu_mul(ffn_gate_.data(), ffn_up_.data(), n * c.ffn_dim);
-    else
-      cpu::gelu_tanh_mul(ffn_gate_.data(), ffn_up_.data(), n * c.ffn_dim);
-    matmul(l.w_down, ffn_gate_.data(), n, xn_.data());
-    if (l.post_ffn_norm) cpu::rms_norm(xn_.data(), l.post_ffn_norm, xn_.data(), n, d, eps);
-    cpu::add_inplace(x_.data(), xn_.data(), n * d);
+    const auto activation = [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* gate = ffn_gate_.data() + t * c.ffn_dim;
+        const float* up = ffn_up_.data() + t * c.ffn_dim;
+        if (spec_.ffn_activation == FfnActivation::kSilu)
+          cpu::silu_mul(gate, up, c.ffn_dim);
+        else
+          cpu::gelu_tanh_mul(gate, up, c.ffn_dim);
+      }
+    };
+    cpu::matmul(l.w_down, ffn_gate_.data(), n, xn_.data(), pool_, matmul_scratch_,
+                cpu::ActivationPrologue::of(activation));
   }
+  add_residual(layers_.back().post_ffn_norm, 0, n);
   const int64_t rows = (int64_t)batch.logit_rows.size();
   if (rows == 0) return Status::Ok();
-  for (int64_t i = 0; i < rows; ++i)
-    cpu::rms_norm(x_.data() + batch.logit_rows[i] * d, output_norm_, xn_.data() + i * d, 1, d, eps);
-  matmul(output_, xn_.data(), rows, logits);
+  const auto head_in = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      cpu::rms_norm(x_.data() + batch.logit_rows[i] * d, output_norm_, xn_.data() + i * d, 1, d,
+                    eps);
+  };
+  cpu::matmul(output_, xn_.data(), rows, logits, pool_, matmul_scratch_,
+              cpu::ActivationPrologue::of(head_in));
   if (spec_.final_logit_softcap > 0.0f)
     cpu::softcap(logits, spec_.final_logit_softcap, rows * c.vocab_size);
   return Status::Ok();

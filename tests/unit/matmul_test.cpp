@@ -264,6 +264,50 @@ TEST(Matmul, SameInputEqualsSeparateCalls) {
   }
 }
 
+// A prologue runs inside the matmul's region, over ranges of tokens on any thread: every row
+// is prepared exactly once, before any product reads it, and the outputs are those of the
+// prologue's work done first and the matmul after, bit for bit, for one token (prepared
+// before the region) and for batches cut into ranges, formats shared or not and a float
+// matrix that reads x itself.
+TEST(Matmul, PrologueEqualsPreparingFirst) {
+  const int64_t cols = 256;
+  const Weights a = make_weights(DType::Q4_K, 48, cols, 1), b = make_weights(DType::Q4_0, 35, cols, 3),
+                f = make_weights(DType::F32, 7, cols, 4);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    MatmulScratch scratch;
+    for (int64_t tokens : {1, 2, 5, 16, 40}) {
+      const auto raw = random_floats(tokens * cols, (uint32_t)(tokens + 100 * threads));
+      // The preparation: a row-wise scale by the row's index plus one (any row-local work).
+      auto prepare = [&](float* x, int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t)
+          for (int64_t c = 0; c < cols; ++c) x[t * cols + c] = raw[t * cols + c] * (float)(t + 1);
+      };
+      std::vector<float> prepared(tokens * cols);
+      prepare(prepared.data(), 0, tokens);
+      const WeightMatrix ws[] = {a.matrix, b.matrix, f.matrix};
+      std::vector<std::vector<float>> expect(3), got(3);
+      float* ys[3];
+      for (int i = 0; i < 3; ++i) {
+        matmul(ws[i], prepared.data(), tokens, (expect[i] = std::vector<float>(tokens * ws[i].rows)).data(),
+               pool, scratch);
+        got[i].assign(tokens * ws[i].rows, NAN);
+        ys[i] = got[i].data();
+      }
+      std::vector<float> x(tokens * cols, NAN);
+      std::vector<int> times_prepared(tokens, 0);
+      const auto prologue = [&](int64_t t0, int64_t t1) {
+        prepare(x.data(), t0, t1);
+        for (int64_t t = t0; t < t1; ++t) ++times_prepared[t];  // ranges are disjoint
+      };
+      matmul_same_input(ws, ys, x.data(), tokens, pool, scratch, ActivationPrologue::of(prologue));
+      for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(got[i], expect[i]) << "threads " << threads << " tokens " << tokens << " " << i;
+      EXPECT_EQ(times_prepared, std::vector<int>(tokens, 1)) << threads << " " << tokens;
+    }
+  }
+}
+
 TEST(Matmul, SupportedTypes) {
   for (DType t : kTypes) EXPECT_TRUE(matmul_supported(t)) << dtype_name(t);
   EXPECT_FALSE(matmul_supported(DType::I32));

@@ -2,14 +2,19 @@
 // packed x16 kernels where the loader made a packed copy and the tier is AVX-512),
 // converts the activations once per call into scratch (once per format for several
 // matrices on the same input), and splits the output into rectangles of rows x tokens
-// that the thread pool hands out dynamically, every matrix's in one region.
+// that the thread pool hands out dynamically, every matrix's in one region. The same region
+// first prepares the activations (the caller's prologue, then the conversion) over ranges
+// of tokens, so a batch's row-wise work is shared between the threads too.
 //
 // Rectangles are sized so that a task's weight rows and activation rows stay in L2 while
 // the kernel reuses them (prompt processing), and so that there are several tasks per
 // thread (a late or slow thread costs at most one small task).
 #include "kernels/cpu/matmul.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -26,8 +31,8 @@ constexpr int64_t kPrefillRows = 64;      // rows per task when many tokens shar
 constexpr int64_t kPrefillTokens = 64;    // tokens per task
 constexpr int64_t kSmallBatchTokens = 8;  // up to this many tokens go in one chunk
 constexpr int64_t kTasksPerThread = 8;
-// Converting fewer elements than this is not worth waking the pool for.
-constexpr int64_t kParallelQuantizeElements = 1 << 16;
+// Token ranges the activations are prepared and converted in, per thread.
+constexpr int64_t kPrologueTasksPerThread = 2;
 
 const VecDotKernel* find_kernel(DType type, Isa isa) {
   for (int i = (int)isa; i >= 0; --i) {
@@ -74,32 +79,6 @@ Split split_work(int64_t rows, int64_t num_tokens, int num_threads) {
   s.row_tasks = ceil_div(rows, s.rows_per_task);
   s.token_tasks = ceil_div(num_tokens, s.tokens_per_task);
   return s;
-}
-
-// Converts num_tokens rows of x with fn into rows of dst_stride bytes.
-void convert_activations(void (*fn)(const float*, void*, int64_t), const float* x, int64_t cols,
-                         int64_t num_tokens, uint8_t* dst, int64_t dst_stride, ThreadPool& pool) {
-  if (num_tokens * cols < kParallelQuantizeElements || pool.num_threads() == 1) {
-    for (int64_t t = 0; t < num_tokens; ++t) fn(x + t * cols, dst + t * dst_stride, cols);
-    return;
-  }
-  struct Job {
-    void (*fn)(const float*, void*, int64_t);
-    const float* x;
-    int64_t cols, num_tokens, per_task;
-    uint8_t* dst;
-    int64_t dst_stride;
-  } const job{
-      fn,  x,         cols, num_tokens, ceil_div(num_tokens, 4 * (int64_t)pool.num_threads()),
-      dst, dst_stride};
-  // NOTE: one captured pointer keeps the std::function in its small buffer (no allocation
-  // per call); likewise in matmul().
-  const Job* j = &job;
-  pool.parallel_for(ceil_div(num_tokens, job.per_task), [j](int64_t task, int) {
-    const int64_t end = std::min(j->num_tokens, (task + 1) * j->per_task);
-    for (int64_t t = task * j->per_task; t < end; ++t)
-      j->fn(j->x + t * j->cols, j->dst + t * j->dst_stride, j->cols);
-  });
 }
 
 // One matmul call's work, shared by its tasks.
@@ -193,6 +172,29 @@ MatmulJob make_job(const WeightMatrix& w, const VecDotKernel* k, bool packed, in
 
 int64_t num_tasks(const MatmulJob& j) { return j.split.row_tasks * j.split.token_tasks; }
 
+// What happens to activation rows before the products read them: the caller's prologue,
+// then each distinct conversion (quantization to the kernels' activation format).
+struct Prologue {
+  struct Conversion {
+    void (*convert)(const float*, void*, int64_t);
+    uint8_t* dst;
+    int64_t stride;
+  };
+  ActivationPrologue user;
+  const float* x;
+  int64_t cols, num_tokens;
+  Conversion conversions[kMaxSameInput] = {};
+  int num_conversions = 0;
+
+  void run(int64_t t0, int64_t t1) const {
+    if (t0 >= t1) return;
+    if (user.prepare != nullptr) user.prepare(user.context, t0, t1);
+    for (int c = 0; c < num_conversions; ++c)
+      for (int64_t t = t0; t < t1; ++t)
+        conversions[c].convert(x + t * cols, conversions[c].dst + t * conversions[c].stride, cols);
+  }
+};
+
 }  // namespace
 
 bool matmul_supported(DType type) { return find_kernel(type, Isa::kAvx512) != nullptr; }
@@ -208,11 +210,22 @@ bool matmul_wants_packed(DType type, int64_t rows, int64_t cols) {
 
 void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch, Isa isa) {
-  matmul_same_input({&w, 1}, {&y, 1}, x, num_tokens, pool, scratch, isa);
+  matmul_same_input({&w, 1}, {&y, 1}, x, num_tokens, pool, scratch, ActivationPrologue{}, isa);
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t num_tokens, float* y, ThreadPool& pool,
+            MatmulScratch& scratch, const ActivationPrologue& prologue, Isa isa) {
+  matmul_same_input({&w, 1}, {&y, 1}, x, num_tokens, pool, scratch, prologue, isa);
 }
 
 void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const> ys, const float* x,
                        int64_t num_tokens, ThreadPool& pool, MatmulScratch& scratch, Isa isa) {
+  matmul_same_input(ws, ys, x, num_tokens, pool, scratch, ActivationPrologue{}, isa);
+}
+
+void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const> ys, const float* x,
+                       int64_t num_tokens, ThreadPool& pool, MatmulScratch& scratch,
+                       const ActivationPrologue& prologue, Isa isa) {
   KILN_CHECK(ws.size() == ys.size() && ws.size() <= kMaxSameInput);
   if (num_tokens <= 0) return;
   MatmulJob jobs[kMaxSameInput];
@@ -232,8 +245,13 @@ void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const>
     act_bytes += round_up(formats[num_jobs].stride * num_tokens, 64);
     ++num_jobs;
   }
-  if (num_jobs == 0) return;
-  // Activations, converted once per distinct format (q/k/v of one type share them).
+  if (num_jobs == 0) {
+    if (prologue.prepare != nullptr) prologue.prepare(prologue.context, 0, num_tokens);
+    return;
+  }
+  // The activations, converted once per distinct format (q/k/v of one type share them), by
+  // the prologue.
+  Prologue pre{.user = prologue, .x = x, .cols = jobs[0].cols, .num_tokens = num_tokens};
   uint8_t* buf = aligned_scratch(scratch, act_bytes);
   for (int i = 0; i < num_jobs; ++i) {
     const ActFormat& f = formats[i];
@@ -248,21 +266,42 @@ void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const>
     if (same < i) {
       j.act = jobs[same].act;
     } else {
-      convert_activations(f.convert, x, j.cols, num_tokens, buf, f.stride, pool);
+      pre.conversions[pre.num_conversions++] = {f.convert, buf, f.stride};
       j.act = buf;
       buf += round_up(f.stride * num_tokens, 64);
     }
     j.act_stride = f.stride;
   }
-  // One region for every job's tasks.
+  // One region for the prologue's token ranges and then every job's tasks; a product task
+  // waits until every range is ready. Tasks are handed out in order, so by the time one
+  // waits, every range has been taken by a running thread.
+  // NOTE: one token (decode of one sequence) is prepared here, before the region: there is
+  // nothing to share.
+  const int64_t ranges = num_tokens < 2 || pool.num_threads() == 1
+                             ? 0
+                             : std::min(num_tokens, kPrologueTasksPerThread * pool.num_threads());
+  if (ranges == 0) pre.run(0, num_tokens);
+  std::atomic<int64_t> ranges_done{0};
   struct Region {
     const MatmulJob* jobs;
     int num_jobs;
-  } const region{jobs, num_jobs};
+    const Prologue* pre;
+    int64_t ranges;
+    std::atomic<int64_t>* ranges_done;
+  } const region{jobs, num_jobs, &pre, ranges, &ranges_done};
+  // NOTE: one captured pointer keeps the std::function in its small buffer (no allocation).
   const Region* r = &region;
-  int64_t total = 0;
+  int64_t total = ranges;
   for (int i = 0; i < num_jobs; ++i) total += num_tasks(jobs[i]);
   pool.parallel_for(total, [r](int64_t task, int) {
+    if (task < r->ranges) {
+      const int64_t n = r->pre->num_tokens;
+      r->pre->run(task * n / r->ranges, (task + 1) * n / r->ranges);
+      r->ranges_done->fetch_add(1, std::memory_order_release);
+      return;
+    }
+    task -= r->ranges;
+    while (r->ranges_done->load(std::memory_order_acquire) < r->ranges) _mm_pause();
     int i = 0;
     while (task >= num_tasks(r->jobs[i])) task -= num_tasks(r->jobs[i++]);
     r->jobs[i].run_task(task);
