@@ -289,22 +289,21 @@ TEST_P(AttentionTest, RescalesAndReusesScratch) {
   }
 }
 
-// One call over a ragged batch (decode rows at different depths, prefill chunks that start
-// at 0 or mid-sequence, long and short, each sequence with its own shuffled blocks of one
-// shared pool) gives each sequence exactly the bits it gets alone, on 1 and 3 threads, and
-// matches the definition.
-TEST_P(AttentionTest, RaggedBatchEqualsEachSequenceAlone) {
-  struct Seq {
-    int64_t first_pos, num_tokens;
-  };
-  const Seq seqs[] = {{700, 1}, {0, 40}, {37, 1}, {45, 37}, {5, 3}, {0, 1}, {300, 2}, {16, 16}};
+struct BatchSeq {
+  int64_t first_pos, num_tokens;
+};
+
+// One call over a batch of sequences, each with its own shuffled blocks of one shared pool,
+// gives each sequence exactly the bits it gets alone, on 1 and 3 threads, and matches the
+// definition; with and without a sliding window, on every KV element type.
+void check_batch_equals_each_alone(const std::vector<BatchSeq>& seqs, Isa isa) {
   for (KvDType dtype : kDTypes) {
     for (int64_t window : {0, 33}) {
       SCOPED_TRACE(std::string(dtype_label(dtype)) + " window " + std::to_string(window));
       const int64_t kv_heads = 3, group = 3, dim = 64, block = 16, heads = kv_heads * group;
       std::mt19937 rng(29);
       int64_t total_blocks = 0, num_tokens = 0;
-      for (const Seq& s : seqs) {
+      for (const BatchSeq& s : seqs) {
         total_blocks += (s.first_pos + s.num_tokens + block - 1) / block;
         num_tokens += s.num_tokens;
       }
@@ -315,7 +314,7 @@ TEST_P(AttentionTest, RaggedBatchEqualsEachSequenceAlone) {
       std::vector<AttentionSequence> sequences;
       std::vector<int32_t> positions;
       int64_t next_block = 0;
-      for (const Seq& s : seqs) {
+      for (const BatchSeq& s : seqs) {
         const int64_t n = (s.first_pos + s.num_tokens + block - 1) / block;
         tables.emplace_back(all.begin() + next_block, all.begin() + next_block + n);
         next_block += n;
@@ -339,9 +338,9 @@ TEST_P(AttentionTest, RaggedBatchEqualsEachSequenceAlone) {
       a.sequences = sequences.data();
       a.num_sequences = (int64_t)sequences.size();
       const std::vector<double> expect = naive_attention(a);
-      const std::vector<float> batch = run(a, num_tokens, GetParam(), 3);
+      const std::vector<float> batch = run(a, num_tokens, isa, 3);
       for (size_t i = 0; i < batch.size(); ++i) ASSERT_NEAR(batch[i], expect[i], 1e-4) << i;
-      EXPECT_EQ(batch, run(a, num_tokens, GetParam(), 1));
+      EXPECT_EQ(batch, run(a, num_tokens, isa, 1));
 
       const int64_t row = heads * dim;
       for (size_t i = 0; i < sequences.size(); ++i) {
@@ -352,13 +351,31 @@ TEST_P(AttentionTest, RaggedBatchEqualsEachSequenceAlone) {
         const AttentionSequence one{0, s.num_tokens, s.block_table};
         alone.sequences = &one;
         alone.num_sequences = 1;
-        const std::vector<float> got = run(alone, s.num_tokens, GetParam(), 2);
+        const std::vector<float> got = run(alone, s.num_tokens, isa, 2);
         ASSERT_EQ(0, std::memcmp(got.data(), batch.data() + s.first_token * row,
                                  got.size() * sizeof(float)))
             << "sequence " << i;
       }
     }
   }
+}
+
+// A ragged batch: decode rows at different depths, prefill chunks that start at 0 or
+// mid-sequence, long and short.
+TEST_P(AttentionTest, RaggedBatchEqualsEachSequenceAlone) {
+  check_batch_equals_each_alone(
+      {{700, 1}, {0, 40}, {37, 1}, {45, 37}, {5, 3}, {0, 1}, {300, 2}, {16, 16}}, GetParam());
+}
+
+// Batched decode: enough sequences that a task takes all of a tile's KV heads at once and
+// prefetches the next chunk and the next task's first, which alone they do not; contexts
+// of one chunk, several, and deep ones split across tasks, plus a prefill among them.
+TEST_P(AttentionTest, ManyDecodingSequencesEqualEachAlone) {
+  std::vector<BatchSeq> seqs;
+  for (int64_t i = 0; i < 40; ++i) seqs.push_back({(i * 37) % 300, 1});
+  seqs.push_back({0, 20});
+  seqs.push_back({900, 1});
+  check_batch_equals_each_alone(seqs, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, AttentionTest,

@@ -67,6 +67,7 @@ struct AttentionPlan {
   int64_t num_tiles = 0;
   int64_t max_rows = 0;    // query rows of a full tile: tile_tokens * group
   int64_t splits = 0;      // tasks each (tile, KV head) context is divided into
+  int64_t heads_per_task = 1;  // KV heads a task takes at once (the batch's choice)
   int64_t first_task = 0;  // the sequence's tasks: [first_task, first_task + num_tasks)
   int64_t num_tasks = 0;
   int64_t first_job = 0;      // its (tile, KV head) counters in splits_done (splits > 1)
@@ -81,6 +82,7 @@ struct AttentionPlan {
 struct AttentionScratch {
   std::vector<std::vector<float>> thread_floats;
   std::vector<std::vector<int32_t>> thread_positions;
+  std::vector<std::vector<const uint8_t*>> thread_lines;  // cache lines to prefetch
   std::vector<float> partials;
   std::vector<int32_t> splits_done;  // per (tile, KV head); updated through std::atomic_ref
   std::vector<AttentionPlan> plans;
@@ -91,7 +93,10 @@ struct AttentionScratch {
 // chunks with an online softmax (so K and V rows are read once per tile, not once per query
 // head and token), and skips the chunks above the causal diagonal (and, with a sliding
 // window, those before every row's window). When a sequence has few tiles (decode, short
-// prompts) each tile's context is also split across tasks and merged at the end.
+// prompts) each tile's context is also split across tasks and merged at the end. When the
+// batch has many (tile, KV head) pairs (batched decode), a task takes all of a tile's KV
+// heads, reads each K and V row whole and prefetches the rows it reads next: the KV of many
+// sequences comes from DRAM, and its misses would otherwise not overlap the arithmetic.
 // All sequences' tasks go to the pool in one parallel_for. A sequence's tiles and splits
 // depend on its own shape only, never on the thread count or the other sequences, so its
 // results are the same bits alone or in any batch, on any number of threads. Requires

@@ -56,6 +56,9 @@ struct AttendChunk {
   float* m = nullptr;     // [num_rows]
   float* l = nullptr;     // [num_rows]
   float* work = nullptr;  // attend_chunk_work_floats(num_rows) floats, any contents
+  // Cache lines to prefetch while the chunk runs, spread over its keys (hints only).
+  const uint8_t* const* prefetch = nullptr;
+  int64_t prefetch_count = 0;
 };
 
 // Scores or probabilities for every (row, key) and a rescale factor per row.

@@ -439,6 +439,12 @@ void pv_block(const AttendChunk& a, const float* p, int64_t p_row, int64_t p_key
   }
   const float* pc = p + r0 * p_row;
   for (int64_t c = 0; c < a.num_keys; ++c, pc += p_key) {
+    // The prefetches go with the first call over the chunk's keys only.
+    if (a.prefetch_count > 0 && r0 == 0 && d0 == 0) {
+      const int64_t per = (a.prefetch_count + a.num_keys - 1) / a.num_keys;
+      for (int64_t i = c * per; i < std::min(a.prefetch_count, (c + 1) * per); ++i)
+        _mm_prefetch(reinterpret_cast<const char*>(a.prefetch[i]), _MM_HINT_T1);
+    }
     const void* v = a.v_rows[c];
     __m512 vv[NV];
 #pragma GCC unroll 4
