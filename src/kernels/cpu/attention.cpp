@@ -48,13 +48,13 @@ AttentionPlan make_plan(const AttentionArgs& a, const AttentionSequence& seq) {
   return p;
 }
 
-// A task takes this many of a tile's KV heads at once, walking their chunks side by side,
-// when the batch has enough (tile, KV head, split) units to keep every thread busy without
-// one per task: in batched decode the heads of a sequence share each K and V row, so one
-// task reads the rows whole and in order and can prefetch the next chunk's. Which heads
-// share a task never changes a head's arithmetic, so this may depend on the batch.
+// A task takes up to kMaxHeadsPerTask of a tile's KV heads at once, walking their chunks
+// side by side, when the batch still has kMinGroupedTasksPerThread such tasks per thread:
+// in batched decode the heads of a sequence share each K and V row, so one task reads the
+// rows whole and in order and can prefetch what it reads next. Which heads share a task
+// never changes a head's arithmetic, so this may depend on the batch.
 constexpr int64_t kMaxHeadsPerTask = 8;
-constexpr int64_t kMinUnitsPerThreadToGroupHeads = 8;
+constexpr int64_t kMinGroupedTasksPerThread = 8;
 
 // Per-thread floats: a zero row and the kernel's work buffer, then per head of the task its
 // query tile, output, max and sum.
@@ -128,10 +128,9 @@ int64_t plan_batch(const AttentionArgs& a, int num_threads, AttentionScratch& sc
       partials += p.num_tiles * a.num_kv_heads * p.splits * partial_floats(p, dim);
     }
   }
+  const int64_t group_heads = std::min(a.num_kv_heads, kMaxHeadsPerTask);
   const int64_t heads =
-      units >= kMinUnitsPerThreadToGroupHeads * a.num_kv_heads * num_threads
-          ? std::min(a.num_kv_heads, kMaxHeadsPerTask)
-          : 1;
+      units >= kMinGroupedTasksPerThread * group_heads * num_threads ? group_heads : 1;
   int64_t tasks = 0;
   for (AttentionPlan& p : scratch.plans) {
     p.heads_per_task = heads;
