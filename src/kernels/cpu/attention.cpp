@@ -215,8 +215,9 @@ int64_t kv_lines(const KvPoolView& kv, const int32_t* block_table, int64_t first
   return count;
 }
 
-// The keys the task after this one in the same thread's likely order will read first, for
-// prefetching: its sequence's block table and its first chunk. Null block_table: none.
+// The first chunk of the task after this one in the pool's order (taken next by this
+// thread or another), for prefetching: its sequence's block table and keys. Null
+// block_table: none.
 struct NextTask {
   const int32_t* block_table = nullptr;
   int64_t first_key = 0, num_keys = 0;
@@ -378,8 +379,8 @@ void attention(const AttentionArgs& a, ThreadPool& pool, AttentionScratch& scrat
     const std::vector<AttentionPlan>& plans = j->scratch.plans;
     const int64_t i = sequence_of(plans, task);
     const TaskShape shape = task_shape(a, a.sequences[i], plans[i], task - plans[i].first_task);
-    // The task after this one (the next this thread or another takes), when its rows are read
-    // whole too: its first chunk is prefetched during this task's last.
+    // The task after this one, when its rows are read whole too: its first chunk is
+    // prefetched during this task's last.
     NextTask next;
     if (task + 1 < j->num_tasks && plans[i].heads_per_task == a.num_kv_heads) {
       const int64_t n = sequence_of(plans, task + 1);
