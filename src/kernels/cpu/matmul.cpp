@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <thread>
 
 #include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/vec_dot.h"
@@ -33,6 +34,7 @@ constexpr int64_t kSmallBatchTokens = 8;  // up to this many tokens go in one ch
 constexpr int64_t kTasksPerThread = 8;
 // Token ranges the activations are prepared and converted in, per thread.
 constexpr int64_t kPrologueTasksPerThread = 2;
+constexpr int kSpinsBeforeYield = 20000;  // a product task waiting for the ranges
 
 const VecDotKernel* find_kernel(DType type, Isa isa) {
   for (int i = (int)isa; i >= 0; --i) {
@@ -301,7 +303,14 @@ void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const>
       return;
     }
     task -= r->ranges;
-    while (r->ranges_done->load(std::memory_order_acquire) < r->ranges) _mm_pause();
+    // NOTE: yield after a while, as the pool does: a thread holding a range may be
+    // descheduled on a busy host, and spinning would keep it off the core longer.
+    for (int spin = 0; r->ranges_done->load(std::memory_order_acquire) < r->ranges; ++spin) {
+      if (spin < kSpinsBeforeYield)
+        _mm_pause();
+      else
+        std::this_thread::yield();
+    }
     int i = 0;
     while (task >= num_tasks(r->jobs[i])) task -= num_tasks(r->jobs[i++]);
     r->jobs[i].run_task(task);
