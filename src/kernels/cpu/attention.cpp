@@ -273,7 +273,7 @@ void run_task(const AttentionArgs& a, const VectorKernels& kern, const Attention
   // next chunk, or after its last the first chunk of the next task. The lines are handed
   // to the kernel a share per head, which spreads them over the chunk's keys: a burst of
   // hundreds is mostly dropped once the core's miss buffers are full.
-  const bool prefetch = num_heads == a.num_kv_heads;
+  const bool prefetch = kern.prefetches && num_heads == a.num_kv_heads;
   const int64_t elem_bytes = kv_dtype_bytes(a.kv.dtype);
   std::array<const uint8_t*, kAttendChunkKeys> k_base, v_base;
   std::array<const void*, kAttendChunkKeys> k_rows, v_rows;
@@ -382,7 +382,8 @@ void attention(const AttentionArgs& a, ThreadPool& pool, AttentionScratch& scrat
     // The task after this one, when its rows are read whole too: its first chunk is
     // prefetched during this task's last.
     NextTask next;
-    if (task + 1 < j->num_tasks && plans[i].heads_per_task == a.num_kv_heads) {
+    if (j->kern.prefetches && task + 1 < j->num_tasks &&
+        plans[i].heads_per_task == a.num_kv_heads) {
       const int64_t n = sequence_of(plans, task + 1);
       const TaskShape s = task_shape(a, a.sequences[n], plans[n], task + 1 - plans[n].first_task);
       if (s.chunk_begin < s.chunk_end) {

@@ -56,7 +56,8 @@ struct AttendChunk {
   float* m = nullptr;     // [num_rows]
   float* l = nullptr;     // [num_rows]
   float* work = nullptr;  // attend_chunk_work_floats(num_rows) floats, any contents
-  // Cache lines to prefetch while the chunk runs, spread over its keys (hints only).
+  // Cache lines to prefetch while the chunk runs, spread over its keys (hints only, and
+  // only where VectorKernels::prefetches).
   const uint8_t* const* prefetch = nullptr;
   int64_t prefetch_count = 0;
 };
@@ -86,6 +87,9 @@ struct VectorKernels {
   // n floats to n elements of dtype at dst, rounded to nearest even: the same bits on
   // every ISA.
   void (*convert_kv)(const float* src, void* dst, int64_t n, KvDType dtype);
+  // Whether attend_chunk issues AttendChunk::prefetch (callers skip listing the lines
+  // otherwise). Only the AVX-512 kernel does: on AVX2 it measured no gain.
+  bool prefetches = false;
 };
 
 // Best available at or below isa.

@@ -595,8 +595,8 @@ void convert_kv(const float* src, void* dst, int64_t n, KvDType dtype) {
   }
 }
 
-constexpr VectorKernels kKernels{dot_rows,     axpy_rows,    exp_sum,   silu_mul,
-                                 load_queries, attend_chunk, convert_kv};
+constexpr VectorKernels kKernels{dot_rows,     axpy_rows,    exp_sum,    silu_mul,
+                                 load_queries, attend_chunk, convert_kv, /*prefetches=*/true};
 
 }  // namespace
 
