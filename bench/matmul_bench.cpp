@@ -54,11 +54,11 @@ ThreadPool& pool(int threads) {
   return *p;
 }
 
-// The x16 packed copy of weights(type, s), in anonymous memory as the loader makes it.
-const void* packed_weights(DType type, Shape s) {
+// Copy `copy` of the x16 packed weights(type, s), in anonymous memory as the loader makes it.
+const void* packed_weights(DType type, Shape s, int copy) {
   static PageArena arena;
-  static std::map<std::tuple<DType, int64_t, int64_t>, void*> cache;
-  void*& p = cache[{type, s.rows, s.cols}];
+  static std::map<std::tuple<DType, int64_t, int64_t, int>, void*> cache;
+  void*& p = cache[{type, s.rows, s.cols, copy}];
   if (p == nullptr) {
     p = arena.allocate((size_t)packed_weights_bytes(type, s.rows, s.cols));
     pack_weight_groups(type, weights(type, s).data(), s.cols, 0, s.rows / kPackRows, p);
@@ -66,19 +66,23 @@ const void* packed_weights(DType type, Shape s) {
   return p;
 }
 
+// copies > 1: the calls rotate over that many packed copies of the matrix, so that each
+// call reads its weights from DRAM as a model larger than the L3 does (SmolLM2's 96 MB).
 void bm_matmul(benchmark::State& state, DType type, Shape s, int64_t tokens, int threads,
-               bool packed) {
+               bool packed, int copies = 1) {
   const auto& w = weights(type, s);
-  const WeightMatrix m{type, w.data(), s.rows, s.cols,
-                       packed ? packed_weights(type, s) : nullptr};
+  std::vector<WeightMatrix> ms;
+  for (int c = 0; c < copies; ++c)
+    ms.push_back({type, w.data(), s.rows, s.cols, packed ? packed_weights(type, s, c) : nullptr});
   std::vector<float> x(tokens * s.cols), y(tokens * s.rows);
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   for (auto& v : x) v = dist(rng);
   MatmulScratch scratch;
   ThreadPool& p = pool(threads);
+  size_t call = 0;
   for (auto _ : state) {
-    matmul(m, x.data(), tokens, y.data(), p, scratch);
+    matmul(ms[call++ % ms.size()], x.data(), tokens, y.data(), p, scratch);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -98,7 +102,8 @@ const bool registered = [] {
                                    std::to_string(s.rows) + "x" + std::to_string(s.cols) +
                                    "/tokens:" + std::to_string(tokens) +
                                    "/threads:" + std::to_string(threads);
-          auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, tokens, threads, false)
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, tokens, threads,
+                                                 false, 1)
                         ->Unit(benchmark::kMicrosecond);
           // NOTE: one thread is timed by its CPU time, which equals wall time on a quiet
           // machine and stays meaningful on a loaded one; two threads need wall time (and a
@@ -119,10 +124,25 @@ const bool registered = [] {
                                    "/tokens:" + std::to_string(tokens) +
                                    "/threads:" + std::to_string(threads);
           auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, tokens, threads,
-                                                 true)
+                                                 true, 1)
                         ->Unit(benchmark::kMicrosecond);
           if (threads > 1) b->UseRealTime();
         }
+      }
+    }
+  }
+  // The same from DRAM: 128 MB of copies, the reads of a model that does not fit the L3.
+  for (DType type : {DType::Q4_1, DType::Q8_0}) {
+    for (Shape s : kShapes) {
+      for (int threads : {1, 2}) {
+        const int copies = (int)(((int64_t)128 << 20) / packed_weights_bytes(type, s.rows, s.cols)) + 1;
+        const std::string name = "matmul_dram/" + std::string(dtype_name(type)) + "x16/" +
+                                 std::to_string(s.rows) + "x" + std::to_string(s.cols) +
+                                 "/tokens:16/threads:" + std::to_string(threads);
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, 16, threads,
+                                               true, copies)
+                      ->Unit(benchmark::kMicrosecond);
+        if (threads > 1) b->UseRealTime();
       }
     }
   }
@@ -139,7 +159,7 @@ const bool registered = [] {
                                      std::to_string(s.cols) + "/tokens:" +
                                      std::to_string(tokens) + "/threads:" + std::to_string(threads);
             auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, tokens,
-                                                   threads, packed)
+                                                   threads, packed, 1)
                           ->Unit(benchmark::kMicrosecond);
             if (threads > 1) b->UseRealTime();
           }

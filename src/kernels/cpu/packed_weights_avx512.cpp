@@ -302,15 +302,23 @@ constexpr int64_t kPanelD = 32, kPanelS = 36, kPanelBias = 40;
 
 template <DType kType, int N>
 void legacy_tile(int64_t nrec, const uint8_t* group, const uint8_t* const* act, float* out,
-                 int64_t out_stride, const uint8_t* /*next*/) {
-  // NOTE: `next` is not prefetched here: on SmolLM2's Q4_1 and Q8_0, 16-sequence decode
-  // measured the same with and without it.
+                 int64_t out_stride, const uint8_t* next) {
   using L = Legacy<kType>;
+  // The next group's lines are prefetched a few per block (when gemm passes `next`): on
+  // SmolLM2's shapes with 16 tokens and the weights in DRAM, 15-27% faster on one thread
+  // (matmul_dram in bench/matmul_bench.cpp); into L1 (T0) it was slower for Q8_0, and
+  // two groups ahead slower for both.
+  const int64_t next_lines = nrec * L::kRecordBytes / 64, steps = 2 * nrec;
   __m512 acc[N];
   for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nrec; ++i) {
     const uint8_t* w = group + i * L::kRecordBytes;
     for (int block = 0; block < 2; ++block) {
+      if (next != nullptr) {
+        const int64_t step = 2 * i + block;
+        for (int64_t l = step * next_lines / steps; l < (step + 1) * next_lines / steps; ++l)
+          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
+      }
       __m512i q[8];
       L::unpack(w, block, q);
       const __m512 dw =
