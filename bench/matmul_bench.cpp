@@ -131,24 +131,28 @@ const bool registered = [] {
       }
     }
   }
-  // The same from DRAM: 128 MB of copies, the reads of a model that does not fit the L3.
-  for (DType type : {DType::Q4_1, DType::Q8_0}) {
-    for (Shape s : kShapes) {
-      for (int threads : {1, 2}) {
-        const int copies = (int)(((int64_t)128 << 20) / packed_weights_bytes(type, s.rows, s.cols)) + 1;
-        const std::string name = "matmul_dram/" + std::string(dtype_name(type)) + "x16/" +
-                                 std::to_string(s.rows) + "x" + std::to_string(s.cols) +
-                                 "/tokens:16/threads:" + std::to_string(threads);
-        auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, 16, threads,
-                                               true, copies)
-                      ->Unit(benchmark::kMicrosecond);
-        if (threads > 1) b->UseRealTime();
-      }
-    }
+  // The packed matmuls with 16 tokens from DRAM: 128 MB of copies, the reads of a model that
+  // does not fit the L3 (SmolLM2's legacy types at its shapes, the 1.5B model's k-quants at
+  // its own).
+  constexpr Shape kQwen15[] = {{1536, 1536}, {256, 1536}, {8960, 1536}, {1536, 8960}, {65536, 1536}};
+  const auto dram = [](DType type, Shape s, int threads) {
+    const int copies = (int)(((int64_t)128 << 20) / packed_weights_bytes(type, s.rows, s.cols)) + 1;
+    const std::string name = "matmul_dram/" + std::string(dtype_name(type)) + "x16/" +
+                             std::to_string(s.rows) + "x" + std::to_string(s.cols) +
+                             "/tokens:16/threads:" + std::to_string(threads);
+    auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, s, 16, threads, true,
+                                           copies)
+                  ->Unit(benchmark::kMicrosecond);
+    if (threads > 1) b->UseRealTime();
+  };
+  for (int threads : {1, 2}) {
+    for (DType type : {DType::Q4_1, DType::Q8_0})
+      for (Shape s : kShapes) dram(type, s, threads);
+    for (DType type : {DType::Q4_K, DType::Q6_K})
+      for (Shape s : kQwen15) dram(type, s, threads);
   }
   // Qwen2.5-1.5B's shapes (q/o, k/v, gate/up, down) for its k-quant types, in the GGUF
   // layout (plain) and the x16 packed one.
-  constexpr Shape kQwen15[] = {{1536, 1536}, {256, 1536}, {8960, 1536}, {1536, 8960}, {65536, 1536}};
   for (DType type : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     for (bool packed : {false, true}) {
       for (int64_t tokens : {1, 4, 5, 8, 16, 512}) {
