@@ -325,9 +325,16 @@ void legacy_tile(int64_t nrec, const uint8_t* group, const uint8_t* const* act, 
           _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * block)));
       for (int t = 0; t < N; ++t) {
         const uint8_t* a = act[t] + (2 * i + block) * kQ8PanelRecordBytes;
+        // Two chains of four vpdpbusd, not one of eight: a token's chain is contiguous in
+        // program order, and its latency showed (in-cache 16-token tiles 4-12% faster).
+        // Integer sums, so the bits do not change.
         __m512i dot = bcast32(a + kPanelBias);  // -zero * sum(a): the zero point taken out
-        for (int k = 0; k < 8; ++k)
+        __m512i dot2 = _mm512_setzero_si512();
+        for (int k = 0; k < 8; k += 2) {
           dot = _mm512_dpbusd_epi32(dot, q[k], bcast32(a + L::act_offset(k)));
+          dot2 = _mm512_dpbusd_epi32(dot2, q[k + 1], bcast32(a + L::act_offset(k + 1)));
+        }
+        dot = _mm512_add_epi32(dot, dot2);
         const __m512 da = _mm512_set1_ps(load_f32(a + kPanelD));
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da), acc[t]);
         if constexpr (L::kMin) {
