@@ -8,7 +8,9 @@
 //
 // Rectangles are sized so that a task's weight rows and activation rows stay in L2 while
 // the kernel reuses them (prompt processing), and so that there are several tasks per
-// thread (a late or slow thread costs at most one small task).
+// thread (a late or slow thread costs at most one small task). A call of up to 16 tokens
+// reads each weight once: its row chunks go out as one contiguous share per thread
+// (util/task_shares.h), so each core streams its rows in order.
 #include "kernels/cpu/matmul.h"
 
 #include <immintrin.h>
@@ -23,6 +25,7 @@
 #include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/vec_dot.h"
 #include "util/status.h"
+#include "util/task_shares.h"
 
 namespace kiln::cpu {
 namespace {
@@ -36,6 +39,9 @@ constexpr int64_t kSmallBatchTokens = 8;  // up to this many tokens go in one ch
 // first group is the one that waits for DRAM; with four groups a task, not two, SmolLM2's
 // 16-sequence step was 3% faster.
 constexpr int64_t kTwoTileMinRows = 64;
+// Up to this many tokens, a call reads each weight once (one or two tiles), so its row
+// chunks are handed out as contiguous shares per thread.
+constexpr int64_t kStreamingTokens = 2 * kSmallBatchTokens;
 constexpr int64_t kTasksPerThread = 8;
 // Token ranges the activations are prepared and converted in, per thread.
 constexpr int64_t kPrologueTasksPerThread = 2;
@@ -290,18 +296,24 @@ void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const>
                              : std::min(num_tokens, kPrologueTasksPerThread * pool.num_threads());
   if (ranges == 0) pre.run(0, num_tokens);
   std::atomic<int64_t> ranges_done{0};
+  int64_t products = 0;
+  for (int i = 0; i < num_jobs; ++i) products += num_tasks(jobs[i]);
+  // Decode-like calls stream the weights once: each thread walks a contiguous share of the
+  // row chunks (util/task_shares.h), so its hardware prefetchers keep one stream.
+  TaskShares shares;
+  const bool use_shares = num_tokens <= kStreamingTokens && pool.num_threads() > 1 &&
+                          shares.init(products, pool.num_threads());
   struct Region {
     const MatmulJob* jobs;
     int num_jobs;
     const Prologue* pre;
     int64_t ranges;
     std::atomic<int64_t>* ranges_done;
-  } const region{jobs, num_jobs, &pre, ranges, &ranges_done};
+    TaskShares* shares;
+  } const region{jobs, num_jobs, &pre, ranges, &ranges_done, use_shares ? &shares : nullptr};
   // NOTE: one captured pointer keeps the std::function in its small buffer (no allocation).
   const Region* r = &region;
-  int64_t total = ranges;
-  for (int i = 0; i < num_jobs; ++i) total += num_tasks(jobs[i]);
-  pool.parallel_for(total, [r](int64_t task, int) {
+  pool.parallel_for(ranges + products, [r](int64_t task, int thread) {
     if (task < r->ranges) {
       const int64_t n = r->pre->num_tokens;
       r->pre->run(task * n / r->ranges, (task + 1) * n / r->ranges);
@@ -317,6 +329,7 @@ void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const>
       else
         std::this_thread::yield();
     }
+    if (r->shares != nullptr) task = r->shares->take(thread);
     int i = 0;
     while (task >= num_tasks(r->jobs[i])) task -= num_tasks(r->jobs[i++]);
     r->jobs[i].run_task(task);
