@@ -119,7 +119,7 @@ struct MatmulJob {
     if (packed_gemm != nullptr) {
       // w is the packed matrix, w_stride the bytes of one 16-row group.
       packed_gemm(cols, w + r0 / kPackRows * w_stride, nr / kPackRows, at, act_stride, nt, out,
-                  rows);
+                  rows, r0 + nr < rows);
       return;
     }
     const uint8_t* wr = w + r0 * w_stride;

@@ -109,10 +109,12 @@ void quantize_packed_act_avx512(const float* x, void* dst, int64_t n);
 
 // out[t * out_stride + r] = dot(row r, token t) for the num_groups x 16 rows starting at
 // `groups` and num_tokens panel rows of act_stride bytes. A token's result does not depend
-// on num_tokens or on its position. AVX-512 + VNNI.
+// on num_tokens or on its position. group_after: the matrix has a group after these, which
+// the calling thread is likely to read next (prefetched with the last group, as every
+// group prefetches its successor in a batched decode step). AVX-512 + VNNI.
 using PackedGemmFn = void (*)(int64_t n, const void* groups, int64_t num_groups, const void* act,
                               int64_t act_stride, int64_t num_tokens, float* out,
-                              int64_t out_stride);
+                              int64_t out_stride, bool group_after);
 PackedGemmFn packed_gemm_avx512(DType type);
 
 }  // namespace kiln::cpu
