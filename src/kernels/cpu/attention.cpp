@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/vector_kernels.h"
 #include "util/status.h"
+#include "util/task_shares.h"
 
 namespace kiln::cpu {
 namespace {
@@ -366,15 +367,21 @@ void attention(const AttentionArgs& a, ThreadPool& pool, AttentionScratch& scrat
   KILN_CHECK(a.num_kv_heads > 0 && a.num_heads % a.num_kv_heads == 0);
   const VectorKernels& kern = vector_kernels(isa);
   const int64_t num_tasks = plan_batch(a, pool.num_threads(), scratch);
+  // Each thread walks a contiguous share of the tasks (util/task_shares.h), so the task
+  // after its current one, whose first chunk it prefetches, is usually its own next.
+  TaskShares shares;
+  const bool use_shares = pool.num_threads() > 1 && shares.init(num_tasks, pool.num_threads());
   struct Job {
     const AttentionArgs& a;
     const VectorKernels& kern;
     AttentionScratch& scratch;
     int64_t num_tasks;
-  } const job{a, kern, scratch, num_tasks};
+    TaskShares* shares;
+  } const job{a, kern, scratch, num_tasks, use_shares ? &shares : nullptr};
   // NOTE: one captured pointer keeps the std::function in its small buffer (no allocation).
   const Job* j = &job;
   pool.parallel_for(num_tasks, [j](int64_t task, int thread) {
+    if (j->shares != nullptr) task = j->shares->take(thread);
     const AttentionArgs& a = j->a;
     const std::vector<AttentionPlan>& plans = j->scratch.plans;
     const int64_t i = sequence_of(plans, task);
