@@ -34,14 +34,13 @@ constexpr int64_t kRowAlign = 16;         // the legacy gemm kernels' row group
 constexpr int64_t kPrefillRows = 64;      // rows per task when many tokens share them
 constexpr int64_t kPrefillTokens = 64;    // tokens per task
 constexpr int64_t kSmallBatchTokens = 8;  // up to this many tokens go in one chunk
-// Up to twice that many tokens (a batched decode step), tasks keep at least this many rows:
-// the packed kernels prefetch a task's next 16-row group while computing one, so a task's
-// first group is the one that waits for DRAM; with four groups a task, not two, SmolLM2's
-// 16-sequence step was 3% faster.
-constexpr int64_t kTwoTileMinRows = 64;
-// Up to this many tokens, a call reads each weight once (one or two tiles), so its row
-// chunks are handed out as contiguous shares per thread.
+// Up to this many tokens (a batched decode step), a call reads each weight once (one or two
+// tiles), so its row chunks are handed out as contiguous shares per thread, and tasks keep
+// at least kStreamingMinRows rows: the packed kernels prefetch the next 16-row group while
+// computing one, and with four groups a task, not two, SmolLM2's 16-sequence step was 3%
+// faster (measured before the shares, when a task's first group always waited for DRAM).
 constexpr int64_t kStreamingTokens = 2 * kSmallBatchTokens;
+constexpr int64_t kStreamingMinRows = 64;
 constexpr int64_t kTasksPerThread = 8;
 // Token ranges the activations are prepared and converted in, per thread.
 constexpr int64_t kPrologueTasksPerThread = 2;
@@ -83,7 +82,7 @@ Split split_work(int64_t rows, int64_t num_tokens, int num_threads) {
     s.rows_per_task = kPrefillRows;
     // Small matrices: shrink the row chunk until there is enough work to share.
     const int64_t token_tasks = ceil_div(num_tokens, s.tokens_per_task);
-    const int64_t min_rows = num_tokens <= 2 * kSmallBatchTokens ? kTwoTileMinRows : kRowAlign;
+    const int64_t min_rows = num_tokens <= kStreamingTokens ? kStreamingMinRows : kRowAlign;
     while (s.rows_per_task > min_rows &&
            ceil_div(rows, s.rows_per_task) * token_tasks < kTasksPerThread * num_threads) {
       s.rows_per_task /= 2;
@@ -298,8 +297,8 @@ void matmul_same_input(std::span<const WeightMatrix> ws, std::span<float* const>
   std::atomic<int64_t> ranges_done{0};
   int64_t products = 0;
   for (int i = 0; i < num_jobs; ++i) products += num_tasks(jobs[i]);
-  // Decode-like calls stream the weights once: each thread walks a contiguous share of the
-  // row chunks (util/task_shares.h), so its hardware prefetchers keep one stream.
+  // Each thread walks a contiguous share of the row chunks (util/task_shares.h), so its
+  // hardware prefetchers keep one stream.
   TaskShares shares;
   const bool use_shares = num_tokens <= kStreamingTokens && pool.num_threads() > 1 &&
                           shares.init(products, pool.num_threads());
