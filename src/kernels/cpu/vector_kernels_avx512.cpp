@@ -159,6 +159,14 @@ inline __m512 reduce16(const __m512 (&v)[16]) {
                        _mm512_shuffle_f32x4(w[0], w[1], 0xdd));
 }
 
+// A query row as NV vectors along head_dim, the last masked by `tail`.
+template <int NV>
+inline void load_query(const float* q, __mmask16 tail, __m512 (&qv)[NV]) {
+#pragma GCC unroll 8
+  for (int j = 0; j < NV; ++j)
+    qv[j] = j + 1 < NV ? _mm512_loadu_ps(q + 16 * j) : _mm512_maskz_loadu_ps(tail, q + 16 * j);
+}
+
 // s[r][c] = q_r . k_c with vectors along head_dim (NV of them, the last masked by `tail`),
 // sixteen keys reduced at a time; for few rows, where a vector of rows would be mostly
 // empty. Keys past num_keys are zero rows, so their scores are zeros (masked later).
@@ -166,11 +174,8 @@ template <KvDType D, int NV>
 void scores_by_row(const AttendChunk& a, float* s, __mmask16 tail) {
   const int halves = a.num_keys > 16 ? 2 : 1;
   for (int64_t r = 0; r < a.num_rows; ++r) {
-    const float* q = a.q + r * a.head_dim;
     __m512 qv[NV];
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j)
-      qv[j] = j + 1 < NV ? _mm512_loadu_ps(q + 16 * j) : _mm512_maskz_loadu_ps(tail, q + 16 * j);
+    load_query<NV>(a.q + r * a.head_dim, tail, qv);
     for (int half = 0; half < halves; ++half) {
       __m512 acc[16];
 #pragma GCC unroll 16
@@ -206,11 +211,8 @@ void scores_by_row_shared_k(const AttendChunk& a, float* s, __mmask16 tail) {
                                                    : load_kv<D>(k, 16 * j, tail));
     }
     for (int64_t r = 0; r < a.num_rows; ++r) {
-      const float* q = a.q + r * a.head_dim;
       __m512 qv[NV];
-#pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j)
-        qv[j] = j + 1 < NV ? _mm512_loadu_ps(q + 16 * j) : _mm512_maskz_loadu_ps(tail, q + 16 * j);
+      load_query<NV>(a.q + r * a.head_dim, tail, qv);
       __m512 acc[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) {
