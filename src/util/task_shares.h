@@ -4,8 +4,8 @@
 // Why: ThreadPool hands out tasks in order to whichever thread asks first, so on two threads
 // a weight-streaming matmul's row chunks alternate between the cores, and each core's
 // memory stream jumps ahead at every task. The hardware prefetchers start over at every
-// jump. Walking contiguous shares made one SmolLM2 decode token 25-40% faster
-// (docs/benchmarks.md).
+// jump. Walking contiguous shares made SmolLM2's single-sequence decode 5-18% faster on a
+// quiet host and 38-40% with a neighbour competing for memory (docs/benchmarks.md).
 //
 // Use: init(P, T) before the region; inside it, each of exactly P calls of the region's task
 // function calls take(thread_index) once and runs the task it returns. Every task is
@@ -21,7 +21,8 @@ class TaskShares {
  public:
   static constexpr int kMaxThreads = 64;
 
-  // Returns false (and the caller should number tasks itself) for more than kMaxThreads.
+  // Returns false (and the caller numbers tasks itself) past kMaxThreads threads or 2^32
+  // tasks.
   bool init(int64_t num_tasks, int num_threads) {
     if (num_threads > kMaxThreads || num_tasks >= (int64_t{1} << 32)) return false;
     num_threads_ = num_threads;
