@@ -133,7 +133,7 @@ const bool registered = [] {
   }
   // The packed matmuls with 16 tokens from DRAM: 128 MB of copies, the reads of a model that
   // does not fit the L3 (SmolLM2's legacy types at its shapes, the 1.5B model's k-quants at
-  // its own).
+  // its own). Each shape's copies stay allocated until exit: filter to the shapes you need.
   constexpr Shape kQwen15[] = {{1536, 1536}, {256, 1536}, {8960, 1536}, {1536, 8960}, {65536, 1536}};
   const auto dram = [](DType type, Shape s, int threads) {
     const int copies = (int)(((int64_t)128 << 20) / packed_weights_bytes(type, s.rows, s.cols)) + 1;
