@@ -216,9 +216,9 @@ int64_t kv_lines(const KvPoolView& kv, const int32_t* block_table, int64_t first
   return count;
 }
 
-// The first chunk of the task after this one in the pool's order (taken next by this
-// thread or another), for prefetching: its sequence's block table and keys. Null
-// block_table: none.
+// The first chunk of the task numbered after this one, for prefetching: with the tasks in
+// contiguous shares per thread (util/task_shares.h), usually the one this thread takes
+// next. Its sequence's block table and keys; null block_table: none.
 struct NextTask {
   const int32_t* block_table = nullptr;
   int64_t first_key = 0, num_keys = 0;
