@@ -368,7 +368,8 @@ TEST_P(AttentionTest, RaggedBatchEqualsEachSequenceAlone) {
 }
 
 // Batched decode: enough sequences that a task takes all of a tile's KV heads at once and
-// prefetches the next chunk and the next task's first, which alone they do not; contexts
+// prefetches the next chunk and the next task's first, which alone only the deep one does
+// (its context split across tasks); contexts
 // of one chunk, several, and deep ones split across tasks, plus a prefill among them.
 TEST_P(AttentionTest, ManyDecodingSequencesEqualEachAlone) {
   std::vector<BatchSeq> seqs;
