@@ -516,19 +516,28 @@ void EngineCore::run_step(const SchedulerStep& st) {
   batch.sequences = slices_;
   batch.logit_rows = logit_rows_;
   logits_.resize(logit_rows_.size() * (size_t)vocab_size_);
+  const Clock::time_point forward_start = Clock::now();
   backend_.copy_blocks(st.copies);
   const Status status = backend_.forward(batch, logits_.data());
   if (!status.ok()) {
     fail_step(st, Status::Error("engine step failed: " + status.message()));
     return;
   }
+  const double forward_seconds =
+      std::chrono::duration<double>(Clock::now() - forward_start).count();
 
+  int64_t step_prompt_tokens = 0;
   for (const ScheduledChunk& c : st.chunks) {
     const Sequence& s = *c.seq;
     const int32_t end = s.num_computed + c.num_tokens;
-    stats_.prompt_tokens_computed += std::max(
+    step_prompt_tokens += std::max(
         0, std::min(s.num_prompt_tokens, end) - std::min(s.num_prompt_tokens, s.num_computed));
   }
+  stats_.prompt_tokens_computed += step_prompt_tokens;
+  StepTimes& kind = step_prompt_tokens > 0 ? stats_.prompt_steps : stats_.decode_steps;
+  ++kind.steps;
+  kind.tokens += st.num_tokens;
+  kind.seconds += forward_seconds;
   scheduler_.complete(st);
   ++stats_.num_steps;
   stats_.num_batched_tokens += st.num_tokens;

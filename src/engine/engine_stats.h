@@ -9,6 +9,13 @@
 
 namespace kiln {
 
+// Forward passes of one kind: how many, the tokens they computed, and their wall time.
+struct StepTimes {
+  int64_t steps = 0;
+  int64_t tokens = 0;
+  double seconds = 0;
+};
+
 struct EngineStats {
   // Gauges, as of the end of the last step.
   int32_t num_running = 0;  // sequences scheduled or holding KV
@@ -40,6 +47,11 @@ struct EngineStats {
   // unused tail of each last block), summed over steps: their ratio is the KV waste.
   int64_t kv_slots_held = 0;
   int64_t kv_slots_unused = 0;
+  // The model's forward passes, split by whether they computed any prompt token: a decode
+  // step's cost against a step that carries a prompt chunk is what bounds batched
+  // throughput (docs/benchmarks.md, "What bounds batching").
+  StepTimes decode_steps;
+  StepTimes prompt_steps;
 };
 
 }  // namespace kiln

@@ -155,6 +155,33 @@ TEST(Engine, SubmitAllQueuesTheValidRequestsAsOneArrival) {
   EXPECT_EQ(engine.stats().max_step_tokens, 40);
 }
 
+TEST(Engine, StatsSplitForwardPassesByWhetherTheyComputedPromptTokens) {
+  FakeBackend backend(64, 16, kVocab, 256);
+  EngineConfig config;
+  config.scheduler.max_num_batched_tokens = 64;
+  Engine engine(backend, nullptr, config);
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 4; ++i) requests.push_back(greedy(std::vector<int32_t>(10, 3 + i), 6));
+  auto streams = engine.submit_all(std::move(requests));
+  int64_t generated = 0;
+  for (auto& s : streams) {
+    ASSERT_TRUE(s.ok()) << s.message();
+    generated += (int64_t)read_all(*s.value()).size();
+  }
+  engine.wait_until_idle();
+  const EngineStats st = engine.stats();
+  // One step prefills the four prompts (and samples each one's first token); every later
+  // step decodes one token a sequence.
+  EXPECT_EQ(st.prompt_steps.steps, 1);
+  EXPECT_EQ(st.prompt_steps.tokens, 40);
+  EXPECT_EQ(st.decode_steps.tokens, generated - 4);
+  EXPECT_EQ(st.decode_steps.steps + st.prompt_steps.steps, st.num_steps);
+  EXPECT_EQ(st.decode_steps.tokens + st.prompt_steps.tokens, st.num_batched_tokens);
+  EXPECT_GE(st.decode_steps.steps, 5);
+  EXPECT_GE(st.decode_steps.seconds, 0.0);
+  EXPECT_GE(st.prompt_steps.seconds, 0.0);
+}
+
 TEST(Engine, DestroyingTheEngineAbortsWhatIsLeft) {
   FakeBackend backend(64, 16, kVocab, 256);
   std::shared_ptr<RequestStream> stream;
