@@ -37,10 +37,13 @@ constexpr int64_t kSmallBatchTokens = 8;  // up to this many tokens go in one ch
 // Up to this many tokens (a batched decode step), a call reads each weight once (one or two
 // tiles), so its row chunks are handed out as contiguous shares per thread, and tasks keep
 // at least kStreamingMinRows rows: the packed kernels prefetch the next 16-row group while
-// computing one, and with four groups a task, not two, SmolLM2's 16-sequence step was 3%
-// faster (measured before the shares, when a task's first group always waited for DRAM).
+// computing one. Before the shares, when a task's first group always waited for DRAM, four
+// groups a task made SmolLM2's 16-sequence step 3% faster than two; with the shares a
+// thread's next task is usually the group it prefetched, and two groups a task balance
+// SmolLM2's 576-row matrices better (the step 12.2-12.3 ms against 12.5-12.9, the quiet
+// rounds of six alternating; the 1.5B model's step unchanged).
 constexpr int64_t kStreamingTokens = 2 * kSmallBatchTokens;
-constexpr int64_t kStreamingMinRows = 64;
+constexpr int64_t kStreamingMinRows = 32;
 constexpr int64_t kTasksPerThread = 8;
 // Token ranges the activations are prepared and converted in, per thread.
 constexpr int64_t kPrologueTasksPerThread = 2;
