@@ -369,8 +369,8 @@ TEST_P(AttentionTest, RaggedBatchEqualsEachSequenceAlone) {
 
 // Batched decode: enough sequences that a task takes all of a tile's KV heads at once and
 // prefetches the next chunk and the next task's first, which alone only the deep one does
-// (its context split across tasks); contexts
-// of one chunk, several, and deep ones split across tasks, plus a prefill among them.
+// (its context split across tasks); contexts of one chunk, several, and deep ones split
+// across tasks, plus a prefill among them.
 TEST_P(AttentionTest, ManyDecodingSequencesEqualEachAlone) {
   std::vector<BatchSeq> seqs;
   for (int64_t i = 0; i < 40; ++i) seqs.push_back({(i * 37) % 300, 1});
