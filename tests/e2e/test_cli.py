@@ -1,5 +1,6 @@
 # The `kiln` command line as a user meets it: real generation, and one clear line with a
 # non-zero exit for every kind of bad input.
+import json
 import subprocess
 
 
@@ -60,3 +61,29 @@ def test_bad_flags(kiln_bin, model_path):
         r = run([kiln_bin, "run", model_path, "-p", "hi", *args])
         assert r.returncode != 0, args
         assert r.stderr.strip(), args
+
+
+def test_bench_offline_engine_run_accounts_for_every_forward_pass(kiln_bin, model_path):
+    # 4 requests of 32 random prompt tokens and exactly 8 output tokens, 2 at a time. Each
+    # request's forward passes compute its prompt and then every output token but the last
+    # (which is sampled, never fed back), so the two kinds of pass together computed
+    # prompt + output - requests tokens; at least one pass carried prompts, and each
+    # request's seven later tokens needed at least seven decode-only passes.
+    r = run([kiln_bin, "bench", "offline", model_path, "-t", "2", "--requests", "4",
+             "--concurrency", "2", "-p", "32", "-n", "8", "--json"])
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["failed"] == 0 and j["output_tokens"] == 4 * 8, j
+    decode, prompt = j["decode_steps"], j["prompt_steps"]
+    computed = j["prompt_tokens"] - j["cached_prompt_tokens"] + j["output_tokens"] - 4
+    assert decode["tokens"] + prompt["tokens"] == computed, j
+    assert prompt["steps"] >= 1 and decode["steps"] >= 7, j
+    assert decode["seconds"] > 0 and prompt["seconds"] > 0, j
+    steps = decode["steps"] + prompt["steps"]
+    assert abs(j["tokens_per_step"] * steps - computed) < 1e-6 * computed, j
+
+    # The text report names both kinds.
+    r = run([kiln_bin, "bench", "offline", model_path, "-t", "2", "--requests", "2",
+             "--concurrency", "2", "-p", "16", "-n", "4"])
+    assert r.returncode == 0, r.stderr
+    assert "decode-only" in r.stdout and "with prompt tokens" in r.stdout, r.stdout
