@@ -49,7 +49,7 @@ struct EngineStats {
   int64_t kv_slots_unused = 0;
   // The model's forward passes, split by whether they computed any prompt token: a decode
   // step's cost against a step that carries a prompt chunk is what bounds batched
-  // throughput (docs/benchmarks.md, "What bounds batching").
+  // throughput (docs/benchmarks.md, "What bounds batching on two cores").
   StepTimes decode_steps;
   StepTimes prompt_steps;
 };

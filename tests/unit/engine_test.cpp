@@ -39,11 +39,23 @@ std::vector<int32_t> read_all(RequestStream& stream, RequestOutput* final_out = 
 
 void wait_for_idle_pool(const Engine& engine) { engine.wait_until_idle(); }
 
+EngineConfig with_step_budget(int32_t tokens) {
+  EngineConfig config;
+  config.scheduler.max_num_batched_tokens = tokens;
+  return config;
+}
+
+// Four greedy requests for max_tokens tokens each; request i's prompt is ten (3 + i)s.
+std::vector<GenerationRequest> four_prompts(int32_t max_tokens) {
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 4; ++i)
+    requests.push_back(greedy(std::vector<int32_t>(10, 3 + i), max_tokens));
+  return requests;
+}
+
 TEST(Engine, ConcurrentClientsEachGetTheirOwnTokens) {
   FakeBackend backend(256, 16, kVocab, 256);
-  EngineConfig config;
-  config.scheduler.max_num_batched_tokens = 64;
-  Engine engine(backend, nullptr, config);
+  Engine engine(backend, nullptr, with_step_budget(64));
   std::vector<std::thread> clients;
   std::vector<int> ok(24, 0);
   for (int c = 0; c < 24; ++c) {
@@ -135,11 +147,8 @@ TEST(Engine, SubmitRejectsABadRequestAtOnce) {
 
 TEST(Engine, SubmitAllQueuesTheValidRequestsAsOneArrival) {
   FakeBackend backend(64, 16, kVocab, 256);
-  EngineConfig config;
-  config.scheduler.max_num_batched_tokens = 64;
-  Engine engine(backend, nullptr, config);
-  std::vector<GenerationRequest> requests;
-  for (int i = 0; i < 4; ++i) requests.push_back(greedy(std::vector<int32_t>(10, 3 + i), 6));
+  Engine engine(backend, nullptr, with_step_budget(64));
+  std::vector<GenerationRequest> requests = four_prompts(6);
   requests.insert(requests.begin() + 2, greedy({}, 4));  // empty prompt: refused alone
   auto streams = engine.submit_all(std::move(requests));
   ASSERT_EQ(streams.size(), 5u);
@@ -157,12 +166,8 @@ TEST(Engine, SubmitAllQueuesTheValidRequestsAsOneArrival) {
 
 TEST(Engine, StatsSplitForwardPassesByWhetherTheyComputedPromptTokens) {
   FakeBackend backend(64, 16, kVocab, 256);
-  EngineConfig config;
-  config.scheduler.max_num_batched_tokens = 64;
-  Engine engine(backend, nullptr, config);
-  std::vector<GenerationRequest> requests;
-  for (int i = 0; i < 4; ++i) requests.push_back(greedy(std::vector<int32_t>(10, 3 + i), 6));
-  auto streams = engine.submit_all(std::move(requests));
+  Engine engine(backend, nullptr, with_step_budget(64));
+  auto streams = engine.submit_all(four_prompts(6));
   int64_t generated = 0;
   for (auto& s : streams) {
     ASSERT_TRUE(s.ok()) << s.message();
